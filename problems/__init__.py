@@ -1,0 +1,1 @@
+"""Rebalancing problem instances built from real and synthetic data."""
