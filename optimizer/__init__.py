@@ -1,0 +1,18 @@
+"""Rebalancing as one convex program: tracking error, impact, linear costs and lot-level tax.
+
+    >>> import optimizer
+    >>> result = optimizer.rebalance(portfolio, targets, market, optimizer.Settings())  # doctest: +SKIP
+    >>> print(result.summary())  # doctest: +SKIP
+"""
+
+from optimizer.errors import DPPError, InfeasibleError, InputError, RebalanceError, SolverError
+from optimizer.model import (Case, Market, OverlayInstrument, Portfolio, Restrictions, RiskModel, Settings, Targets,
+                             TaxRules)
+from optimizer.rebalancer import Rebalancer, rebalance
+from optimizer.result import RebalanceResult
+
+__all__ = [
+    "Case", "DPPError", "InfeasibleError", "InputError", "Market", "OverlayInstrument", "Portfolio", "RebalanceError",
+    "RebalanceResult", "Rebalancer", "Restrictions", "RiskModel", "Settings", "SolverError", "Targets", "TaxRules",
+    "rebalance",
+]

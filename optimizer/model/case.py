@@ -1,0 +1,39 @@
+"""A whole rebalance question in one object: who, against what, on which market, under which rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from optimizer.model.market import Market
+from optimizer.model.overlay import OverlayInstrument
+from optimizer.model.portfolio import Portfolio
+from optimizer.model.restrictions import Restrictions
+from optimizer.model.settings import Settings
+from optimizer.model.targets import Targets
+from optimizer.model.tax import TaxRules
+
+
+@dataclass(frozen=True)
+class Case:
+    """Inputs of one decision, as loaded from a case file or made by ``problems``."""
+
+    portfolio: Portfolio
+    targets: Targets
+    market: Market
+    settings: Settings = Settings()
+    tax: TaxRules = TaxRules()
+    overlays: tuple[OverlayInstrument, ...] = ()
+    restrictions: Restrictions = field(default_factory=Restrictions)
+    name: str = "case"
+
+    def options(self) -> dict:
+        """Keyword options for :func:`optimizer.rebalance` / :meth:`Rebalancer.rebalance`."""
+        return {"tax": self.tax, "overlays": self.overlays, "restrictions": self.restrictions}
+
+    def solve(self, rebalancer=None, **options):
+        """Solve this case (with a shared :class:`Rebalancer` when given)."""
+        from optimizer.rebalancer import Rebalancer
+
+        rebalancer = rebalancer or Rebalancer()
+        return rebalancer.rebalance(self.portfolio, self.targets, self.market, self.settings,
+                                    **self.options(), **options)

@@ -1,0 +1,156 @@
+"""Market snapshot for one date: prices, liquidity, trading costs and the factor risk model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import InputError
+from optimizer.model._checks import as_series, covers, finite, nonnegative, positive
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    """Annualised factor risk model on the exposure keys (asset classes, or assets).
+
+    Covariance of exposure returns is ``loadings @ factor_cov @ loadings.T + diag(specific_var)``.
+    The program never forms it densely: it uses a Cholesky factor of ``factor_cov``.
+
+    Parameters
+    ----------
+    loadings:
+        Exposure key x factor, dimensionless.
+    factor_cov:
+        Factor x factor covariance of annual factor returns (fraction^2), symmetric PSD.
+    specific_var:
+        Annual specific variance per exposure key (fraction^2), >= 0.
+    """
+
+    loadings: pd.DataFrame
+    factor_cov: pd.DataFrame
+    specific_var: pd.Series
+
+    def __post_init__(self) -> None:
+        loadings = self.loadings.astype(float)
+        loadings.index = loadings.index.map(str)
+        loadings.columns = loadings.columns.map(str)
+        for key, row in loadings.iterrows():
+            finite(row, f"risk.loadings[{key}]")
+        cov = self.factor_cov.astype(float)
+        cov.index = cov.index.map(str)
+        cov.columns = cov.columns.map(str)
+        if list(cov.index) != list(loadings.columns) or list(cov.columns) != list(loadings.columns):
+            raise InputError("risk.factor_cov", "rows and columns must be the loadings' factors, in the same order")
+        values = cov.to_numpy()
+        if not np.all(np.isfinite(values)):
+            raise InputError("risk.factor_cov", "has NaN or infinite entries")
+        if not np.allclose(values, values.T, atol=1e-12, rtol=1e-9):
+            raise InputError("risk.factor_cov", "is not symmetric")
+        if values.size and np.linalg.eigvalsh(values).min() < -1e-10 * max(1.0, np.abs(values).max()):
+            raise InputError("risk.factor_cov", "is not positive semidefinite")
+        specific = as_series(self.specific_var, "risk.specific_var")
+        nonnegative(specific, "risk.specific_var")
+        covers(specific, loadings.index, "risk.specific_var")
+        object.__setattr__(self, "loadings", loadings)
+        object.__setattr__(self, "factor_cov", cov)
+        object.__setattr__(self, "specific_var", specific.reindex(loadings.index))
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.loadings.index)
+
+    def factor_root(self) -> np.ndarray:
+        """``R`` (factors x factors) with ``R.T @ R == factor_cov``; robust to singular covariances."""
+        values = self.factor_cov.to_numpy()
+        eigval, eigvec = np.linalg.eigh(values)
+        return (eigvec * np.sqrt(np.clip(eigval, 0.0, None))).T
+
+    def covariance(self) -> pd.DataFrame:
+        """The dense covariance (for tests, reports and small problems only)."""
+        F = self.loadings.to_numpy()
+        cov = F @ self.factor_cov.to_numpy() @ F.T + np.diag(self.specific_var.to_numpy())
+        return pd.DataFrame(cov, index=self.keys, columns=self.keys)
+
+    @classmethod
+    def from_returns(cls, returns: pd.DataFrame, n_factors: int, periods_per_year: float) -> "RiskModel":
+        """Statistical (PCA) factor model from a returns history (rows dates, columns keys)."""
+        clean = returns.dropna()
+        if len(clean) < 2:
+            raise InputError("returns", "needs at least two complete rows to estimate a risk model")
+        cov = clean.cov().to_numpy() * periods_per_year
+        eigval, eigvec = np.linalg.eigh(cov)
+        order = np.argsort(eigval)[::-1][:n_factors]
+        loadings = eigvec[:, order]
+        factor_cov = np.diag(np.clip(eigval[order], 0.0, None))
+        specific = np.clip(np.diag(cov) - np.einsum("ik,k,ik->i", loadings, np.diag(factor_cov), loadings), 0.0, None)
+        names = [f"pc{i + 1}" for i in range(len(order))]
+        return cls(
+            loadings=pd.DataFrame(loadings, index=returns.columns, columns=names),
+            factor_cov=pd.DataFrame(factor_cov, index=names, columns=names),
+            specific_var=pd.Series(specific, index=returns.columns),
+        )
+
+
+@dataclass(frozen=True)
+class Market:
+    """Prices and trading conditions on one date, per asset.
+
+    Parameters
+    ----------
+    date:
+        The decision date (sets short/long-term status of lots and wash-sale windows).
+    prices:
+        Price per share, account currency, > 0.
+    asset_class:
+        Exposure key each asset belongs to (an asset class, or the asset itself when
+        targets are per asset). Every held or targeted asset needs one.
+    risk:
+        Factor risk model on the exposure keys.
+    volatility:
+        Daily return volatility per asset (fraction), used by market impact.
+    adv_usd:
+        Average daily traded value per asset, account currency, > 0.
+    half_spread:
+        Half the bid/ask spread as a fraction of price (0.0005 = 5 bps).
+    commission:
+        Commission as a fraction of traded value.
+    """
+
+    date: pd.Timestamp
+    prices: pd.Series
+    asset_class: pd.Series
+    risk: RiskModel
+    volatility: pd.Series
+    adv_usd: pd.Series
+    half_spread: pd.Series
+    commission: pd.Series
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "date", pd.Timestamp(self.date))
+        prices = as_series(self.prices, "prices")
+        positive(prices, "prices")
+        object.__setattr__(self, "prices", prices)
+        assets = list(prices.index)
+        classes = self.asset_class
+        if isinstance(classes, dict):
+            classes = pd.Series(classes)
+        classes = classes.astype(str)
+        classes.index = classes.index.map(str)
+        covers(classes, assets, "asset_class")
+        object.__setattr__(self, "asset_class", classes)
+        for name in ("volatility", "adv_usd", "half_spread", "commission"):
+            values = as_series(getattr(self, name), name)
+            covers(values, assets, name)
+            values = values.reindex(assets)
+            (positive if name == "adv_usd" else nonnegative)(values, name)
+            object.__setattr__(self, name, values)
+        unknown = sorted(set(classes.reindex(assets)) - set(self.risk.keys))
+        if unknown:
+            raise InputError("risk.loadings", f"has no row for exposure key {unknown[0]!r}",
+                             asset=str(classes[classes == unknown[0]].index[0]))
+
+    @property
+    def assets(self) -> list[str]:
+        return list(self.prices.index)

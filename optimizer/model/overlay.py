@@ -1,0 +1,60 @@
+"""Derivative overlay instruments (futures, total-return swaps) that move exposure without trading the book."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from optimizer.errors import InputError
+from optimizer.model._checks import finite_number
+
+
+@dataclass(frozen=True)
+class OverlayInstrument:
+    """A futures contract or swap, priced per contract.
+
+    Parameters
+    ----------
+    name:
+        Instrument identifier, e.g. ``"ES"``.
+    multiplier:
+        Currency per index point (250 for the big S&P contract, 1 for a swap quoted in notional).
+    price:
+        Index level or price, > 0. Notional per contract is ``multiplier * price``.
+    exposure:
+        Exposure key -> beta per unit of notional (1.0 maps fully into that class;
+        a bond future maps by its duration ratio).
+    initial_margin:
+        Margin posted from cash, as a fraction of the absolute notional.
+    cost_per_contract_usd:
+        Commission and spread per contract traded, account currency.
+    """
+
+    name: str
+    multiplier: float
+    price: float
+    exposure: Mapping[str, float]
+    initial_margin: float = 0.05
+    cost_per_contract_usd: float = 2.5
+
+    def __post_init__(self) -> None:
+        field_prefix = f"overlays[{self.name}]"
+        finite_number(self.multiplier, f"{field_prefix}.multiplier", minimum=1e-12)
+        price = finite_number(self.price, f"{field_prefix}.price")
+        if price <= 0:
+            raise InputError(f"{field_prefix}.price", f"is {price!r}; it must be positive")
+        finite_number(self.initial_margin, f"{field_prefix}.initial_margin", minimum=0.0)
+        finite_number(self.cost_per_contract_usd, f"{field_prefix}.cost_per_contract_usd", minimum=0.0)
+        if not self.exposure:
+            raise InputError(f"{field_prefix}.exposure", "maps to no exposure key")
+        exposure = {str(k): finite_number(v, f"{field_prefix}.exposure[{k}]") for k, v in self.exposure.items()}
+        object.__setattr__(self, "exposure", MappingProxyType(exposure))
+
+    @property
+    def notional_per_contract_usd(self) -> float:
+        return float(self.multiplier * self.price)
+
+    def contracts_for(self, notional_usd: float) -> float:
+        """Contracts (not rounded) that give ``notional_usd`` of exposure."""
+        return notional_usd / self.notional_per_contract_usd

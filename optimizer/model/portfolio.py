@@ -1,0 +1,136 @@
+"""An account's holdings: tax lots, cash, untradeable positions and overlay contracts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import InputError
+from optimizer.model._checks import as_series, finite, finite_number, nonnegative
+
+LOT_COLUMNS = ("lot_id", "asset", "quantity", "cost_basis", "acquired")
+
+
+def _empty_series() -> pd.Series:
+    return pd.Series(dtype=float)
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """Holdings of one account.
+
+    Parameters
+    ----------
+    lots:
+        One row per tax lot with columns ``lot_id`` (unique), ``asset``, ``quantity``
+        (shares, > 0), ``cost_basis`` (account currency **per share**, >= 0) and
+        ``acquired`` (date the lot was bought).
+    cash_usd:
+        Cash in the account currency. Negative only within ``overdraft_usd``.
+    untradeable_usd:
+        Value of holdings that count in NAV and exposures but cannot trade
+        (private funds, real estate), keyed by asset, in account currency.
+    overlay_contracts:
+        Futures / swap contracts held, keyed by instrument name (signed, whole or not).
+    recent_loss_sales:
+        Date of the latest sale at a loss, keyed by asset; buying such an asset within
+        the wash-sale window is blocked.
+    overdraft_usd:
+        How far below zero ``cash_usd`` may be on input (>= 0).
+    """
+
+    lots: pd.DataFrame
+    cash_usd: float = 0.0
+    untradeable_usd: pd.Series = field(default_factory=_empty_series)
+    overlay_contracts: pd.Series = field(default_factory=_empty_series)
+    recent_loss_sales: pd.Series = field(default_factory=lambda: pd.Series(dtype="datetime64[ns]"))
+    overdraft_usd: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lots", _validated_lots(self.lots))
+        overdraft = finite_number(self.overdraft_usd, "overdraft_usd", minimum=0.0)
+        cash = finite_number(self.cash_usd, "cash_usd")
+        if cash < -overdraft:
+            raise InputError("cash_usd", f"is {cash:,.2f}, below the allowed overdraft of {overdraft:,.2f}")
+        object.__setattr__(self, "cash_usd", cash)
+        object.__setattr__(self, "overdraft_usd", overdraft)
+        untradeable = as_series(self.untradeable_usd, "untradeable_usd")
+        nonnegative(untradeable, "untradeable_usd")
+        both = set(untradeable.index) & set(self.lots["asset"])
+        if both:
+            raise InputError("untradeable_usd", "is also held in tax lots; an asset is either tradeable or not",
+                             asset=sorted(both)[0])
+        object.__setattr__(self, "untradeable_usd", untradeable)
+        contracts = as_series(self.overlay_contracts, "overlay_contracts")
+        finite(contracts, "overlay_contracts")
+        object.__setattr__(self, "overlay_contracts", contracts)
+        recent = self.recent_loss_sales
+        if isinstance(recent, dict):
+            recent = pd.Series(recent)
+        object.__setattr__(self, "recent_loss_sales", pd.to_datetime(recent))
+
+    @property
+    def quantity(self) -> pd.Series:
+        """Shares held per asset (sum over lots)."""
+        return self.lots.groupby("asset", sort=False)["quantity"].sum()
+
+    def holdings_usd(self, prices: pd.Series) -> pd.Series:
+        """Market value per asset, tradeable lots plus untradeable positions, account currency."""
+        value = self.quantity * prices.reindex(self.quantity.index)
+        return pd.concat([value, self.untradeable_usd])
+
+    def nav_usd(self, prices: pd.Series, overlay_value_usd: float = 0.0) -> float:
+        """Net asset value: holdings + cash (+ overlay mark-to-market not yet settled)."""
+        return float(self.holdings_usd(prices).sum() + self.cash_usd + overlay_value_usd)
+
+
+def _validated_lots(lots: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(lots, pd.DataFrame):
+        raise InputError("lots", f"expected a pandas DataFrame, got {type(lots).__name__}")
+    missing = [c for c in LOT_COLUMNS if c not in lots.columns]
+    if missing:
+        raise InputError("lots", f"is missing column(s) {missing}; expected {list(LOT_COLUMNS)}")
+    out = lots.loc[:, list(LOT_COLUMNS)].copy().reset_index(drop=True)
+    out["lot_id"] = out["lot_id"].astype(str)
+    out["asset"] = out["asset"].astype(str)
+    dup = out["lot_id"].duplicated()
+    if dup.any():
+        row = out[dup].iloc[0]
+        raise InputError("lots.lot_id", "appears more than once", asset=row["asset"], lot=row["lot_id"])
+    for column in ("quantity", "cost_basis"):
+        try:
+            values = pd.to_numeric(out[column]).astype(float)
+        except (TypeError, ValueError):
+            raise InputError(f"lots.{column}", "must be numbers") from None
+        bad = ~np.isfinite(values.to_numpy())
+        if column == "quantity":
+            bad |= values.to_numpy() <= 0
+        else:
+            bad |= values.to_numpy() < 0
+        if bad.any():
+            row = out[bad].iloc[0]
+            rule = "a positive, finite number of shares" if column == "quantity" else "a finite basis >= 0 per share"
+            raise InputError(f"lots.{column}", f"is {values[bad].iloc[0]!r}; it must be {rule}",
+                             asset=row["asset"], lot=row["lot_id"])
+        out[column] = values
+    acquired = pd.to_datetime(out["acquired"], errors="coerce")
+    if acquired.isna().any():
+        row = out[acquired.isna()].iloc[0]
+        raise InputError("lots.acquired", f"{row['acquired']!r} is not a date", asset=row["asset"], lot=row["lot_id"])
+    out["acquired"] = acquired
+    return out
+
+
+def check_lots_match_positions(lots: pd.DataFrame, positions: pd.Series, *, tolerance: float = 1e-6) -> None:
+    """Raise :class:`InputError` where the lots of an asset do not add up to its stated position (shares)."""
+    summed = lots.groupby("asset")["quantity"].sum()
+    for asset, quantity in positions.items():
+        have = float(summed.get(asset, 0.0))
+        if abs(have - float(quantity)) > tolerance * max(1.0, abs(float(quantity))):
+            raise InputError("lots.quantity", f"lots sum to {have:g} shares but the position is {float(quantity):g}",
+                             asset=str(asset))
+    extra = set(summed.index) - set(positions.index)
+    if extra:
+        raise InputError("lots.asset", "has lots but no stated position", asset=sorted(extra)[0])

@@ -1,0 +1,320 @@
+"""The validated inputs of one decision as numpy arrays, every amount a fraction of NAV.
+
+``prepare`` is the single place where the pandas-level inputs become numbers: the
+program writes them into its parameters, the reference formulation builds constants from
+them, and the result prices trades with them. Lots are laid out in *slots*: asset ``i``
+owns slots ``i*L .. i*L+L-1``; empty slots have zero value, so accounts with different
+lot counts share one problem shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import InputError
+from optimizer.model import Market, OverlayInstrument, Portfolio, Restrictions, Settings, Targets, TaxRules
+
+#: Upper bound used where an amount is unlimited (NAV fractions); finite so solvers stay well scaled.
+UNLIMITED = 10.0
+
+
+@dataclass(frozen=True)
+class ProblemShape:
+    """What fixes the structure of the cvxpy problem; equal shapes share one built problem."""
+
+    assets: tuple[str, ...]
+    asset_keys: tuple[str, ...]
+    keys: tuple[str, ...]
+    n_factors: int
+    lot_slots: int
+    overlays: tuple[str, ...]
+    soft_bands: bool
+
+    @property
+    def n_assets(self) -> int:
+        return len(self.assets)
+
+    @property
+    def n_lots(self) -> int:
+        return len(self.assets) * self.lot_slots
+
+    def exposure_matrix(self) -> np.ndarray:
+        """``B`` (keys x assets): 1 where an asset belongs to a key."""
+        index = {k: i for i, k in enumerate(self.keys)}
+        B = np.zeros((len(self.keys), len(self.assets)))
+        for j, key in enumerate(self.asset_keys):
+            B[index[key], j] = 1.0
+        return B
+
+    def lot_matrix(self) -> np.ndarray:
+        """``S`` (assets x lot slots): 1 where a slot belongs to an asset."""
+        return np.kron(np.eye(self.n_assets), np.ones((1, self.lot_slots)))
+
+
+@dataclass(frozen=True)
+class ProblemData:
+    """One decision in numbers. Weights and trades are NAV fractions; ``nav_usd`` converts back."""
+
+    shape: ProblemShape
+    date: pd.Timestamp
+    nav_usd: float
+    price: np.ndarray              # per share, assets (untradeable: 1.0, value-quoted)
+    weight0: np.ndarray            # current asset weights
+    cash0: float                   # cash after the flow, NAV fraction
+    cash_min: float                # buffer to keep, NAV fraction
+    target: np.ndarray             # keys
+    band_lower: np.ndarray
+    band_upper: np.ndarray
+    factor_root: np.ndarray        # (factors x keys): R @ F.T, so factor risk = ||factor_root @ d||^2
+    specific_sd: np.ndarray        # keys: sqrt of specific variance
+    impact: np.ndarray             # assets: cost per NAV fraction^2 (impact_eta * vol / ADV * NAV)
+    half_spread: np.ndarray        # assets: cost per NAV fraction traded
+    commission: np.ndarray         # assets: cost per NAV fraction traded
+    lot_ids: np.ndarray            # slots: lot id or "" (object)
+    lot_value: np.ndarray          # slots: market value, NAV fraction
+    lot_quantity: np.ndarray       # slots: shares
+    lot_basis: np.ndarray          # slots: cost basis per share
+    lot_long_term: np.ndarray      # slots: bool
+    lot_tax: np.ndarray            # slots: tax rate * gain per unit sold (negative for losses)
+    lot_sell_max: np.ndarray       # slots: largest sale allowed (0 where blocked)
+    buy_max: np.ndarray            # assets
+    trade_max: np.ndarray          # assets: gross trade cap
+    short_max: np.ndarray          # assets
+    overlay_exposure: np.ndarray   # keys x overlays: beta per unit notional
+    overlay0: np.ndarray           # overlays: current notional, NAV fraction (signed)
+    overlay_margin: np.ndarray     # overlays: initial margin per unit notional
+    overlay_cost: np.ndarray       # overlays: cost per unit notional traded
+    overlay_notional_usd: np.ndarray  # overlays: notional of one contract
+    overlay_gross_limit: float
+    settings: Settings
+    tax: TaxRules
+
+    @property
+    def linear_cost(self) -> np.ndarray:
+        """Half-spread plus commission per NAV fraction traded, per asset."""
+        return self.half_spread + self.commission
+
+    @property
+    def exposure_matrix(self) -> np.ndarray:
+        return self.shape.exposure_matrix()
+
+    @property
+    def lot_matrix(self) -> np.ndarray:
+        return self.shape.lot_matrix()
+
+    @property
+    def exposure0(self) -> np.ndarray:
+        """Current exposures per key (holdings plus overlay), NAV fraction."""
+        return self.exposure_matrix @ self.weight0 + self.overlay_exposure @ self.overlay0
+
+    def with_bounds(self, *, buy_max: np.ndarray | None = None, lot_sell_max: np.ndarray | None = None) -> "ProblemData":
+        """A copy with tightened trade bounds (used by the wash-sale second pass)."""
+        from dataclasses import replace
+
+        return replace(self,
+                       buy_max=self.buy_max if buy_max is None else buy_max,
+                       lot_sell_max=self.lot_sell_max if lot_sell_max is None else lot_sell_max)
+
+
+def prepare(
+    portfolio: Portfolio,
+    targets: Targets,
+    market: Market,
+    settings: Settings,
+    *,
+    tax: TaxRules = TaxRules(),
+    overlays: Sequence[OverlayInstrument] = (),
+    restrictions: Restrictions | None = None,
+    universe: Sequence[str] | None = None,
+    lot_slots: int | None = None,
+) -> ProblemData:
+    """Check that the inputs fit together and turn them into :class:`ProblemData`.
+
+    ``universe`` fixes the asset order (default: the market's assets, then untradeable
+    holdings); ``lot_slots`` the lots per asset (default: the most any asset holds).
+    """
+    restrictions = restrictions or Restrictions()
+    untradeable = list(portfolio.untradeable_usd.index)
+    if universe is None:
+        universe = list(market.assets) + [a for a in untradeable if a not in market.prices.index]
+    assets = [str(a) for a in universe]
+    if len(set(assets)) != len(assets):
+        raise InputError("universe", "lists an asset twice")
+    _check_known(portfolio, assets, market, untradeable)
+    classes = market.asset_class
+    for asset in assets:
+        if asset not in classes.index:
+            raise InputError("asset_class", "has no exposure key for this asset", asset=asset)
+        if classes[asset] not in targets.weight.index:
+            raise InputError("targets.weight", f"has no target for exposure key {classes[asset]!r}", asset=asset)
+    keys = list(targets.keys)
+    missing_risk = [k for k in keys if k not in market.risk.loadings.index]
+    if missing_risk:
+        raise InputError("risk.loadings", "has no row for this exposure key", asset=missing_risk[0])
+
+    overlays = list(overlays)
+    names = [o.name for o in overlays]
+    if len(set(names)) != len(names):
+        raise InputError("overlays", "lists an instrument twice")
+    for name in portfolio.overlay_contracts.index:
+        if name not in names:
+            raise InputError("overlay_contracts", "is held but not described in overlays", asset=name)
+    for inst in overlays:
+        for key in inst.exposure:
+            if key not in keys:
+                raise InputError(f"overlays[{inst.name}].exposure", "maps to an unknown exposure key", asset=key)
+
+    lots = portfolio.lots
+    per_asset = lots.groupby("asset").size()
+    most = int(per_asset.max()) if len(per_asset) else 0
+    slots = max(1, most) if lot_slots is None else int(lot_slots)
+    if slots < most:
+        raise InputError("lot_slots", f"is {slots} but asset holds {most} lots", asset=str(per_asset.idxmax()))
+
+    shape = ProblemShape(
+        assets=tuple(assets),
+        asset_keys=tuple(str(classes[a]) for a in assets),
+        keys=tuple(keys),
+        n_factors=market.risk.loadings.shape[1],
+        lot_slots=slots,
+        overlays=tuple(names),
+        soft_bands=settings.bands == "soft",
+    )
+    n, q = len(assets), len(overlays)
+    tradeable = np.array([a in market.prices.index and a not in portfolio.untradeable_usd.index for a in assets])
+    price = market.prices.reindex(assets).fillna(1.0).to_numpy(dtype=float)
+
+    holding_usd = np.zeros(n)
+    position = {a: i for i, a in enumerate(assets)}
+    lot_ids = np.full(n * slots, "", dtype=object)
+    lot_quantity = np.zeros(n * slots)
+    lot_basis = np.zeros(n * slots)
+    lot_acquired = np.full(n * slots, np.datetime64("NaT"), dtype="datetime64[ns]")
+    fill = np.zeros(n, dtype=int)
+    for row in lots.itertuples(index=False):
+        i = position[row.asset]
+        slot = i * slots + fill[i]
+        fill[i] += 1
+        lot_ids[slot] = row.lot_id
+        lot_quantity[slot] = row.quantity
+        lot_basis[slot] = row.cost_basis
+        lot_acquired[slot] = np.datetime64(row.acquired, "ns")
+        holding_usd[i] += row.quantity * price[i]
+    for asset, value in portfolio.untradeable_usd.items():
+        holding_usd[position[asset]] += value
+
+    nav = float(holding_usd.sum() + portfolio.cash_usd + settings.cash_flow_usd)
+    if not nav > 0:
+        raise InputError("cash_flow_usd", f"leaves a net asset value of {nav:,.2f}; it must stay positive")
+    date = market.date
+    slot_price = np.repeat(price, slots)
+    lot_value = lot_quantity * slot_price / nav
+    occupied = lot_ids != ""
+    held_days = (np.datetime64(date, "ns") - lot_acquired).astype("timedelta64[D]").astype(float)
+    held_days[~occupied] = np.inf
+    long_term = occupied & (held_days > tax.long_term_days)
+    rate = np.where(long_term, tax.long_term_rate, tax.short_term_rate)
+    gain = np.where(occupied, 1.0 - lot_basis / slot_price, 0.0)
+    lot_tax = rate * gain
+
+    no_trade = restrictions.flag("no_trade", assets) | ~tradeable
+    no_buy = no_trade | restrictions.flag("no_buy", assets)
+    no_sell = no_trade | restrictions.flag("no_sell", assets)
+    if settings.wash_sale:
+        no_buy |= _recent_loss_sale(portfolio, assets, date, tax)
+    sell_ok = np.repeat(~no_sell, slots) & occupied
+    if settings.wash_sale:
+        recently_bought = np.zeros(n, dtype=bool)
+        recent = occupied & (held_days <= tax.wash_sale_days)
+        recently_bought[np.unique(np.nonzero(recent)[0] // slots)] = True
+        sell_ok &= ~(np.repeat(recently_bought, slots) & (gain < 0))
+    lot_sell_max = np.where(sell_ok, lot_value, 0.0)
+
+    def cap(values_usd: np.ndarray) -> np.ndarray:
+        return np.minimum(values_usd / nav, UNLIMITED)
+
+    trade_max = cap(restrictions.size("max_trade_usd", assets))
+    buy_max = np.where(no_buy, 0.0, trade_max)
+    allow_short = restrictions.flag("allow_short", assets) & ~no_sell
+    short_max = np.where(allow_short, cap(restrictions.size("max_short_usd", assets)), 0.0)
+
+    vol = market.volatility.reindex(assets).fillna(0.0).to_numpy(dtype=float)
+    adv = market.adv_usd.reindex(assets).fillna(np.inf).to_numpy(dtype=float)
+    impact = np.where(tradeable, settings.impact_eta * vol / adv * nav, 0.0)
+    half_spread = np.where(tradeable, market.half_spread.reindex(assets).fillna(0.0).to_numpy(dtype=float), 0.0)
+    commission = np.where(tradeable, market.commission.reindex(assets).fillna(0.0).to_numpy(dtype=float), 0.0)
+
+    risk = market.risk
+    loadings = risk.loadings.reindex(keys).to_numpy(dtype=float)
+    factor_root = risk.factor_root() @ loadings.T
+    specific_sd = np.sqrt(risk.specific_var.reindex(keys).to_numpy(dtype=float))
+
+    key_index = {k: i for i, k in enumerate(keys)}
+    overlay_exposure = np.zeros((len(keys), q))
+    for j, inst in enumerate(overlays):
+        for key, beta in inst.exposure.items():
+            overlay_exposure[key_index[key], j] = beta
+    notional = np.array([o.notional_per_contract_usd for o in overlays], dtype=float)
+    contracts = portfolio.overlay_contracts.reindex(names).fillna(0.0).to_numpy(dtype=float)
+
+    return ProblemData(
+        shape=shape,
+        date=date,
+        nav_usd=nav,
+        price=price,
+        weight0=holding_usd / nav,
+        cash0=(portfolio.cash_usd + settings.cash_flow_usd) / nav,
+        cash_min=max(settings.min_cash_usd / nav, settings.min_cash_weight),
+        target=targets.weight.reindex(keys).to_numpy(dtype=float),
+        band_lower=targets.band_lower.reindex(keys).to_numpy(dtype=float),
+        band_upper=targets.band_upper.reindex(keys).to_numpy(dtype=float),
+        factor_root=factor_root,
+        specific_sd=specific_sd,
+        impact=impact,
+        half_spread=half_spread,
+        commission=commission,
+        lot_ids=lot_ids,
+        lot_value=lot_value,
+        lot_quantity=lot_quantity,
+        lot_basis=lot_basis,
+        lot_long_term=long_term,
+        lot_tax=lot_tax,
+        lot_sell_max=lot_sell_max,
+        buy_max=buy_max,
+        trade_max=trade_max,
+        short_max=short_max,
+        overlay_exposure=overlay_exposure,
+        overlay0=contracts * notional / nav,
+        overlay_margin=np.array([o.initial_margin for o in overlays], dtype=float),
+        overlay_cost=np.array([o.cost_per_contract_usd for o in overlays], dtype=float) / notional if q else np.zeros(0),
+        overlay_notional_usd=notional,
+        overlay_gross_limit=settings.overlay_gross_limit,
+        settings=settings,
+        tax=tax,
+    )
+
+
+def _check_known(portfolio: Portfolio, assets: list[str], market: Market, untradeable: list[str]) -> None:
+    known = set(assets)
+    for asset in portfolio.lots["asset"]:
+        if asset not in market.prices.index:
+            raise InputError("lots.asset", "has no price in the market snapshot", asset=asset)
+        if asset not in known:
+            raise InputError("lots.asset", "is not in the universe", asset=asset)
+    for asset in untradeable:
+        if asset not in known:
+            raise InputError("untradeable_usd", "is not in the universe", asset=asset)
+
+
+def _recent_loss_sale(portfolio: Portfolio, assets: list[str], date: pd.Timestamp, tax: TaxRules) -> np.ndarray:
+    recent = portfolio.recent_loss_sales
+    blocked = np.zeros(len(assets), dtype=bool)
+    for i, asset in enumerate(assets):
+        when = recent.get(asset)
+        if when is not None and pd.notna(when) and (date - pd.Timestamp(when)).days <= tax.wash_sale_days:
+            blocked[i] = True
+    return blocked

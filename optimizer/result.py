@@ -1,0 +1,217 @@
+"""The answer to one rebalance: trades, lot sales, overlay, exposures, priced costs and diagnostics."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import SolveAttempt
+from optimizer.problem_data import ProblemData
+from optimizer.terms import bands, cash, impact, linear_costs, tax, tracking
+from optimizer.terms.base import Trade
+from optimizer.terms.bands import BAND_TOLERANCE
+
+
+@dataclass(frozen=True)
+class RebalanceResult:
+    """Everything one decision produced; amounts in account currency unless named ``weight``.
+
+    Attributes
+    ----------
+    trades:
+        Per asset: ``asset_class``, ``price``, ``shares``, ``trade_usd`` (signed),
+        ``buy_usd``, ``sell_usd``, ``short_usd``, ``weight_before``, ``weight_after``.
+    lot_sales:
+        Per lot sold: ``asset``, ``shares``, ``proceeds_usd``, ``basis_usd``, ``gain_usd``,
+        ``term`` ("short" or "long").
+    overlay:
+        Per instrument: ``contracts_before``, ``contracts_trade``, ``contracts_after``,
+        ``notional_after_usd``.
+    exposures:
+        Per key: ``target``, ``band_lower``, ``band_upper``, ``before``, ``after``,
+        ``violation`` (signed NAV fraction outside the band) and ``status``.
+    costs_usd:
+        ``spread``, ``commission``, ``overlay``, ``impact``, ``tax`` (negative = benefit), ``total``.
+    """
+
+    date: pd.Timestamp
+    nav_usd: float
+    trades: pd.DataFrame
+    lot_sales: pd.DataFrame
+    overlay: pd.DataFrame
+    exposures: pd.DataFrame
+    costs_usd: dict[str, float]
+    tracking_error_before: float
+    tracking_error_after: float
+    cash_before_usd: float
+    cash_after_usd: float
+    margin_usd: float
+    realized_gain_short_usd: float
+    realized_gain_long_usd: float
+    objective_bps: float
+    solver: str
+    accurate: bool
+    attempts: list[SolveAttempt]
+    solve_seconds: float
+    wash_sale_fixes: list[str] = field(default_factory=list)
+    whole_units: bool = False
+
+    @property
+    def status(self) -> str:
+        """"optimal", or "optimal_inaccurate" when no solver in the chain was accurate."""
+        return "optimal" if self.accurate else "optimal_inaccurate"
+
+    @property
+    def bands_ok(self) -> bool:
+        return bool((self.exposures["status"] == "inside").all())
+
+    def to_frame(self) -> pd.DataFrame:
+        """The trade list (one row per asset that trades)."""
+        return self.trades[self.trades["trade_usd"].abs() > 0].copy()
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dictionary of the whole result."""
+        def records(frame: pd.DataFrame) -> list[dict]:
+            return json.loads(frame.reset_index().to_json(orient="records", date_format="iso"))
+
+        return {
+            "date": self.date.isoformat(),
+            "nav_usd": self.nav_usd,
+            "status": self.status,
+            "solver": self.solver,
+            "solve_seconds": self.solve_seconds,
+            "objective_bps": self.objective_bps,
+            "tracking_error_before": self.tracking_error_before,
+            "tracking_error_after": self.tracking_error_after,
+            "cash_before_usd": self.cash_before_usd,
+            "cash_after_usd": self.cash_after_usd,
+            "margin_usd": self.margin_usd,
+            "realized_gain_short_usd": self.realized_gain_short_usd,
+            "realized_gain_long_usd": self.realized_gain_long_usd,
+            "costs_usd": dict(self.costs_usd),
+            "whole_units": self.whole_units,
+            "wash_sale_fixes": list(self.wash_sale_fixes),
+            "attempts": [a.__dict__ for a in self.attempts],
+            "trades": records(self.to_frame()),
+            "lot_sales": records(self.lot_sales),
+            "overlay": records(self.overlay),
+            "exposures": records(self.exposures),
+        }
+
+    def summary(self) -> str:
+        """A short report for people."""
+        traded = self.to_frame()
+        lines = [
+            f"Rebalance on {self.date.date()}  NAV {self.nav_usd:,.0f}  ({self.status} by {self.solver}, "
+            f"{self.solve_seconds * 1e3:.1f} ms)",
+            f"  tracking error {self.tracking_error_before:.3%} -> {self.tracking_error_after:.3%} (annual)",
+            f"  trades: {len(traded)} assets, bought {traded['buy_usd'].sum():,.0f}, "
+            f"sold {traded['sell_usd'].sum() + traded['short_usd'].sum():,.0f}; lots sold: {len(self.lot_sales)}",
+            "  costs: " + ", ".join(f"{k} {v:,.0f}" for k, v in self.costs_usd.items()),
+            f"  realized gains: short-term {self.realized_gain_short_usd:,.0f}, "
+            f"long-term {self.realized_gain_long_usd:,.0f}",
+            f"  cash {self.cash_before_usd:,.0f} -> {self.cash_after_usd:,.0f}"
+            + (f" (overlay margin {self.margin_usd:,.0f})" if len(self.overlay) else ""),
+        ]
+        outside = self.exposures[self.exposures["status"] != "inside"]
+        if len(outside):
+            lines.append("  outside bands after trading: " + ", ".join(
+                f"{k} {row.after:.2%} ({row.status} by {abs(row.violation):.2%})" for k, row in outside.iterrows()))
+        else:
+            lines.append("  all exposures inside their bands")
+        for fix in self.wash_sale_fixes:
+            lines.append(f"  wash sale: {fix}")
+        return "\n".join(lines)
+
+
+def build_result(data: ProblemData, trade: Trade, *, solver: str, accurate: bool, attempts: list[SolveAttempt],
+                 solve_seconds: float, wash_sale_fixes: list[str] | None = None,
+                 whole_units: bool = False) -> RebalanceResult:
+    """Price ``trade`` in numpy and lay it out as a :class:`RebalanceResult`."""
+    from optimizer.program import objective_value
+
+    nav = data.nav_usd
+    shape = data.shape
+    net = trade.net(data)
+    sold = trade.sold(data)
+    weight_after = data.weight0 + net
+    trades = pd.DataFrame({
+        "asset_class": list(shape.asset_keys),
+        "price": data.price,
+        "shares": net * nav / data.price,
+        "trade_usd": net * nav,
+        "buy_usd": trade.buy * nav,
+        "sell_usd": sold * nav,
+        "short_usd": trade.short * nav,
+        "weight_before": data.weight0,
+        "weight_after": weight_after,
+    }, index=pd.Index(shape.assets, name="asset"))
+
+    sold_slots = np.nonzero(trade.sell * nav > 1e-6)[0]
+    slot_price = np.repeat(data.price, shape.lot_slots)
+    gain_usd = tax.realized_gain(data, trade) * nav
+    lot_sales = pd.DataFrame({
+        "lot_id": data.lot_ids[sold_slots].astype(str),
+        "asset": [shape.assets[j // shape.lot_slots] for j in sold_slots],
+        "shares": trade.sell[sold_slots] * nav / slot_price[sold_slots],
+        "proceeds_usd": trade.sell[sold_slots] * nav,
+        "basis_usd": trade.sell[sold_slots] * nav / slot_price[sold_slots] * data.lot_basis[sold_slots],
+        "gain_usd": gain_usd[sold_slots],
+        "term": np.where(data.lot_long_term[sold_slots], "long", "short"),
+    }).set_index("lot_id")
+
+    contracts_before = data.overlay0 * nav / data.overlay_notional_usd if len(data.overlay0) else np.zeros(0)
+    contracts_trade = trade.overlay_trade * nav / data.overlay_notional_usd if len(data.overlay0) else np.zeros(0)
+    overlay = pd.DataFrame({
+        "contracts_before": contracts_before,
+        "contracts_trade": contracts_trade,
+        "contracts_after": contracts_before + contracts_trade,
+        "notional_after_usd": (data.overlay0 + trade.overlay_trade) * nav,
+    }, index=pd.Index(shape.overlays, name="instrument"))
+
+    violation = bands.violation(data, trade)
+    status = np.where(violation < -BAND_TOLERANCE, "below", np.where(violation > BAND_TOLERANCE, "above", "inside"))
+    exposures = pd.DataFrame({
+        "target": data.target,
+        "band_lower": data.band_lower,
+        "band_upper": data.band_upper,
+        "before": data.exposure0,
+        "after": data.exposure0 + trade.exposure_change(data),
+        "violation": violation,
+        "status": status,
+    }, index=pd.Index(shape.keys, name="key"))
+
+    parts = linear_costs.price_parts(data, trade)
+    costs = {name: value * nav for name, value in parts.items()}
+    costs["impact"] = impact.price(data, trade) * nav
+    costs["tax"] = tax.price(data, trade) * nav
+    costs["total"] = sum(costs.values())
+    long_mask = data.lot_long_term
+    from optimizer.terms import overlay as overlay_term
+
+    return RebalanceResult(
+        date=data.date,
+        nav_usd=nav,
+        trades=trades,
+        lot_sales=lot_sales,
+        overlay=overlay,
+        exposures=exposures,
+        costs_usd=costs,
+        tracking_error_before=float(np.sqrt(tracking.price(data, Trade.zero(shape)))),
+        tracking_error_after=float(np.sqrt(tracking.price(data, trade))),
+        cash_before_usd=data.cash0 * nav,
+        cash_after_usd=cash.cash_after(data, trade) * nav,
+        margin_usd=overlay_term.margin(data, trade) * nav,
+        realized_gain_short_usd=float(gain_usd[~long_mask].sum()),
+        realized_gain_long_usd=float(gain_usd[long_mask].sum()),
+        objective_bps=objective_value(data, trade),
+        solver=solver,
+        accurate=accurate,
+        attempts=list(attempts),
+        solve_seconds=solve_seconds,
+        wash_sale_fixes=list(wash_sale_fixes or []),
+        whole_units=whole_units,
+    )

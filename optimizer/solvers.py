@@ -1,0 +1,98 @@
+"""The solver chain: try solvers in order, accept only verified optimal answers, record every try.
+
+The default order was chosen by measurement (``benchmarks/solve_speed.py``, results in
+``benchmarks/results/solve_speed.csv``). An ``optimal_inaccurate`` answer is never taken
+silently: the chain moves on, and only if no solver is accurate is the best verified
+inaccurate answer used, with ``accurate=False`` on the result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import cvxpy as cp
+
+from optimizer.errors import SolveAttempt, SolverError
+
+DEFAULT_CHAIN: tuple[str, ...] = ("CLARABEL", "OSQP", "SCS")
+
+#: Tolerances per solver, tight enough that objectives agree to ~1e-6 relative.
+SOLVER_OPTIONS: dict[str, dict] = {
+    "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
+    "OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iter": 200_000, "polish": True},
+    "SCS": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iters": 200_000},
+    "PIQP": {"eps_abs": 1e-9, "eps_rel": 1e-9},
+    "ECOS": {},
+}
+
+INFEASIBLE_STATUSES = (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE)
+
+
+def available() -> list[str]:
+    """Solvers cvxpy can call on this machine."""
+    return list(cp.installed_solvers())
+
+
+@dataclass(frozen=True)
+class ChainOutcome:
+    """What the chain settled on: the accepted solver (or None), whether it was accurate, and every try."""
+
+    solver: str | None
+    accurate: bool
+    infeasible: bool
+    attempts: list[SolveAttempt]
+
+
+def solve_chain(problem: cp.Problem, chain: tuple[str, ...], verify: Callable[[], str | None],
+                *, warm_start: bool = True) -> ChainOutcome:
+    """Solve ``problem`` with each solver in ``chain`` until one gives a verified optimal answer.
+
+    ``verify`` re-checks the current variable values in numpy and returns a reason to
+    reject them, or None. Returns the outcome; the accepted solution is left in the
+    problem's variables. Raises :class:`SolverError` when no solver gives any answer.
+    """
+    attempts: list[SolveAttempt] = []
+    fallback: tuple[str, dict] | None = None
+    installed = set(available())
+    for name in chain:
+        if name not in installed:
+            attempts.append(SolveAttempt(name, "not installed", 0.0, False, "solver is not installed"))
+            continue
+        started = time.perf_counter()
+        try:
+            problem.solve(solver=name, warm_start=warm_start, **SOLVER_OPTIONS.get(name, {}))
+        except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+            attempts.append(SolveAttempt(name, "error", time.perf_counter() - started, False, str(exc)[:200]))
+            continue
+        seconds = time.perf_counter() - started
+        status = problem.status
+        solver_seconds = getattr(problem.solver_stats, "solve_time", None)
+        if status in INFEASIBLE_STATUSES:
+            attempts.append(SolveAttempt(name, status, seconds, False, "solver reports the problem infeasible",
+                                         solver_seconds))
+            if status == cp.INFEASIBLE:
+                return ChainOutcome(None, True, True, attempts)
+            continue
+        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            attempts.append(SolveAttempt(name, str(status), seconds, False, "no solution returned", solver_seconds))
+            continue
+        reason = verify()
+        if reason is not None:
+            attempts.append(SolveAttempt(name, status, seconds, False, f"verification failed: {reason}", solver_seconds))
+            continue
+        if status == cp.OPTIMAL_INACCURATE:
+            attempts.append(SolveAttempt(name, status, seconds, False, "inaccurate; kept only as a last resort",
+                                         solver_seconds))
+            if fallback is None:
+                fallback = (name, {v.id: v.value.copy() for v in problem.variables()})
+            continue
+        attempts.append(SolveAttempt(name, status, seconds, True, "optimal and verified", solver_seconds))
+        return ChainOutcome(name, True, False, attempts)
+    if fallback is not None:
+        name, values = fallback
+        for v in problem.variables():
+            v.value = values[v.id]
+        return ChainOutcome(name, False, False, attempts)
+    raise SolverError("no solver in the chain returned an acceptable answer", attempts)

@@ -1,0 +1,1 @@
+"""One module per cost or constraint; each prices itself in numpy."""

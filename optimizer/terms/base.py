@@ -1,0 +1,103 @@
+"""What every term shares: the decision variables, a numpy trade, and the term interface.
+
+A term owns its cvxpy Parameters (created once per problem shape), writes new values
+into them per decision (``update``), contributes an objective part and/or constraints,
+and prices any trade in plain numpy (``price``) so tests, the result and the
+backtester all charge exactly what the optimizer saw.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.problem_data import ProblemData, ProblemShape
+
+
+class Variables:
+    """Decision variables of one problem shape, all in NAV fractions.
+
+    ``buy`` (assets) and ``sell`` (lot slots) are non-negative, ``short`` opens short
+    positions, ``overlay_trade`` changes overlay notionals (signed) and
+    ``overlay_gross`` bounds the absolute post-trade overlay notionals.
+    """
+
+    def __init__(self, shape: ProblemShape):
+        n, q = shape.n_assets, len(shape.overlays)
+        self.shape = shape
+        self.buy = cp.Variable(n, nonneg=True, name="buy")
+        self.sell = cp.Variable(shape.n_lots, nonneg=True, name="sell")
+        self.short = cp.Variable(n, nonneg=True, name="short")
+        self.overlay_trade = cp.Variable(q, name="overlay_trade") if q else None
+        self.overlay_gross = cp.Variable(q, nonneg=True, name="overlay_gross") if q else None
+        self.lot_matrix = sp.csr_matrix(shape.lot_matrix())
+        self.exposure_matrix = sp.csr_matrix(shape.exposure_matrix())
+        self.trade = self.buy - self.lot_matrix @ self.sell - self.short
+        self.gross = self.buy + self.lot_matrix @ self.sell + self.short
+
+
+@dataclass(frozen=True)
+class Trade:
+    """A solved (or hand-made) trade in NAV fractions, shaped like :class:`Variables`."""
+
+    buy: np.ndarray
+    sell: np.ndarray
+    short: np.ndarray
+    overlay_trade: np.ndarray
+
+    @classmethod
+    def zero(cls, shape: ProblemShape) -> "Trade":
+        return cls(np.zeros(shape.n_assets), np.zeros(shape.n_lots), np.zeros(shape.n_assets),
+                   np.zeros(len(shape.overlays)))
+
+    @classmethod
+    def from_variables(cls, v: Variables) -> "Trade":
+        def value(var):
+            return np.zeros(0) if var is None else np.asarray(var.value, dtype=float).copy()
+
+        return cls(value(v.buy), value(v.sell), value(v.short), value(v.overlay_trade))
+
+    def sold(self, data: ProblemData) -> np.ndarray:
+        """Sales per asset (sum over its lots)."""
+        return data.lot_matrix @ self.sell
+
+    def net(self, data: ProblemData) -> np.ndarray:
+        """Signed trade per asset: buys minus lot sales minus shorts."""
+        return self.buy - self.sold(data) - self.short
+
+    def gross(self, data: ProblemData) -> np.ndarray:
+        """Traded value per asset, both sides."""
+        return self.buy + self.sold(data) + self.short
+
+    def exposure_change(self, data: ProblemData) -> np.ndarray:
+        """Change of exposure per key from holdings and overlay."""
+        return data.exposure_matrix @ self.net(data) + data.overlay_exposure @ self.overlay_trade
+
+
+class Term(ABC):
+    """One cost or constraint of the program."""
+
+    name: str = "term"
+
+    def __init__(self, shape: ProblemShape, v: Variables):
+        self.shape = shape
+        self.v = v
+
+    @abstractmethod
+    def update(self, data: ProblemData, weight: float = 1.0) -> None:
+        """Write this decision's numbers into the term's Parameters.
+
+        ``weight`` scales the objective part. It is folded into the Parameters (not a
+        Parameter of its own) because DPP forbids a parameter times a parametrized term.
+        """
+
+    def objective(self) -> cp.Expression | None:
+        """The term's weighted cost in NAV fractions, or None for a pure constraint."""
+        return None
+
+    def constraints(self) -> list[cp.Constraint]:
+        return []

@@ -1,0 +1,39 @@
+"""Overlay limits: ``overlay_gross >= |overlay0 + overlay_trade|`` and a cap on their sum."""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+
+from optimizer.problem_data import ProblemData
+from optimizer.terms.base import Term, Trade
+
+
+def notional_after(data: ProblemData, trade: Trade) -> np.ndarray:
+    """Signed overlay notional after the trade, NAV fraction."""
+    return data.overlay0 + trade.overlay_trade
+
+
+def margin(data: ProblemData, trade: Trade) -> float:
+    """Initial margin required after the trade, NAV fraction."""
+    return float(data.overlay_margin @ np.abs(notional_after(data, trade)))
+
+
+class OverlayLimits(Term):
+    name = "overlay"
+
+    def __init__(self, shape, v):
+        super().__init__(shape, v)
+        q = len(shape.overlays)
+        self.overlay0 = cp.Parameter(q, name="overlay0")
+        self.gross_limit = cp.Parameter(nonneg=True, name="overlay_gross_limit")
+        after = self.overlay0 + v.overlay_trade
+        self._constraints = [v.overlay_gross >= after, v.overlay_gross >= -after,
+                             cp.sum(v.overlay_gross) <= self.gross_limit]
+
+    def update(self, data: ProblemData, weight: float = 1.0) -> None:
+        self.overlay0.value = data.overlay0
+        self.gross_limit.value = max(data.overlay_gross_limit, float(np.abs(data.overlay0).sum()))
+
+    def constraints(self):
+        return self._constraints
