@@ -10,10 +10,12 @@ lot counts share one problem shape.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from optimizer.errors import InputError
 from optimizer.model import Market, OverlayInstrument, Portfolio, Restrictions, Settings, Targets, TaxRules
@@ -42,17 +44,18 @@ class ProblemShape:
     def n_lots(self) -> int:
         return len(self.assets) * self.lot_slots
 
-    def exposure_matrix(self) -> np.ndarray:
-        """``B`` (keys x assets): 1 where an asset belongs to a key."""
+    @cached_property
+    def exposure_matrix(self) -> sp.csr_matrix:
+        """``B`` (keys x assets, sparse): 1 where an asset belongs to a key."""
         index = {k: i for i, k in enumerate(self.keys)}
-        B = np.zeros((len(self.keys), len(self.assets)))
-        for j, key in enumerate(self.asset_keys):
-            B[index[key], j] = 1.0
-        return B
+        rows = [index[key] for key in self.asset_keys]
+        return sp.csr_matrix((np.ones(self.n_assets), (rows, np.arange(self.n_assets))),
+                             shape=(len(self.keys), self.n_assets))
 
-    def lot_matrix(self) -> np.ndarray:
-        """``S`` (assets x lot slots): 1 where a slot belongs to an asset."""
-        return np.kron(np.eye(self.n_assets), np.ones((1, self.lot_slots)))
+    @cached_property
+    def lot_matrix(self) -> sp.csr_matrix:
+        """``S`` (assets x lot slots, sparse): 1 where a slot belongs to an asset."""
+        return sp.csr_matrix(sp.kron(sp.eye(self.n_assets), np.ones((1, self.lot_slots))))
 
 
 @dataclass(frozen=True)
@@ -99,12 +102,12 @@ class ProblemData:
         return self.half_spread + self.commission
 
     @property
-    def exposure_matrix(self) -> np.ndarray:
-        return self.shape.exposure_matrix()
+    def exposure_matrix(self) -> sp.csr_matrix:
+        return self.shape.exposure_matrix
 
     @property
-    def lot_matrix(self) -> np.ndarray:
-        return self.shape.lot_matrix()
+    def lot_matrix(self) -> sp.csr_matrix:
+        return self.shape.lot_matrix
 
     @property
     def exposure0(self) -> np.ndarray:
@@ -145,12 +148,13 @@ def prepare(
     if len(set(assets)) != len(assets):
         raise InputError("universe", "lists an asset twice")
     _check_known(portfolio, assets, market, untradeable)
-    classes = market.asset_class
-    for asset in assets:
-        if asset not in classes.index:
-            raise InputError("asset_class", "has no exposure key for this asset", asset=asset)
-        if classes[asset] not in targets.weight.index:
-            raise InputError("targets.weight", f"has no target for exposure key {classes[asset]!r}", asset=asset)
+    classes = market.asset_class.reindex(assets)
+    if classes.isna().any():
+        raise InputError("asset_class", "has no exposure key for this asset", asset=str(classes.index[classes.isna()][0]))
+    untargeted = ~classes.isin(targets.weight.index)
+    if untargeted.any():
+        asset = str(classes.index[untargeted][0])
+        raise InputError("targets.weight", f"has no target for exposure key {classes[asset]!r}", asset=asset)
     keys = list(targets.keys)
     missing_risk = [k for k in keys if k not in market.risk.loadings.index]
     if missing_risk:
@@ -177,7 +181,7 @@ def prepare(
 
     shape = ProblemShape(
         assets=tuple(assets),
-        asset_keys=tuple(str(classes[a]) for a in assets),
+        asset_keys=tuple(classes.astype(str)),
         keys=tuple(keys),
         n_factors=market.risk.loadings.shape[1],
         lot_slots=slots,
@@ -185,27 +189,23 @@ def prepare(
         soft_bands=settings.bands == "soft",
     )
     n, q = len(assets), len(overlays)
-    tradeable = np.array([a in market.prices.index and a not in portfolio.untradeable_usd.index for a in assets])
+    tradeable = pd.Index(assets).isin(market.prices.index) & ~pd.Index(assets).isin(portfolio.untradeable_usd.index)
     price = market.prices.reindex(assets).fillna(1.0).to_numpy(dtype=float)
 
-    holding_usd = np.zeros(n)
-    position = {a: i for i, a in enumerate(assets)}
+    position = pd.Index(assets)
+    asset_of_lot = position.get_indexer(lots["asset"])
+    slot = asset_of_lot * slots + lots.groupby("asset", sort=False).cumcount().to_numpy()
     lot_ids = np.full(n * slots, "", dtype=object)
     lot_quantity = np.zeros(n * slots)
     lot_basis = np.zeros(n * slots)
     lot_acquired = np.full(n * slots, np.datetime64("NaT"), dtype="datetime64[ns]")
-    fill = np.zeros(n, dtype=int)
-    for row in lots.itertuples(index=False):
-        i = position[row.asset]
-        slot = i * slots + fill[i]
-        fill[i] += 1
-        lot_ids[slot] = row.lot_id
-        lot_quantity[slot] = row.quantity
-        lot_basis[slot] = row.cost_basis
-        lot_acquired[slot] = np.datetime64(row.acquired, "ns")
-        holding_usd[i] += row.quantity * price[i]
-    for asset, value in portfolio.untradeable_usd.items():
-        holding_usd[position[asset]] += value
+    lot_ids[slot] = lots["lot_id"].to_numpy(dtype=object)
+    lot_quantity[slot] = lots["quantity"].to_numpy(dtype=float)
+    lot_basis[slot] = lots["cost_basis"].to_numpy(dtype=float)
+    lot_acquired[slot] = lots["acquired"].to_numpy(dtype="datetime64[ns]")
+    holding_usd = lot_quantity.reshape(n, slots).sum(axis=1) * price
+    untradeable_at = position.get_indexer(portfolio.untradeable_usd.index)
+    np.add.at(holding_usd, untradeable_at, portfolio.untradeable_usd.to_numpy(dtype=float))
 
     nav = float(holding_usd.sum() + portfolio.cash_usd + settings.cash_flow_usd)
     if not nav > 0:

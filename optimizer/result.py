@@ -14,6 +14,9 @@ from optimizer.terms import bands, cash, impact, linear_costs, tax, tracking
 from optimizer.terms.base import Trade
 from optimizer.terms.bands import BAND_TOLERANCE
 
+#: Trades below this gross value (account currency) are solver noise and left out of the trade list.
+MIN_REPORTED_TRADE_USD = 0.01
+
 
 @dataclass(frozen=True)
 class RebalanceResult:
@@ -23,7 +26,7 @@ class RebalanceResult:
     ----------
     trades:
         Per asset: ``asset_class``, ``price``, ``shares``, ``trade_usd`` (signed),
-        ``buy_usd``, ``sell_usd``, ``short_usd``, ``weight_before``, ``weight_after``.
+        ``buy_usd``, ``sell_usd``, ``short_usd``, ``gross_usd``, ``weight_before``, ``weight_after``.
     lot_sales:
         Per lot sold: ``asset``, ``shares``, ``proceeds_usd``, ``basis_usd``, ``gain_usd``,
         ``term`` ("short" or "long").
@@ -70,7 +73,7 @@ class RebalanceResult:
 
     def to_frame(self) -> pd.DataFrame:
         """The trade list (one row per asset that trades)."""
-        return self.trades[self.trades["trade_usd"].abs() > 0].copy()
+        return self.trades[self.trades["gross_usd"] >= MIN_REPORTED_TRADE_USD].copy()
 
     def to_dict(self) -> dict:
         """A JSON-ready dictionary of the whole result."""
@@ -146,11 +149,12 @@ def build_result(data: ProblemData, trade: Trade, *, solver: str, accurate: bool
         "buy_usd": trade.buy * nav,
         "sell_usd": sold * nav,
         "short_usd": trade.short * nav,
+        "gross_usd": trade.gross(data) * nav,
         "weight_before": data.weight0,
         "weight_after": weight_after,
     }, index=pd.Index(shape.assets, name="asset"))
 
-    sold_slots = np.nonzero(trade.sell * nav > 1e-6)[0]
+    sold_slots = np.nonzero(trade.sell * nav >= MIN_REPORTED_TRADE_USD)[0]
     slot_price = np.repeat(data.price, shape.lot_slots)
     gain_usd = tax.realized_gain(data, trade) * nav
     lot_sales = pd.DataFrame({

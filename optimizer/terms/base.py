@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
-import scipy.sparse as sp
 
 from optimizer.problem_data import ProblemData, ProblemShape
 
@@ -34,8 +33,8 @@ class Variables:
         self.short = cp.Variable(n, nonneg=True, name="short")
         self.overlay_trade = cp.Variable(q, name="overlay_trade") if q else None
         self.overlay_gross = cp.Variable(q, nonneg=True, name="overlay_gross") if q else None
-        self.lot_matrix = sp.csr_matrix(shape.lot_matrix())
-        self.exposure_matrix = sp.csr_matrix(shape.exposure_matrix())
+        self.lot_matrix = shape.lot_matrix
+        self.exposure_matrix = shape.exposure_matrix
         self.trade = self.buy - self.lot_matrix @ self.sell - self.short
         self.gross = self.buy + self.lot_matrix @ self.sell + self.short
 
@@ -63,7 +62,7 @@ class Trade:
 
     def sold(self, data: ProblemData) -> np.ndarray:
         """Sales per asset (sum over its lots)."""
-        return data.lot_matrix @ self.sell
+        return self.sell.reshape(-1, data.shape.lot_slots).sum(axis=1)
 
     def net(self, data: ProblemData) -> np.ndarray:
         """Signed trade per asset: buys minus lot sales minus shorts."""

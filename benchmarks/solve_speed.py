@@ -1,0 +1,147 @@
+"""Solve speed and scaling: parameter update + re-solve vs a naive rebuild, per solver.
+
+For each size (assets x 5 lots x 10 factors) it solves ``--repeats`` synthetic cases of
+the same shape (seeds 1..R) and records, per method:
+
+* ``ours``: one :class:`Rebalancer` (problem built once, before timing), end to end per
+  case: validation, ``prepare``, parameter update, default solver chain, result.
+* ``ours_<SOLVER>``: the same with a single solver.
+* ``naive``: a fresh cvxpy problem built and solved per case with cvxpy's default solver.
+* ``solver_only``: the default solver's own reported solve time inside ``ours``.
+
+``objective`` is the median objective (bps of NAV); ``rel_gap`` its largest relative gap
+to a high-accuracy reference (the plain dense formulation solved by Clarabel at tight
+tolerances, up to 500 assets; above that the tight Clarabel solve of our program).
+The wash-sale second pass is off so every method solves exactly one problem.
+
+    python benchmarks/solve_speed.py [--sizes 20 100 500 2000] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cvxpy as cp
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from optimizer import Rebalancer, Settings  # noqa: E402
+from optimizer.problem_data import prepare  # noqa: E402
+from optimizer.program import OBJECTIVE_SCALE, Program, objective_value  # noqa: E402
+from optimizer.reference import solve_reference  # noqa: E402
+from optimizer.solvers import DEFAULT_CHAIN, available  # noqa: E402
+from optimizer.terms.base import Trade  # noqa: E402
+from problems.synthetic import synthetic_case  # noqa: E402
+
+LOTS, FACTORS = 5, 10
+RESULTS = ROOT / "benchmarks" / "results" / "solve_speed.csv"
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def cases(n_assets: int, solvers: tuple[str, ...] | None, repeats: int):
+    settings = Settings(wash_sale=False, solvers=solvers)
+    return [synthetic_case(n_assets, LOTS, FACTORS, seed=s, settings=settings) for s in range(1, repeats + 1)]
+
+
+def run_ours(n_assets: int, solvers, repeats: int):
+    rebalancer = Rebalancer()
+    warm = synthetic_case(n_assets, LOTS, FACTORS, seed=0, settings=Settings(wash_sale=False, solvers=solvers))
+    warm.solve(rebalancer)  # build once, outside the timing
+    times, objectives, solver_times = [], [], []
+    for case in cases(n_assets, solvers, repeats):
+        seconds, result = timed(lambda: case.solve(rebalancer))
+        times.append(seconds)
+        objectives.append(result.objective_bps)
+        accepted = [a for a in result.attempts if a.accepted]
+        solver_times.append(accepted[-1].solver_seconds if accepted and accepted[-1].solver_seconds else np.nan)
+    if rebalancer.builds != 1:
+        raise RuntimeError(f"expected one build, saw {rebalancer.builds}")
+    return times, objectives, solver_times
+
+
+def run_naive(n_assets: int, repeats: int):
+    times, objectives = [], []
+    for case in cases(n_assets, None, repeats):
+        def once():
+            data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
+            program = Program(data.shape)
+            program.update(data)
+            program.problem.solve()
+            return objective_value(data, Trade.from_variables(program.variables))
+        seconds, objective = timed(once)
+        times.append(seconds)
+        objectives.append(objective)
+    return times, objectives
+
+
+def reference_objectives(n_assets: int, repeats: int) -> list[float]:
+    out = []
+    for case in cases(n_assets, None, repeats):
+        data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
+        if n_assets <= 500:
+            out.append(solve_reference(data)[1])
+        else:
+            program = Program(data.shape)
+            program.update(data)
+            program.problem.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+            out.append(objective_value(data, Trade.from_variables(program.variables)))
+    return out
+
+
+def row(n, method, times, objectives, reference):
+    ms = np.array(times) * 1e3
+    gaps = [abs(o - r) / max(1.0, abs(r)) for o, r in zip(objectives, reference)] if objectives else [np.nan]
+    return {"n_assets": n, "lots_per_asset": LOTS, "n_factors": FACTORS, "method": method,
+            "median_ms": round(float(np.median(ms)), 3), "p90_ms": round(float(np.percentile(ms, 90)), 3),
+            "objective": round(float(np.median(objectives)), 6) if objectives else "",
+            "rel_gap": f"{max(gaps):.2e}" if objectives else ""}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20, 100, 500, 2000])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--solvers", nargs="+", default=[s for s in ("CLARABEL", "OSQP", "SCS", "PIQP")
+                                                          if s in available()])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    rows = []
+    for n in args.sizes:
+        repeats = args.repeats if n < 2000 else max(3, args.repeats // 2)
+        reference = reference_objectives(n, repeats)
+        times, objectives, solver_times = run_ours(n, None, repeats)
+        rows.append(row(n, "ours", times, objectives, reference))
+        rows.append(row(n, "solver_only", solver_times, [], reference))
+        for solver in args.solvers:
+            t, o, _ = run_ours(n, (solver,), repeats)
+            rows.append(row(n, f"ours_{solver}", t, o, reference))
+        t, o = run_naive(n, repeats)
+        rows.append(row(n, "naive", t, o, reference))
+        ours = rows[-2 - len(args.solvers) - 1]["median_ms"]
+        print(f"n={n}: ours {ours:.1f} ms, solver {rows[-2 - len(args.solvers)]['median_ms']:.1f} ms, "
+              f"naive {rows[-1]['median_ms']:.1f} ms -> naive/ours {rows[-1]['median_ms'] / ours:.1f}x, "
+              f"ours/solver {ours / rows[-2 - len(args.solvers)]['median_ms']:.2f}x", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    for r in rows:
+        print(r)
+    print(f"default chain: {DEFAULT_CHAIN}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
