@@ -1,0 +1,251 @@
+"""Rebalancing policies for a physical book with a futures overlay.
+
+Every policy sees the same :class:`DayView` after the day's marks and returns
+:class:`Orders` (physical trades in dollars per asset class, whole futures contracts to
+trade). The simulator caps physical trades at its participation limit and charges costs;
+policies only decide.
+
+* :class:`PhysicalOnly`: when an exposure leaves its band, trade the physical sleeves back
+  to target (over several days if the participation cap binds).
+* :class:`OverlayFirst`: on a trigger, restore exposures with futures the same day, then
+  migrate the overlay into the physical book in equal daily steps (``migration_days``),
+  each also capped so its impact stays below ``max_impact`` per dollar traded.
+* :class:`JointOptimization`: the core program (:class:`optimizer.Rebalancer`) decides
+  physical trades and overlay contracts together on trigger days and every
+  ``decide_every`` days, with the sleeves' impact, the futures' margin and gross limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from optimizer.overlays.instruments import Future, whole_contracts
+
+
+@dataclass(frozen=True)
+class DayView:
+    """What a policy knows at the close of one day, after marks and before trading.
+
+    Arrays are per asset class in the order of ``classes``; money in account currency.
+    """
+
+    date: pd.Timestamp
+    classes: tuple[str, ...]
+    nav_usd: float
+    physical_usd: np.ndarray
+    cash_usd: float
+    overlay_usd: np.ndarray          # beta-weighted futures exposure per class
+    contracts: dict[str, int]        # held contracts per future
+    futures: dict[str, Future]       # one future per class it covers (by future name)
+    futures_price: dict[str, float]  # price of the contract one would trade today
+    target: np.ndarray               # target weights (NAV fractions)
+    band_lower: np.ndarray
+    band_upper: np.ndarray
+    daily_vol: np.ndarray            # trailing daily volatility of each sleeve
+    adv_usd: np.ndarray
+    half_spread: np.ndarray
+    impact_eta: float
+    max_trade_usd: np.ndarray        # participation cap per sleeve today
+    gross_limit: float               # overlay gross notional cap, NAV fraction
+    initial_margin_usd: float        # initial requirement of the overlay held
+    history: pd.DataFrame            # trailing daily returns per class (for risk models)
+
+    @property
+    def exposure(self) -> np.ndarray:
+        """Exposure per class, NAV fraction (physical + overlay)."""
+        return (self.physical_usd + self.overlay_usd) / self.nav_usd
+
+    @property
+    def out_of_band(self) -> bool:
+        e = self.exposure
+        return bool(np.any(e < self.band_lower - 1e-12) or np.any(e > self.band_upper + 1e-12))
+
+    def future_for(self, k: int) -> str | None:
+        """Name of the future mapping into class ``k`` (None if none does)."""
+        for name, fut in self.futures.items():
+            if fut.asset_class == self.classes[k]:
+                return name
+        return None
+
+
+@dataclass
+class Orders:
+    """Physical trades (+ buy) per class in dollars and whole futures contracts to trade."""
+
+    physical_usd: np.ndarray
+    futures_contracts: dict[str, int] = field(default_factory=dict)
+
+
+def _no_orders(view: DayView) -> Orders:
+    return Orders(np.zeros(len(view.classes)), {})
+
+
+class PhysicalOnly:
+    """Trade the physical sleeves to target whenever an exposure leaves its band."""
+
+    name = "physical-only"
+
+    def __init__(self, tolerance: float = 1e-3):
+        self.tolerance = tolerance
+        self.active = False
+
+    def decide(self, view: DayView) -> Orders:
+        if view.out_of_band:
+            self.active = True
+        if not self.active:
+            return _no_orders(view)
+        gap = view.target * view.nav_usd - view.physical_usd - view.overlay_usd
+        if np.all(np.abs(gap) <= np.minimum(view.max_trade_usd, np.inf)):
+            self.active = False  # the capped trade reaches target today
+        close = {name: -n for name, n in view.contracts.items() if n}
+        return Orders(gap, close)
+
+
+def _gross_after(view: DayView, contracts_after: dict[str, int]) -> float:
+    return sum(abs(n) * view.futures[name].multiplier * view.futures_price[name]
+               for name, n in contracts_after.items())
+
+
+def _fit_overlay(view: DayView, wanted: dict[str, int], cash_after_usd: float) -> dict[str, int]:
+    """Scale contract targets down (towards zero, whole contracts) until the gross limit and
+    the initial margin out of cash both hold."""
+    scale = 1.0
+    for _ in range(60):
+        target = {k: whole_contracts(v * scale) for k, v in wanted.items()}
+        gross = _gross_after(view, target)
+        margin = sum(abs(n) * view.futures[k].multiplier * view.futures_price[k] * view.futures[k].initial_margin
+                     for k, n in target.items())
+        if gross <= view.gross_limit * view.nav_usd + 1e-6 and margin <= cash_after_usd:
+            return target
+        scale *= 0.9
+    return {k: 0 for k in wanted}
+
+
+class OverlayFirst:
+    """Restore exposure with futures on the trigger day, then migrate into the physical book.
+
+    Parameters
+    ----------
+    migration_days:
+        The overlay held at the trigger is moved to physical in this many equal daily steps.
+    max_impact:
+        Cap on the impact per dollar of one day's migration trade (``eta * vol * u / ADV``);
+        0.0005 = 5 bps. Steps are smaller on volatile days, so migration stretches out.
+    """
+
+    name = "overlay-first"
+
+    def __init__(self, migration_days: int = 10, max_impact: float = 5e-4):
+        self.migration_days = migration_days
+        self.max_impact = max_impact
+        self.step_usd: np.ndarray | None = None
+
+    def decide(self, view: DayView) -> Orders:
+        n_classes = len(view.classes)
+        if view.out_of_band:
+            gap = view.target * view.nav_usd - view.physical_usd - view.overlay_usd
+            wanted = dict(view.contracts)
+            for k in range(n_classes):
+                name = view.future_for(k)
+                if name is None:
+                    continue
+                fut = view.futures[name]
+                wanted[name] = view.contracts.get(name, 0) + fut.contracts_for(gap[k], view.futures_price[name])
+            fitted = _fit_overlay(view, wanted, view.cash_usd)
+            trades = {k: n - view.contracts.get(k, 0) for k, n in fitted.items()}
+            after = np.array(view.overlay_usd, dtype=float)
+            for name, n in fitted.items():
+                k = view.classes.index(view.futures[name].asset_class)
+                after[k] = view.futures[name].exposure_usd(view.futures_price[name], n)
+            self.step_usd = np.abs(after) / max(1, self.migration_days)
+            return Orders(np.zeros(n_classes), trades)
+        if self.step_usd is None or not any(view.contracts.values()):
+            self.step_usd = None
+            return _no_orders(view)
+        impact_cap = self.max_impact * view.adv_usd / np.maximum(view.impact_eta * view.daily_vol, 1e-12)
+        physical = np.zeros(n_classes)
+        trades: dict[str, int] = {}
+        for name, held in view.contracts.items():
+            if not held:
+                continue
+            fut = view.futures[name]
+            k = view.classes.index(fut.asset_class)
+            price = view.futures_price[name]
+            per_contract = abs(fut.exposure_usd(price, 1))
+            step = min(self.step_usd[k], impact_cap[k], view.max_trade_usd[k])
+            move = min(abs(held), int(step // per_contract) or (abs(held) if abs(held) * per_contract <= step else 0))
+            if move == 0:
+                move = min(abs(held), 1)  # always make progress
+            sign = 1 if held > 0 else -1
+            trades[name] = -sign * move
+            physical[k] += sign * move * per_contract
+        return Orders(physical, trades)
+
+
+class JointOptimization:
+    """The core program decides physical trades and overlay contracts together.
+
+    Decides on trigger days and every ``decide_every`` trading days; the program sees the
+    sleeves' impact (``impact_eta * vol / ADV``), the participation cap (as
+    ``max_trade_usd``), spreads, the futures' margin, per-contract cost and gross limit.
+
+    The core program has no holding cost for an overlay (rolls are not in its objective),
+    so it keeps futures as long as trading physical is dearer; rolls are charged by the
+    simulator.
+    """
+
+    name = "joint-optimization"
+
+    def __init__(self, decide_every: int = 5, risk_aversion: float = 10.0, min_cash_weight: float = 0.005):
+        from optimizer.rebalancer import Rebalancer
+
+        self.decide_every = decide_every
+        self.risk_aversion = risk_aversion
+        self.min_cash_weight = min_cash_weight
+        self.rebalancer = Rebalancer()
+        self.days = 0
+        self.solves = 0
+        self.solve_seconds = 0.0
+
+    def decide(self, view: DayView) -> Orders:
+        self.days += 1
+        if not view.out_of_band and self.days % self.decide_every:
+            return _no_orders(view)
+        import time
+
+        from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets
+
+        started = time.perf_counter()
+        assets = [f"{c}_PHYS" for c in view.classes]
+        lots = pd.DataFrame({"lot_id": [f"lot_{a}" for a in assets], "asset": assets,
+                             "quantity": np.maximum(view.physical_usd, 1.0), "cost_basis": 1.0,
+                             "acquired": view.date - pd.Timedelta(days=400)})
+        names = [n for n in view.futures]
+        portfolio = Portfolio(lots=lots, cash_usd=view.cash_usd,
+                              overlay_contracts=pd.Series({n: float(view.contracts.get(n, 0)) for n in names}))
+        targets = Targets(pd.Series(view.target, index=view.classes), pd.Series(view.band_lower, index=view.classes),
+                          pd.Series(view.band_upper, index=view.classes), cash_weight=1.0 - float(view.target.sum()))
+        risk = RiskModel.from_returns(view.history, n_factors=len(view.classes), periods_per_year=252)
+        market = Market(date=view.date, prices=pd.Series(1.0, index=assets),
+                        asset_class=pd.Series(list(view.classes), index=assets), risk=risk,
+                        volatility=pd.Series(view.daily_vol, index=assets), adv_usd=pd.Series(view.adv_usd, index=assets),
+                        half_spread=pd.Series(view.half_spread, index=assets), commission=pd.Series(0.0, index=assets))
+        settings = Settings(risk_aversion=self.risk_aversion, impact_eta=view.impact_eta, bands="soft",
+                            overlay_gross_limit=view.gross_limit, wash_sale=False,
+                            min_cash_weight=self.min_cash_weight)
+        overlays = [view.futures[n].to_overlay_instrument(view.futures_price[n]) for n in names]
+        restrictions = Restrictions(pd.DataFrame({"max_trade_usd": view.max_trade_usd}, index=assets))
+        result = self.rebalancer.rebalance(portfolio, targets, market, settings, overlays=overlays,
+                                           restrictions=restrictions)
+        self.solves += 1
+        self.solve_seconds += time.perf_counter() - started
+        physical = result.trades["trade_usd"].reindex(assets).to_numpy(dtype=float)
+        after = result.overlay["contracts_after"]
+        wanted = {n: float(after[n]) for n in names}
+        cash_after = view.cash_usd - float(physical.sum())
+        fitted = _fit_overlay(view, wanted, cash_after)
+        trades = {n: fitted[n] - view.contracts.get(n, 0) for n in names}
+        return Orders(physical, trades)
