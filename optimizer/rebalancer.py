@@ -70,7 +70,7 @@ class Rebalancer:
         return self.solve(data, whole_units=whole_units)
 
     def solve(self, data: ProblemData, *, whole_units: bool = False) -> RebalanceResult:
-        """Solve prepared data (two passes when the wash-sale rule bites)."""
+        """Solve prepared data (a second pass, repeated while needed, when the wash-sale rule bites)."""
         started = time.perf_counter()
         program = self.program(data.shape)
         trade, outcome = program.solve(data)
@@ -78,8 +78,13 @@ class Rebalancer:
         accurate = outcome.accurate
         fixes: list[str] = []
         if data.settings.wash_sale:
-            fixed, fixes = wash_sale_fix(data, trade)
-            if fixes:
+            # A re-solve can move a harvest to another asset, so repeat until no asset both buys
+            # and sells a loss lot. Each round fixes at least one asset for good, so it ends.
+            for _ in range(data.shape.n_assets):
+                fixed, new_fixes = wash_sale_fix(data, trade)
+                if not new_fixes:
+                    break
+                fixes += new_fixes
                 data = fixed
                 trade, outcome = program.solve(data)
                 attempts += outcome.attempts
