@@ -1,0 +1,18 @@
+"""Nightly batch: rebalance thousands of accounts from a book (Parquet folder or DuckDB file) on Dask.
+
+    >>> from optimizer.batch import run_batch
+    >>> summary = run_batch(Path("problems/example_book"), "2024-06-28", Path("out"))  # doctest: +SKIP
+    >>> print(summary.text())  # doctest: +SKIP
+
+Modules: :mod:`~optimizer.batch.store` (book schema and readers/writers),
+:mod:`~optimizer.batch.accounts` (rows -> one validated case per account, cached per shape),
+:mod:`~optimizer.batch.worker` (what a Dask worker runs), :mod:`~optimizer.batch.output`
+(atomic parts, consolidated tables, manifest), :mod:`~optimizer.batch.runner` (scheduling,
+retries, timeouts, progress), :mod:`~optimizer.batch.faults` (fault injection for drills).
+"""
+
+from optimizer.batch.accounts import account_case
+from optimizer.batch.runner import BatchSummary, execute, run_batch
+from optimizer.batch.store import Book, load_book
+
+__all__ = ["BatchSummary", "Book", "account_case", "execute", "load_book", "run_batch"]

@@ -1,0 +1,41 @@
+"""Fault injection for tests and fire drills: callables the worker calls with each account id.
+
+They are plain picklable objects so they travel to Dask workers. They exist to prove the
+batch survives what production throws at it (a worker process dying, an account that
+hangs); the normal ``run_batch`` path never uses them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CrashOnce:
+    """Kill the worker process (``os._exit``) on ``account_id``, the first time only.
+
+    The first try leaves ``marker``; a retry that finds it goes on normally.
+    """
+
+    account_id: str
+    marker: str
+
+    def __call__(self, account_id: str) -> None:
+        if account_id == self.account_id and not Path(self.marker).exists():
+            Path(self.marker).write_text(str(os.getpid()))
+            os._exit(17)
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Sleep ``seconds`` before solving ``account_id`` (a hung solve or a slow data source)."""
+
+    account_id: str
+    seconds: float
+
+    def __call__(self, account_id: str) -> None:
+        if account_id == self.account_id:
+            time.sleep(self.seconds)
