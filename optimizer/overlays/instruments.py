@@ -61,7 +61,7 @@ def whole_contracts(contracts: float) -> int:
 def third_friday(year: int, month: int) -> pd.Timestamp:
     """The third Friday of a month: the quarterly expiry of US equity index futures."""
     first = pd.Timestamp(year=year, month=month, day=1)
-    offset = (4 - first.dayofweek) % 7  # Friday is 4
+    offset = (4 - first.day_of_week) % 7  # Friday is 4
     return first + pd.Timedelta(days=offset + 14)
 
 
@@ -176,9 +176,12 @@ class Future:
         return self.maintenance_margin * abs(self.notional_usd(price, contracts))
 
     def roll_dates(self, calendar: pd.DatetimeIndex) -> list[pd.Timestamp]:
-        """Roll dates within ``calendar`` (one per quarterly expiry it spans)."""
+        """Roll dates within ``calendar`` (one per quarterly expiry it spans; an expiry after the
+        calendar's last day is skipped, as the days before it are not all known)."""
         out = []
         for expiry in quarterly_expiries(calendar[0], calendar[-1]):
+            if expiry > calendar[-1]:
+                continue
             try:
                 day = roll_date(expiry, calendar, self.roll_days_before_expiry)
             except InputError:

@@ -12,7 +12,7 @@ Each day, in order:
 
 1. sleeves earn their total return, cash its rate; futures settle variation margin at the
    day's fair value; positions on their roll date roll to the next quarter (cost charged);
-2. margin check: below maintenance a :class:`~optimizer.overlays.accounting.MarginCall` is
+2. margin check (again after step 3): below maintenance a :class:`~optimizer.overlays.accounting.MarginCall` is
    recorded and the simulator sells the most overweight physical sleeve (paying impact,
    ignoring the participation cap: a forced sale) until cash meets the initial
    requirement; an unresolved call raises :class:`MarginCallError`;
@@ -182,8 +182,9 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
                     position.price = _futures_price(position.future, row, position.expiry, date)
         daily_vol = vol[t]
         # 2. margin
-        call = book.check_margin(date)
-        if call is not None:
+        cash_low = book.cash_usd
+        called = book.check_margin(date) is not None
+        if called:
             physical = _meet_margin_call(book, physical, target, daily_vol, adv, half_spread, config, costs)
             book.resolve_margin_call()
         # 3. decide and trade
@@ -204,6 +205,11 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
         for name, n in orders.futures_contracts.items():
             if n:
                 book.trade_futures(name, int(n), prices[name], future=futures[name], expiry=front[name])
+        cash_low = min(cash_low, book.cash_usd)
+        if book.check_margin(date) is not None:  # the policy's own trades left cash short
+            called = True
+            physical = _meet_margin_call(book, physical, target, daily_vol, adv, half_spread, config, costs)
+            book.resolve_margin_call()
         # 4. record
         overlay = _overlay_by_class(book)
         nav = float(physical.sum() + book.cash_usd + book.swap_value_usd())
@@ -214,7 +220,8 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
             "eq_exposure": exposure[0], "bond_exposure": exposure[1], "cash_weight": book.cash_usd / nav,
             "overlay_gross": book.gross_notional_usd() / nav, "out_of_band_open": out_before,
             "out_of_band_close": bool(np.any(exposure < lower - 1e-9) or np.any(exposure > upper + 1e-9)),
-            "physical_traded_usd": float(np.abs(trade).sum()),
+            "physical_traded_usd": float(np.abs(trade).sum()), "cash_usd": book.cash_usd,
+            "cash_low_usd": cash_low, "margin_call": called,
             "contracts_traded": int(sum(abs(n) for n in orders.futures_contracts.values())),
         })
         nav_prev = nav
