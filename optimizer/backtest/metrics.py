@@ -1,0 +1,103 @@
+"""Performance, drift and cost metrics of a backtest.
+
+Definitions (``ppy`` = periods per year of the data, ``years`` = span of the calendar):
+
+* returns are time-weighted and *before* tax payments (tax paid is added back, so
+  tracking error and volatility measure trading, not the tax calendar):
+  ``r_t = (nav_t - flow_t + tax_t) / nav_{t-1} - 1``;
+* ``tracking_error``: ``std(r_t - r*_t) * sqrt(ppy)`` against the frictionless target
+  rebalanced every period, ``r*_t = sum_i w*_i r_it + (1 - sum w*) r_cash,t``;
+* ``drift``: per date, the largest ``|w_it - w*_i|`` over assets (NAV fraction);
+  ``drift_mean`` averages it over dates, ``drift_max`` is its maximum;
+* ``rebalance_events``: dates the policy traded; ``forced_events``: dates cash was raised;
+* ``turnover``: one-way, ``sum_t gross_t / (2 nav_t) / years`` (fraction of NAV per year);
+* ``*_bps``: each cost as ``sum_t cost_t / nav_t / years`` in basis points per year;
+  ``tax_bps`` counts tax paid during the run (the liquidation tax is in
+  ``after_tax_terminal_usd``); ``trading_cost_bps`` = spread + commission + impact;
+  ``total_cost_bps`` adds tax;
+* ``annual_return`` (geometric), ``volatility`` (annualised), ``max_drawdown`` of the
+  return index;
+* ``after_tax_terminal_usd``: final NAV less the tax owed on selling everything;
+* :func:`tax_alpha_bps`: annualised after-tax wealth ratio to a baseline run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from optimizer.backtest.result import BacktestResult
+
+
+def period_returns(result: "BacktestResult") -> np.ndarray:
+    """Time-weighted portfolio returns per date after the first (tax payments added back)."""
+    nav = result.nav_usd
+    return (nav[1:] - result.flows_usd[1:] + result.tax_paid_usd[1:]) / nav[:-1] - 1.0
+
+
+def target_returns(result: "BacktestResult") -> np.ndarray:
+    """Returns of the frictionless target portfolio rebalanced every period."""
+    asset_returns = result.prices[1:] / result.prices[:-1] - 1.0
+    cash = 1.0 - result.target.sum()
+    return asset_returns @ result.target + cash * (result.cash_growth[1:] - 1.0)
+
+
+def drift(result: "BacktestResult") -> np.ndarray:
+    """Largest absolute weight deviation from target per date (NAV fraction)."""
+    weights = result.holdings_usd / result.nav_usd[:, None]
+    return np.abs(weights - result.target).max(axis=1)
+
+
+def years(result: "BacktestResult") -> float:
+    return max((result.calendar[-1] - result.calendar[0]).days / 365.25, 1e-9)
+
+
+def max_drawdown(returns: np.ndarray) -> float:
+    level = np.cumprod(1.0 + returns)
+    peak = np.maximum.accumulate(np.r_[1.0, level])[1:]
+    return float((1.0 - level / peak).max()) if len(level) else 0.0
+
+
+def summarize(result: "BacktestResult") -> dict[str, float]:
+    """All metrics of one run as a flat dict (see the module docstring)."""
+    r = period_returns(result)
+    rt = target_returns(result)
+    ppy = result.periods_per_year
+    span = years(result)
+    d = drift(result)
+    nav = result.nav_usd
+
+    def bps(cost: np.ndarray) -> float:
+        return float((cost / nav).sum() / span * 1e4)
+
+    spread, commission, impact, tax = (bps(result.spread_usd), bps(result.commission_usd), bps(result.impact_usd),
+                                       bps(result.tax_paid_usd))
+    growth = float(np.prod(1.0 + r))
+    return {
+        "tracking_error": float(np.std(r - rt, ddof=1) * np.sqrt(ppy)) if len(r) > 1 else 0.0,
+        "drift_mean": float(d.mean()),
+        "drift_max": float(d.max()),
+        "rebalance_events": int(result.events.sum()),
+        "forced_events": int(result.forced.sum()),
+        "turnover": float((result.traded_usd.sum(axis=1) / (2 * nav)).sum() / span),
+        "spread_bps": spread,
+        "commission_bps": commission,
+        "impact_bps": impact,
+        "tax_bps": tax,
+        "trading_cost_bps": spread + commission + impact,
+        "total_cost_bps": spread + commission + impact + tax,
+        "annual_return": growth ** (1.0 / span) - 1.0,
+        "volatility": float(np.std(r, ddof=1) * np.sqrt(ppy)) if len(r) > 1 else 0.0,
+        "max_drawdown": max_drawdown(r),
+        "realized_short_usd": result.realized_short_usd,
+        "realized_long_usd": result.realized_long_usd,
+        "after_tax_terminal_usd": result.after_tax_terminal_usd,
+    }
+
+
+def tax_alpha_bps(result: "BacktestResult", baseline: "BacktestResult") -> float:
+    """Annualised after-tax wealth advantage over ``baseline`` (same data and flows), bps per year."""
+    ratio = result.after_tax_terminal_usd / baseline.after_tax_terminal_usd
+    return float((ratio ** (1.0 / years(result)) - 1.0) * 1e4)

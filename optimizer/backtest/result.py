@@ -1,0 +1,66 @@
+"""What a backtest produced: per-date records, and the metrics computed from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimizer.backtest import metrics as _metrics
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Per-date records of one policy's run; amounts in account currency.
+
+    Arrays are indexed by date (rows of ``calendar``) and asset (``assets``).
+    ``nav_usd``, ``cash_usd`` and ``holdings_usd`` are end of date, after trading;
+    ``traded_usd`` is gross traded value; ``spread_usd``, ``commission_usd``,
+    ``impact_usd`` and ``tax_paid_usd`` are paid that date; ``events`` marks dates the
+    policy traded and ``forced`` dates the simulator sold to raise missing cash.
+    ``liquidation_tax_usd`` is the tax owed if the book were sold on the last date.
+    """
+
+    policy: str
+    calendar: pd.DatetimeIndex
+    assets: tuple[str, ...]
+    prices: np.ndarray
+    target: np.ndarray
+    cash_growth: np.ndarray
+    nav_usd: np.ndarray
+    cash_usd: np.ndarray
+    holdings_usd: np.ndarray
+    traded_usd: np.ndarray
+    spread_usd: np.ndarray
+    commission_usd: np.ndarray
+    impact_usd: np.ndarray
+    tax_paid_usd: np.ndarray
+    flows_usd: np.ndarray
+    events: np.ndarray
+    forced: np.ndarray
+    decide_seconds: np.ndarray
+    step_seconds: np.ndarray
+    realized_short_usd: float
+    realized_long_usd: float
+    liquidation_tax_usd: float
+    periods_per_year: float
+    final_lots: pd.DataFrame
+
+    @property
+    def nav(self) -> pd.Series:
+        return pd.Series(self.nav_usd, index=self.calendar, name=self.policy)
+
+    @property
+    def weights(self) -> pd.DataFrame:
+        """Holdings as NAV fractions per date and asset."""
+        return pd.DataFrame(self.holdings_usd / self.nav_usd[:, None], index=self.calendar, columns=list(self.assets))
+
+    @property
+    def after_tax_terminal_usd(self) -> float:
+        """Final NAV less the tax owed on liquidating everything."""
+        return float(self.nav_usd[-1] - self.liquidation_tax_usd)
+
+    def metrics(self) -> dict[str, float]:
+        """See :func:`optimizer.backtest.metrics.summarize`."""
+        return _metrics.summarize(self)

@@ -1,0 +1,346 @@
+"""Step a policy through a real price history with lot, cash, cost and tax accounting.
+
+Prices are **total-return** price indices (dates x assets), so no dividends are booked:
+income is already in the price. The simulator runs at the data's frequency (daily or
+monthly); on each date, in this order:
+
+1. mark to market; idle cash earns the cash index's return (``cash_index``, e.g. the
+   ``CASH`` column of :func:`problems.real_data.multi_asset_daily`; none: 0%);
+2. book the scheduled cash flow (``flows``: + contribution, - withdrawal);
+3. on the first date of a new tax period, settle the previous period's tax from cash;
+4. ask the policy; fill its orders at today's prices, sales before buys, charging
+   spread, commission and impact with :func:`optimizer.backtest.costs.price_trade`
+   (the same model the optimizer prices), relieving lots as named or by FIFO/HIFO;
+5. if cash would go negative: buys are scaled down first; what is still missing is
+   raised by pro-rata sales, recorded as a *forced* event (``on_shortfall="fund"``), or
+   :class:`CashShortfallError` is raised (``on_shortfall="raise"``). Cash is never
+   silently negative.
+
+Runs are deterministic. With ``checkpoint_path`` the state is pickled every
+``checkpoint_every`` dates and a later call with the same path resumes from it,
+producing exactly the numbers of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
+from optimizer.backtest.data import align_series, check_prices
+from optimizer.backtest.errors import CashShortfallError, CheckpointError
+from optimizer.backtest.ledger import Ledger
+from optimizer.backtest.result import BacktestResult
+from optimizer.errors import InputError
+from optimizer.model import TaxRules
+from optimizer.policies.base import Orders, Policy, State, period_key, target_array
+
+TAX_SCHEDULES = {"annual": "A", "quarterly": "Q", "monthly": "M", "immediate": "D", "never": None}
+#: Trades below this many dollars are not filled (noise from solvers and arithmetic).
+MIN_TRADE_USD = 0.01
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """Account rules of a backtest.
+
+    Parameters
+    ----------
+    initial_usd:
+        Starting NAV, account currency; invested at ``initial_weights`` on the first date
+        without cost (the rest stays cash).
+    tax:
+        Capital-gains rates and holding period (:class:`optimizer.TaxRules`).
+    relief:
+        Lot relief for sales without named lots: ``"hifo"`` or ``"fifo"``.
+    tax_schedule:
+        When tax on net realized gains is paid from cash: ``"annual"`` (first date of each
+        new year), ``"quarterly"``, ``"monthly"``, ``"immediate"`` (each date) or ``"never"``.
+    costs:
+        Trading cost model shared with the optimizer policy.
+    on_shortfall:
+        ``"fund"`` (scale buys, then sell pro rata) or ``"raise"``.
+    fill:
+        ``"none"``: a NaN price raises; ``"ffill"``: carry prices over gaps.
+    """
+
+    initial_usd: float = 1_000_000.0
+    tax: TaxRules = TaxRules()
+    relief: str = "hifo"
+    tax_schedule: str = "annual"
+    costs: CostModel = field(default_factory=CostModel)
+    on_shortfall: str = "fund"
+    fill: str = "none"
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.initial_usd) and self.initial_usd > 0):
+            raise InputError("initial_usd", f"is {self.initial_usd!r}; it must be positive")
+        if self.tax_schedule not in TAX_SCHEDULES:
+            raise InputError("tax_schedule", f"is {self.tax_schedule!r}; use one of {list(TAX_SCHEDULES)}")
+        if self.on_shortfall not in ("fund", "raise"):
+            raise InputError("on_shortfall", f"is {self.on_shortfall!r}; use 'fund' or 'raise'")
+
+
+class Simulator:
+    """A price history plus account rules; :meth:`run` backtests one policy on it.
+
+    Parameters
+    ----------
+    prices:
+        Total-return price index per asset (dates x assets), > 0, no gaps unless
+        ``config.fill == "ffill"``.
+    config:
+        Account rules.
+    cash_index:
+        Total-return level of cash on the same calendar (every date present); idle cash
+        earns its return. ``None``: cash earns nothing.
+    flows:
+        Scheduled cash flows, account currency, on dates of the calendar (+ in, - out).
+    """
+
+    def __init__(self, prices: pd.DataFrame, config: BacktestConfig = BacktestConfig(), *,
+                 cash_index: pd.Series | None = None, flows: pd.Series | None = None):
+        frame = check_prices(prices, fill=config.fill)
+        self.config = config
+        self.calendar = frame.index
+        self.assets = tuple(frame.columns)
+        self.prices = frame.to_numpy()
+        T = len(self.calendar)
+        cash_level = align_series(cash_index, self.calendar, "cash_index")
+        self.cash_growth = np.ones(T) if cash_level is None else np.r_[1.0, cash_level[1:] / cash_level[:-1]]
+        self.flows = align_series(flows, self.calendar, "flows", fill_value=0.0)
+        if self.flows is None:
+            self.flows = np.zeros(T)
+        self.volatility = trailing_volatility(self.prices, config.costs.vol_window)
+        self.half_spread, self.commission, self.adv_usd = config.costs.arrays(list(self.assets))
+        years = max((self.calendar[-1] - self.calendar[0]).days / 365.25, 1e-9)
+        self.periods_per_year = (T - 1) / years if T > 1 else 252.0
+        frequency = TAX_SCHEDULES[config.tax_schedule]
+        self._tax_keys = None if frequency is None else [period_key(d, frequency) for d in self.calendar]
+
+    # -- pricing -------------------------------------------------------------------------
+    def price(self, step: int, trade_usd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Spread, commission, impact per asset of ``trade_usd`` filled on date ``step``."""
+        return price_trade(trade_usd, self.half_spread, self.commission, self.config.costs.impact_eta,
+                           self.volatility[step], self.adv_usd)
+
+    # -- the run -------------------------------------------------------------------------
+    def run(self, policy: Policy, initial_weights: pd.Series | dict | None = None, *,
+            checkpoint_path: str | os.PathLike | None = None, checkpoint_every: int = 250,
+            progress: bool = False) -> BacktestResult:
+        """Backtest ``policy``; resume from ``checkpoint_path`` if it holds a matching checkpoint.
+
+        ``initial_weights`` default to the policy's target.
+        """
+        weights = target_array(policy.target if initial_weights is None else initial_weights, self.assets,
+                               "initial_weights")
+        policy.start(self.assets)
+        T, n = self.prices.shape
+        fingerprint = self._fingerprint(policy, weights)
+        path = Path(checkpoint_path) if checkpoint_path is not None else None
+        if path is not None and path.exists():
+            state = self._load(path, fingerprint)
+            ledger, rec, start = state["ledger"], state["records"], state["next_step"]
+            policy.load_state_dict(state["policy"])
+        else:
+            ledger = Ledger(list(self.assets), self.config.tax, self.config.relief)
+            rec = _Records.empty(T, n)
+            start = 0
+            budget = self.config.initial_usd
+            for i in np.nonzero(weights > 0)[0]:
+                ledger.buy(i, budget * weights[i] / self.prices[0, i], self.prices[0, i], self.calendar[0])
+            ledger.cash_usd = budget - budget * weights.sum()
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=T, initial=start, desc=policy.name, unit="date", leave=False)
+        try:
+            for k in range(start, T):
+                self._step(k, policy, ledger, rec)
+                if bar is not None:
+                    bar.update(1)
+                if path is not None and ((k + 1) % checkpoint_every == 0 or k == T - 1):
+                    self._save(path, fingerprint, ledger, rec, k + 1, policy)
+        finally:
+            if bar is not None:
+                bar.close()
+        return BacktestResult(
+            policy=policy.name, calendar=self.calendar, assets=self.assets, prices=self.prices,
+            target=target_array(policy.target, self.assets),
+            cash_growth=self.cash_growth, nav_usd=rec.nav, cash_usd=rec.cash, holdings_usd=rec.holdings,
+            traded_usd=rec.traded, spread_usd=rec.spread, commission_usd=rec.commission, impact_usd=rec.impact,
+            tax_paid_usd=rec.tax, flows_usd=self.flows, events=rec.events, forced=rec.forced,
+            decide_seconds=rec.decide_seconds, step_seconds=rec.step_seconds,
+            realized_short_usd=ledger.total_short_usd, realized_long_usd=ledger.total_long_usd,
+            liquidation_tax_usd=ledger.liquidation_tax_usd(self.prices[-1], self.calendar[-1]),
+            periods_per_year=self.periods_per_year, final_lots=ledger.lots_frame(),
+        )
+
+    def _step(self, k: int, policy: Policy, ledger: Ledger, rec: "_Records") -> None:
+        started = time.perf_counter()
+        date = self.calendar[k]
+        prices = self.prices[k]
+        if k > 0:
+            ledger.cash_usd *= self.cash_growth[k]
+        flow = float(self.flows[k])
+        ledger.cash_usd += flow
+        if self._tax_keys is not None and k > 0 and self._tax_keys[k] != self._tax_keys[k - 1]:
+            rec.tax[k] = ledger.settle_tax()
+        holdings = ledger.shares * prices
+        nav = float(holdings.sum() + ledger.cash_usd)
+        if not nav > 0:
+            raise CashShortfallError(date, nav, "net asset value is no longer positive (withdrawals exceed the book)")
+        state = State(step=k, date=date, assets=self.assets, prices=prices, holdings_usd=holdings,
+                      cash_usd=ledger.cash_usd, nav_usd=nav, flow_usd=flow, volatility=self.volatility[k],
+                      history=self.prices[:k + 1], periods_per_year=self.periods_per_year, ledger=ledger)
+        decided = time.perf_counter()
+        orders = policy.decide(date, state)
+        decide_seconds = time.perf_counter() - decided
+        if orders is not None:
+            rec.events[k] = self._fill(k, orders, ledger, rec, scale_buys=True)
+        if ledger.cash_usd < -1e-9 * nav:
+            if self.config.on_shortfall == "raise":
+                raise CashShortfallError(date, ledger.cash_usd, "orders, taxes or withdrawals exceed cash")
+            self._fund(k, ledger, rec)
+        holdings = ledger.shares * prices
+        rec.holdings[k] = holdings
+        rec.cash[k] = ledger.cash_usd
+        rec.nav[k] = holdings.sum() + ledger.cash_usd
+        rec.decide_seconds[k] = decide_seconds
+        rec.step_seconds[k] = time.perf_counter() - started - decide_seconds
+
+    def _fill(self, k: int, orders: Orders, ledger: Ledger, rec: "_Records", *, scale_buys: bool) -> bool:
+        """Fill ``orders`` on date ``k``; return True if anything traded."""
+        trade = np.array(orders.trade_usd, dtype=float)
+        if trade.shape != (len(self.assets),) or not np.all(np.isfinite(trade)):
+            raise InputError("orders.trade_usd", f"must be {len(self.assets)} finite amounts, one per asset")
+        lot_sales = orders.lot_sales or {}
+        prices = self.prices[k]
+        date = self.calendar[k]
+        specific_usd = np.zeros_like(trade)
+        for asset, lots in lot_sales.items():
+            if asset not in ledger.index:
+                raise InputError("orders.lot_sales", "names an unknown asset", asset=str(asset))
+            i = ledger.index[asset]
+            specific_usd[i] = sum(lots.values()) * prices[i]
+        trade[np.abs(trade) < MIN_TRADE_USD] = 0.0
+        sell_usd = np.maximum(np.maximum(-trade, 0.0), np.where(specific_usd > 0, specific_usd, 0.0))
+        buy_usd = np.maximum(trade + sell_usd, 0.0)
+        if not (sell_usd.any() or buy_usd.any()):
+            return False
+        if scale_buys and buy_usd.any():
+            buy_usd = self._affordable(k, ledger.cash_usd, buy_usd, sell_usd)
+        net = buy_usd - sell_usd
+        gross = buy_usd + sell_usd
+        spread, commission, _ = self.price(k, gross)   # linear costs on both sides, as the engine charges
+        _, _, impact = self.price(k, net)              # impact on the net trade, as the engine charges
+        for i in np.nonzero(sell_usd > 0)[0]:
+            ledger.sell(i, sell_usd[i] / prices[i], prices[i], date, lot_sales.get(self.assets[i]))
+        for i in np.nonzero(buy_usd > 0)[0]:
+            ledger.buy(i, buy_usd[i] / prices[i], prices[i], date)
+        cost = float(spread.sum() + commission.sum() + impact.sum())
+        ledger.cash_usd -= float(net.sum()) + cost
+        rec.traded[k] += gross
+        rec.spread[k] += spread.sum()
+        rec.commission[k] += commission.sum()
+        rec.impact[k] += impact.sum()
+        return True
+
+    def _affordable(self, k: int, cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray) -> np.ndarray:
+        """Scale buys so cash stays >= 0 after the fill and its costs."""
+        scale = 1.0
+        for _ in range(4):
+            net = scale * buy_usd - sell_usd
+            spread, commission, _ = self.price(k, scale * buy_usd + sell_usd)
+            impact = self.price(k, net)[2]
+            after = cash - net.sum() - float(spread.sum() + commission.sum() + impact.sum())
+            if after >= 0:
+                break
+            scale = max(0.0, scale - (-after) * (1 + 1e-9) / buy_usd.sum() - 1e-12)
+        return scale * buy_usd
+
+    def _fund(self, k: int, ledger: Ledger, rec: "_Records") -> None:
+        """Raise missing cash by selling every holding pro rata (a forced event)."""
+        prices = self.prices[k]
+        linear = self.half_spread + self.commission
+        for _ in range(5):
+            missing = -ledger.cash_usd
+            if missing <= 0:
+                break
+            holdings = ledger.shares * prices
+            total = holdings.sum()
+            if total <= 0:
+                raise CashShortfallError(self.calendar[k], ledger.cash_usd, "nothing left to sell")
+            share = holdings / total
+            # gross up for the sale's own costs, plus a dollar so no slice falls under MIN_TRADE_USD
+            want = missing * (1 + 2 * float(linear.max()) + 1e-6) + 1.0 + MIN_TRADE_USD * len(holdings)
+            sell = np.minimum(share * want, holdings)
+            self._fill(k, Orders(-sell), ledger, rec, scale_buys=False)
+            rec.forced[k] = True
+        if ledger.cash_usd < -1e-9 * max(1.0, rec.nav[k - 1] if k else 1.0):
+            raise CashShortfallError(self.calendar[k], ledger.cash_usd, "pro-rata sales could not cover it")
+        ledger.cash_usd = max(ledger.cash_usd, 0.0)
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def _fingerprint(self, policy: Policy, weights: np.ndarray) -> str:
+        digest = hashlib.sha256()
+        digest.update(np.ascontiguousarray(self.prices).tobytes())
+        digest.update(self.calendar.asi8.tobytes())
+        digest.update(self.flows.tobytes())
+        digest.update(self.cash_growth.tobytes())
+        digest.update(weights.tobytes())
+        digest.update(repr((policy.name, type(policy).__name__, self.config)).encode())
+        return digest.hexdigest()
+
+    def _save(self, path: Path, fingerprint: str, ledger: Ledger, rec: "_Records", next_step: int,
+              policy: Policy) -> None:
+        payload = {"version": CHECKPOINT_VERSION, "fingerprint": fingerprint, "next_step": next_step,
+                   "ledger": ledger, "records": rec, "policy": policy.state_dict()}
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with open(tmp, "wb") as handle:
+            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _load(path: Path, fingerprint: str) -> dict:
+        with open(path, "rb") as handle:
+            payload = pickle.load(handle)
+        if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
+            raise CheckpointError(f"{path} is not a backtest checkpoint of version {CHECKPOINT_VERSION}")
+        if payload["fingerprint"] != fingerprint:
+            raise CheckpointError(f"{path} belongs to another run (prices, flows, policy or settings differ)")
+        return payload
+
+
+@dataclass
+class _Records:
+    """Per-date arrays filled as the run goes (pickled in checkpoints)."""
+
+    nav: np.ndarray
+    cash: np.ndarray
+    holdings: np.ndarray
+    traded: np.ndarray
+    spread: np.ndarray
+    commission: np.ndarray
+    impact: np.ndarray
+    tax: np.ndarray
+    events: np.ndarray
+    forced: np.ndarray
+    decide_seconds: np.ndarray
+    step_seconds: np.ndarray
+
+    @classmethod
+    def empty(cls, T: int, n: int) -> "_Records":
+        return cls(np.zeros(T), np.zeros(T), np.zeros((T, n)), np.zeros((T, n)), np.zeros(T), np.zeros(T),
+                   np.zeros(T), np.zeros(T), np.zeros(T, dtype=bool), np.zeros(T, dtype=bool), np.zeros(T),
+                   np.zeros(T))

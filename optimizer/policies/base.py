@@ -1,0 +1,160 @@
+"""One interface for every rebalancing policy: ``decide(date, state) -> Orders | None``.
+
+The simulator calls :meth:`Policy.decide` on every date of the price history; a policy
+keeps its own schedule (calendar, checks, decision frequency) and returns ``None`` when
+it does not trade. Orders are signed dollar trades per asset, optionally naming the tax
+lots to sell (specific identification).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import InputError
+from optimizer.model._checks import as_series, nonnegative
+
+if TYPE_CHECKING:  # pragma: no cover
+    from optimizer.backtest.ledger import Ledger
+
+FREQUENCIES = ("D", "W", "M", "Q", "S", "A")
+
+
+@dataclass(frozen=True)
+class Orders:
+    """What a policy wants traded on one date.
+
+    Attributes
+    ----------
+    trade_usd:
+        Signed trade per asset in the simulator's asset order, account currency
+        (+ buy, - sell).
+    lot_sales:
+        Optional ``{asset: {lot_id: shares}}``: lots to relieve first when selling that
+        asset; the rest of a sale goes by the ledger's relief method.
+    """
+
+    trade_usd: np.ndarray
+    lot_sales: dict[str, dict[str, float]] | None = None
+
+
+@dataclass(frozen=True)
+class State:
+    """What a policy sees on one date (arrays in the simulator's asset order; read-only).
+
+    ``prices`` are total-return price indices per share; ``holdings_usd`` and ``nav_usd``
+    are marked at them, after today's cash flow (``flow_usd``, + inflow) and any tax
+    payment. ``volatility`` is the trailing daily return volatility the simulator uses
+    to charge impact; ``history`` holds the prices of every date up to today.
+    """
+
+    step: int
+    date: pd.Timestamp
+    assets: tuple[str, ...]
+    prices: np.ndarray
+    holdings_usd: np.ndarray
+    cash_usd: float
+    nav_usd: float
+    flow_usd: float
+    volatility: np.ndarray
+    history: np.ndarray
+    periods_per_year: float
+    ledger: "Ledger" = field(repr=False)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Holdings as NAV fractions."""
+        return self.holdings_usd / self.nav_usd
+
+
+def period_key(date: pd.Timestamp, frequency: str) -> tuple:
+    """A key that changes exactly when ``date`` enters a new period of ``frequency``.
+
+    ``"D"`` every date, ``"W"`` ISO week, ``"M"`` month, ``"Q"`` quarter, ``"S"`` half
+    year, ``"A"`` calendar year.
+    """
+    if frequency == "D":
+        return (date.value,)
+    if frequency == "W":
+        iso = date.isocalendar()
+        return (iso[0], iso[1])
+    if frequency == "M":
+        return (date.year, date.month)
+    if frequency == "Q":
+        return (date.year, (date.month - 1) // 3)
+    if frequency == "S":
+        return (date.year, (date.month - 1) // 6)
+    if frequency == "A":
+        return (date.year,)
+    raise InputError("frequency", f"is {frequency!r}; use one of {FREQUENCIES}")
+
+
+class Schedule:
+    """Due on the first date of each new period (never on the backtest's first date)."""
+
+    def __init__(self, frequency: str):
+        period_key(pd.Timestamp("2000-01-03"), frequency)   # validates
+        self.frequency = frequency
+        self.last: tuple | None = None
+
+    def due(self, date: pd.Timestamp) -> bool:
+        key = period_key(date, self.frequency)
+        if self.last is None:
+            self.last = key
+            return False
+        if key != self.last:
+            self.last = key
+            return True
+        return False
+
+
+def target_array(target: pd.Series | dict, assets: tuple[str, ...] | list[str], field: str = "target") -> np.ndarray:
+    """Target weights (NAV fractions, summing to at most 1; the rest is cash) over ``assets``.
+
+    Raises :class:`InputError` for an unknown asset, a negative weight or a sum above 1.
+    """
+    series = as_series(target, field)
+    nonnegative(series, field)
+    unknown = [a for a in series.index if a not in assets]
+    if unknown:
+        raise InputError(field, "names an asset that is not in the price history", asset=unknown[0])
+    total = float(series.sum())
+    if total > 1 + 1e-9:
+        raise InputError(field, f"weights sum to {total:.6f}; at most 1 (the rest is cash)")
+    return series.reindex(list(assets)).fillna(0.0).to_numpy(dtype=float)
+
+
+class Policy(ABC):
+    """A rebalancing rule. Subclasses set ``name`` and implement :meth:`decide`.
+
+    Parameters
+    ----------
+    target:
+        Target weights per asset (NAV fractions, the rest held as cash).
+    """
+
+    name: str = "policy"
+
+    def __init__(self, target: pd.Series | dict):
+        self.target = as_series(target, "target")
+        self._target: np.ndarray | None = None
+
+    def start(self, assets: tuple[str, ...]) -> None:
+        """Called once before the first date (and again on resume): align to ``assets``."""
+        self._target = target_array(self.target, assets)
+
+    @abstractmethod
+    def decide(self, date: pd.Timestamp, state: State) -> Orders | None:
+        """Orders for ``date``, or ``None`` to leave the book alone."""
+
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs to carry on exactly (schedule positions)."""
+        return {k: v.last for k, v in vars(self).items() if isinstance(v, Schedule)}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, last in state.items():
+            getattr(self, k).last = last
