@@ -98,10 +98,25 @@ class PhysicalOnly:
         if not self.active:
             return _no_orders(view)
         gap = view.target * view.nav_usd - view.physical_usd - view.overlay_usd
-        if np.all(np.abs(gap) <= np.minimum(view.max_trade_usd, np.inf)):
+        if np.all(np.abs(gap) <= view.max_trade_usd):
             self.active = False  # the capped trade reaches target today
+        trade = np.clip(gap, -view.max_trade_usd, view.max_trade_usd)
+        cash_target = (1.0 - float(view.target.sum())) * view.nav_usd
+        trade = _funded(trade, view.cash_usd - min(cash_target, view.cash_usd))
         close = {name: -n for name, n in view.contracts.items() if n}
-        return Orders(gap, close)
+        return Orders(trade, close)
+
+
+def _funded(trade: np.ndarray, spare_cash_usd: float) -> np.ndarray:
+    """Scale buys down so they are paid by today's sales plus spare cash (sales are capped too,
+    so a capped sell leg must not leave the buy leg to overdraw cash)."""
+    buys = float(trade[trade > 0].sum())
+    funds = float(-trade[trade < 0].sum()) + max(spare_cash_usd, 0.0)
+    if buys <= funds or buys == 0:
+        return trade
+    out = trade.copy()
+    out[out > 0] *= funds / buys
+    return out
 
 
 def _gross_after(view: DayView, contracts_after: dict[str, int]) -> float:

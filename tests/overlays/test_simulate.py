@@ -1,0 +1,104 @@
+"""Policies and the daily simulator: limits, margin calls, and overlay-first vs physical-only on real data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimizer.overlays.market_data import daily_market
+from optimizer.overlays.policies import DayView, JointOptimization, OverlayFirst, PhysicalOnly
+from optimizer.overlays.simulate import CLASSES, ES, TY, BookConfig, simulate
+
+GROSS_LIMIT = 0.2
+
+
+def _view(gross_limit: float, cash_usd: float = 2e8) -> DayView:
+    rng = np.random.default_rng(7)
+    history = pd.DataFrame(rng.normal(0, [0.012, 0.005], size=(260, 2)), columns=list(CLASSES))
+    nav = 5e9
+    physical = np.array([0.45, 0.51]) * nav  # equity 15 points under target, bonds 13 over
+    return DayView(
+        date=pd.Timestamp("2020-03-16"), classes=CLASSES, nav_usd=nav + cash_usd - 0.04 * nav, physical_usd=physical,
+        cash_usd=cash_usd, overlay_usd=np.zeros(2), contracts={}, futures={"ES": ES, "TY": TY},
+        futures_price={"ES": 2400.0, "TY": 130.0}, target=np.array([0.6, 0.38]), band_lower=np.array([0.57, 0.35]),
+        band_upper=np.array([0.63, 0.41]), daily_vol=np.array([0.04, 0.01]), adv_usd=np.array([1.5e9, 1e9]),
+        half_spread=np.array([2e-4, 1e-4]), impact_eta=1.0, max_trade_usd=np.array([1.5e8, 1e8]),
+        gross_limit=gross_limit, initial_margin_usd=0.0, history=history)
+
+
+def _gross_and_margin(view: DayView, orders) -> tuple[float, float]:
+    gross = margin = 0.0
+    for name, n in orders.futures_contracts.items():
+        notional = abs(view.contracts.get(name, 0) + n) * view.futures[name].multiplier * view.futures_price[name]
+        gross += notional
+        margin += notional * view.futures[name].initial_margin
+    return gross / view.nav_usd, margin
+
+
+@pytest.mark.parametrize("policy", [OverlayFirst(), JointOptimization()], ids=["overlay-first", "joint"])
+def test_policies_keep_overlay_within_gross_limit_and_margin(policy):
+    view = _view(gross_limit=0.1)
+    orders = policy.decide(view)
+    gross, margin = _gross_and_margin(view, orders)
+    assert 0.05 < gross <= 0.1 + 1e-12  # the limit binds: the gap needs ~0.28 of NAV
+    assert margin <= view.cash_usd - max(float(np.asarray(orders.physical_usd).sum()), 0.0)
+    assert all(float(n).is_integer() for n in orders.futures_contracts.values())
+    assert orders.futures_contracts["ES"] > 0 and orders.futures_contracts["TY"] < 0
+
+
+def test_overlay_first_margin_limits_the_overlay_when_cash_is_short():
+    view = _view(gross_limit=0.5, cash_usd=5e6)
+    orders = OverlayFirst().decide(view)
+    _, margin = _gross_and_margin(view, orders)
+    assert 0 < margin <= 5e6
+
+
+@pytest.fixture(scope="module")
+def stress_runs():
+    """Autumn 2008, cash target 0.5% so margin is tight, overlay gross limit 20% of NAV."""
+    market = daily_market("2007-08-01", "2008-12-31")
+    config = BookConfig(target=(0.60, 0.395), gross_limit=GROSS_LIMIT)
+    return {p.name: simulate(market, p, config, start="2008-09-02")
+            for p in (PhysicalOnly(), OverlayFirst(), JointOptimization())}
+
+
+def test_physical_only_never_holds_futures(stress_runs):
+    run = stress_runs["physical-only"]
+    assert run.daily["overlay_gross"].max() == 0.0
+    assert run.costs_usd["futures_trade"] == run.costs_usd["futures_roll"] == 0.0
+    assert run.summary["trigger_days"] > 0 and run.costs_usd["impact"] > 0
+
+
+def test_overlay_first_pays_less_impact_than_physical_only(stress_runs):
+    physical, overlay = stress_runs["physical-only"], stress_runs["overlay-first"]
+    assert overlay.daily["overlay_gross"].max() > 0
+    assert overlay.costs_usd["impact"] < 0.5 * physical.costs_usd["impact"]
+    assert overlay.summary["cost_bps"] < physical.summary["cost_bps"]
+
+
+def test_overlay_within_gross_limit_whenever_it_was_sized(stress_runs):
+    for name in ("overlay-first", "joint-optimization"):
+        daily = stress_runs[name].daily
+        sized = daily[daily["out_of_band_open"] & (daily["contracts_traded"] > 0)]
+        assert len(sized) > 0
+        # the limit is a fraction of the NAV the decision saw (before that day's trading costs)
+        assert (sized["overlay_gross_usd"] <= GROSS_LIMIT * sized["nav_decision_usd"] * (1 + 1e-9)).all(), name
+
+
+def test_cash_never_negative_without_a_margin_call(stress_runs):
+    calls = 0
+    for run in stress_runs.values():
+        daily = run.daily
+        assert (daily["cash_usd"] >= 0).all(), run.policy
+        short = daily["cash_low_usd"] < 0
+        assert daily.loc[short, "margin_call"].all(), run.policy
+        assert int(daily["margin_call"].sum()) == len(run.margin_calls)
+        calls += len(run.margin_calls)
+        for call in run.margin_calls:
+            assert call.cash_usd < call.maintenance_usd or call.cash_usd < 0
+    assert calls > 0  # the tight-cash book does get called in 2008
+
+
+def test_joint_optimization_holds_the_overlay_through_a_roll(stress_runs):
+    run = stress_runs["joint-optimization"]
+    assert run.costs_usd["futures_roll"] > 0
+    assert run.summary["tracking_error_bps"] < stress_runs["physical-only"].summary["tracking_error_bps"]
