@@ -181,6 +181,9 @@ class CaseBuilder:
             value = account.get(name)
             if value is not None and not (isinstance(value, float) and np.isnan(value)):
                 options[name] = value
+        solvers = account.get("solvers")
+        if isinstance(solvers, str) and solvers.strip():
+            options["solvers"] = tuple(s.strip() for s in solvers.split(",") if s.strip())
         settings = Settings(cash_flow_usd=account["cash_flow_usd"], **options)
         tax = self.tax(account["short_term_rate"], account["long_term_rate"])
         table = restrictions.drop(columns=["account_id"]).set_index("asset")

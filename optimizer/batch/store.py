@@ -11,7 +11,8 @@ Tables and columns (amounts in account currency "usd", weights as NAV fractions)
     ``cash_usd`` (cash held), ``cash_flow_usd`` (inflow + / withdrawal - settled with this
     rebalance), ``short_term_rate``, ``long_term_rate`` (capital-gains tax rates, 0..1).
     Optional: ``risk_aversion`` (default :class:`optimizer.Settings` value),
-    ``min_cash_weight`` (cash buffer after trading, NAV fraction, default 0).
+    ``min_cash_weight`` (cash buffer after trading, NAV fraction, default 0),
+    ``solvers`` (comma-separated solver chain, e.g. ``"CLARABEL,OSQP"``; empty = default).
 ``lots`` (one row per tax lot, required)
     ``account_id``, ``lot_id`` (unique within the account), ``asset``, ``quantity``
     (shares, > 0), ``cost_basis`` (per share, >= 0), ``acquired`` (date).

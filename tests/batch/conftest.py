@@ -1,0 +1,20 @@
+"""Shared fixtures of the batch tests: small books and one Dask cluster for the whole folder."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def batch_client():
+    """Two single-threaded worker processes, shared by every batch test (start-up costs seconds)."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=logging.ERROR)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
