@@ -21,7 +21,7 @@ DEFAULT_CHAIN: tuple[str, ...] = ("CLARABEL", "OSQP", "SCS")
 #: Tolerances per solver, tight enough that objectives agree to ~1e-6 relative.
 SOLVER_OPTIONS: dict[str, dict] = {
     "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
-    "OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iter": 200_000, "polish": True},
+    "OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iter": 200_000, "polishing": True},
     "SCS": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iters": 200_000},
     "PIQP": {"eps_abs": 1e-9, "eps_rel": 1e-9},
     "ECOS": {},
