@@ -56,8 +56,11 @@ def _build(data: ProblemData, *, elastic: bool):
     return buy, sell, short, ov, exposure, net, gross, constraints, below, above, cash_gap
 
 
-def solve_reference(data: ProblemData, solver: str = "CLARABEL") -> tuple[Trade, float]:
-    """Solve the plain formulation; returns the trade and the objective in bps of NAV."""
+def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple[Trade, float]:
+    """Solve the plain formulation; returns the trade and the objective in bps of NAV.
+
+    ``solver=None`` lets cvxpy pick its default solver.
+    """
     buy, sell, short, ov, exposure, net, gross, constraints, below, above, _ = _build(data, elastic=False)
     s = data.settings
     d = exposure - data.target

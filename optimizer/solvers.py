@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import cvxpy as cp
@@ -30,9 +31,10 @@ SOLVER_OPTIONS: dict[str, dict] = {
 INFEASIBLE_STATUSES = (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE)
 
 
-def available() -> list[str]:
-    """Solvers cvxpy can call on this machine."""
-    return list(cp.installed_solvers())
+@lru_cache(maxsize=1)
+def available() -> tuple[str, ...]:
+    """Solvers cvxpy can call on this machine (looked up once per process: it scans installed packages)."""
+    return tuple(cp.installed_solvers())
 
 
 @dataclass(frozen=True)
