@@ -1,0 +1,62 @@
+"""The batch survives a worker process dying mid-run and accounts that take too long."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from batch_books import DATE, small_book
+from optimizer.batch import execute
+from optimizer.batch.faults import CrashOnce, Stall
+from optimizer.batch.output import day_dir
+from problems.books import write_parquet_book
+
+
+def _diag(out):
+    return pd.read_parquet(day_dir(out, DATE) / "diagnostics.parquet").set_index("account_id").sort_index()
+
+
+def test_a_worker_killed_mid_run_loses_nothing(tmp_path, batch_client):
+    book = write_parquet_book(small_book(), tmp_path / "book")
+    marker = tmp_path / "crashed"
+    out = tmp_path / "out"
+    summary = execute(book, DATE, out, client=batch_client, progress=False, chunk_size=4,
+                      fault=CrashOnce("ACC000005", str(marker)))
+    assert marker.exists()  # the worker really died once (os._exit inside the task)
+    if summary.failed:  # Dask gave up on the chunk: a resume must finish the job
+        summary = execute(book, DATE, out, client=batch_client, progress=False, resume=True)
+    diag = _diag(out)
+    assert len(diag) == 12 and (diag["status"] == "ok").all()
+    reference = tmp_path / "reference"
+    execute(book, DATE, reference, client=batch_client, progress=False, chunk_size=6)
+    np.testing.assert_allclose(diag["objective_bps"], _diag(reference)["objective_bps"], atol=1e-6)
+    trades = pd.read_parquet(day_dir(out, DATE) / "trades.parquet")
+    assert not trades.duplicated(["account_id", "asset"]).any()
+    assert len(batch_client.nthreads()) == 2  # the nanny brought the worker back
+
+
+def test_an_account_over_its_time_limit_is_recorded_as_timeout(tmp_path, batch_client):
+    book = write_parquet_book(small_book(), tmp_path / "book")
+    out = tmp_path / "out"
+    summary = execute(book, DATE, out, client=batch_client, progress=False, chunk_size=6, timeout_s=1.0,
+                      grace_s=60.0, fault=Stall("ACC000007", 1.5))
+    diag = _diag(out)
+    assert diag.loc["ACC000007", "error_type"] == "Timeout"
+    assert "over the 1 s limit" in diag.loc["ACC000007", "reason"]
+    assert (diag.drop(index="ACC000007")["status"] == "ok").all()
+    assert (summary.done, summary.failed) == (11, 1)
+    trades = pd.read_parquet(day_dir(out, DATE) / "trades.parquet")
+    assert "ACC000007" not in set(trades["account_id"])
+
+
+def test_a_hung_account_is_cut_off_and_its_chunk_mates_still_solved(tmp_path, batch_client):
+    book = write_parquet_book(small_book(), tmp_path / "book")
+    out = tmp_path / "out"
+    summary = execute(book, DATE, out, client=batch_client, progress=False, chunk_size=3, timeout_s=0.5,
+                      grace_s=2.5, fault=Stall("ACC000004", 600.0))
+    diag = _diag(out)
+    assert diag.loc["ACC000004", "error_type"] == "Timeout"
+    assert "hard" in diag.loc["ACC000004", "reason"]
+    assert (diag.drop(index="ACC000004")["status"] == "ok").all()
+    assert (summary.done, summary.failed) == (11, 1)
+    assert summary.seconds < 120
