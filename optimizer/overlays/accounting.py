@@ -20,7 +20,8 @@ Conventions and approximations
 * **Rolls**: the position moves to the next quarterly contract at the same number of
   contracts; cost is ``|contracts| * (2 * cost_per_contract + calendar spread)``.
 * **Total-return swaps** accrue daily (mark-to-market counts in NAV) and settle at resets:
-  ``notional * (L_end / L_start - 1 - (rate + spread) * days / day_count)`` with the
+  ``notional * (L_end / L_start - 1 - rate * days / day_count) - |notional| * spread * days / day_count``
+  (the spread is paid long or short) with the
   floating rate fixed at the previous reset (:func:`swap_payment`). At a reset the
   notional re-strikes at the current level.
 """
@@ -56,14 +57,16 @@ def futures_fair_value(spot: float, rate: float, dividend_yield: float, years: f
 
 def swap_payment(notional_usd: float, level_start: float, level_end: float, rate: float, spread: float,
                  year_fraction: float) -> float:
-    """Net amount the total-return receiver gets for one period.
+    """Net amount the swap holder gets for one period (negative: the holder pays).
 
-    ``notional * ((level_end / level_start - 1) - (rate + spread) * year_fraction)``;
-    negative means the receiver pays.
+    ``notional * ((level_end / level_start - 1) - rate * year_fraction) - |notional| * spread * year_fraction``:
+    a long (``notional > 0``) receives the total return and pays rate + spread; a short pays
+    the total return and receives rate - spread (the dealer's spread is charged both ways).
     """
     finite_number(level_start, "level_start", minimum=1e-12)
     finite_number(year_fraction, "year_fraction", minimum=0.0)
-    return float(notional_usd * ((level_end / level_start - 1.0) - (rate + spread) * year_fraction))
+    return float(notional_usd * ((level_end / level_start - 1.0) - rate * year_fraction)
+                 - abs(notional_usd) * spread * year_fraction)
 
 
 def roll_cost(contracts: float, cost_per_contract_usd: float, calendar_spread_usd: float = 0.0) -> float:
@@ -190,7 +193,7 @@ class OverlayBook:
         position = self.swaps[name]
         payment = position.value_usd(self.swap_day_count)
         years = (pd.Timestamp(position.date) - pd.Timestamp(position.start)).days / self.swap_day_count
-        self.costs_usd["swap_spread"] += position.notional_usd * position.swap.financing_spread * years
+        self.costs_usd["swap_spread"] += abs(position.notional_usd) * position.swap.financing_spread * years
         self.cash_usd += payment
         position.level_start = position.level
         position.start = pd.Timestamp(position.date)
@@ -254,19 +257,19 @@ class OverlayBook:
             self.swaps[name].notional_usd = new_notional
         else:
             self.swaps[name] = SwapPosition(spec, new_notional, float(level), rate, pd.Timestamp(date))
-        cost = abs(notional_change_usd) * spec.trade_cost_bps * 1e-4
+        cost = float(abs(notional_change_usd) * spec.trade_cost_bps * 1e-4)
         self.cash_usd -= cost
         self.costs_usd["swap_trade"] += cost
         return cost
 
     # -- exposure and margin -----------------------------------------------------------
     def exposure_usd(self) -> dict[str, float]:
-        """Asset-class exposure of futures (beta * notional) and swaps (notional)."""
+        """Asset-class exposure of futures (beta * notional) and swaps (notional * level / level at reset)."""
         out: dict[str, float] = {}
         for p in self.futures.values():
             out[p.future.asset_class] = out.get(p.future.asset_class, 0.0) + p.future.exposure_usd(p.price, p.contracts)
-        for p in self.swaps.values():
-            out[p.swap.asset_class] = out.get(p.swap.asset_class, 0.0) + p.notional_usd
+        for p in self.swaps.values():  # fixed notional between resets: exposure grows with the level
+            out[p.swap.asset_class] = out.get(p.swap.asset_class, 0.0) + p.notional_usd * p.level / p.level_start
         return out
 
     def gross_notional_usd(self) -> float:

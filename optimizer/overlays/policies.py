@@ -7,7 +7,8 @@ policies only decide.
 
 * :class:`PhysicalOnly`: when an exposure leaves its band, trade the physical sleeves back
   to target (over several days if the participation cap binds).
-* :class:`OverlayFirst`: on a trigger, restore exposures with futures the same day, then
+* :class:`OverlayFirst`: on a trigger, restore exposures with futures (or a total-return
+  swap first, up to its counterparty limit, with ``use_swaps``) the same day, then
   migrate the overlay into the physical book in equal daily steps (``migration_days``),
   each also capped so its impact stays below ``max_impact`` per dollar traded.
 * :class:`JointOptimization`: the core program (:class:`optimizer.Rebalancer`) decides
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from optimizer.overlays.instruments import Future, whole_contracts
+from optimizer.overlays.instruments import Future, TotalReturnSwap, whole_contracts
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class DayView:
     gross_limit: float               # overlay gross notional cap, NAV fraction
     initial_margin_usd: float        # initial requirement of the overlay held
     history: pd.DataFrame            # trailing daily returns per class (for risk models)
+    swaps: dict[str, TotalReturnSwap] = field(default_factory=dict)
+    swap_notional: dict[str, float] = field(default_factory=dict)  # notional held (signed)
 
     @property
     def exposure(self) -> np.ndarray:
@@ -62,6 +65,13 @@ class DayView:
     def out_of_band(self) -> bool:
         e = self.exposure
         return bool(np.any(e < self.band_lower - 1e-12) or np.any(e > self.band_upper + 1e-12))
+
+    def swap_for(self, k: int) -> str | None:
+        """Name of the swap on class ``k`` (None if none)."""
+        for name, swap in self.swaps.items():
+            if swap.asset_class == self.classes[k]:
+                return name
+        return None
 
     def future_for(self, k: int) -> str | None:
         """Name of the future mapping into class ``k`` (None if none does)."""
@@ -77,6 +87,7 @@ class Orders:
 
     physical_usd: np.ndarray
     futures_contracts: dict[str, int] = field(default_factory=dict)
+    swap_notional_usd: dict[str, float] = field(default_factory=dict)  # notional changes
 
 
 def _no_orders(view: DayView) -> Orders:
@@ -119,28 +130,28 @@ def _funded(trade: np.ndarray, spare_cash_usd: float) -> np.ndarray:
     return out
 
 
-def _gross_after(view: DayView, contracts_after: dict[str, int]) -> float:
-    return sum(abs(n) * view.futures[name].multiplier * view.futures_price[name]
-               for name, n in contracts_after.items())
-
-
-def _fit_overlay(view: DayView, wanted: dict[str, int], cash_after_usd: float) -> dict[str, int]:
-    """Scale contract targets down (towards zero, whole contracts) until the gross limit and
-    the initial margin out of cash both hold."""
+def _fit_overlay(view: DayView, wanted: dict[str, float], cash_after_usd: float,
+                 wanted_swaps: dict[str, float] | None = None) -> tuple[dict[str, int], dict[str, float]]:
+    """Scale contract and swap-notional targets towards zero (whole contracts, swaps within
+    their counterparty limits) until the gross limit and the initial margin and collateral
+    out of cash both hold. Returns (contracts, swap notionals) after trading."""
+    wanted_swaps = {k: view.swaps[k].clip_notional(v) for k, v in (wanted_swaps or {}).items()}
     scale = 1.0
-    for _ in range(60):
+    for _ in range(80):
         target = {k: whole_contracts(v * scale) for k, v in wanted.items()}
-        gross = _gross_after(view, target)
-        margin = sum(abs(n) * view.futures[k].multiplier * view.futures_price[k] * view.futures[k].initial_margin
-                     for k, n in target.items())
+        swaps = {k: v * scale for k, v in wanted_swaps.items()}
+        notional = {k: abs(n) * view.futures[k].multiplier * view.futures_price[k] for k, n in target.items()}
+        gross = sum(notional.values()) + sum(abs(v) for v in swaps.values())
+        margin = (sum(notional[k] * view.futures[k].initial_margin for k in target)
+                  + sum(abs(v) * view.swaps[k].collateral for k, v in swaps.items()))
         if gross <= view.gross_limit * view.nav_usd + 1e-6 and margin <= cash_after_usd:
-            return target
+            return target, swaps
         scale *= 0.9
-    return {k: 0 for k in wanted}
+    return {k: 0 for k in wanted}, {k: 0.0 for k in wanted_swaps}
 
 
 class OverlayFirst:
-    """Restore exposure with futures on the trigger day, then migrate into the physical book.
+    """Restore exposure with the overlay on the trigger day, then migrate into the physical book.
 
     Parameters
     ----------
@@ -149,55 +160,80 @@ class OverlayFirst:
     max_impact:
         Cap on the impact per dollar of one day's migration trade (``eta * vol * u / ADV``);
         0.0005 = 5 bps. Steps are smaller on volatile days, so migration stretches out.
+    use_swaps:
+        Use a class's total-return swap first (up to its counterparty limit) and futures for
+        the rest; otherwise futures only.
     """
 
-    name = "overlay-first"
-
-    def __init__(self, migration_days: int = 10, max_impact: float = 5e-4):
+    def __init__(self, migration_days: int = 10, max_impact: float = 5e-4, use_swaps: bool = False):
         self.migration_days = migration_days
         self.max_impact = max_impact
+        self.use_swaps = use_swaps
+        self.name = "overlay-first-trs" if use_swaps else "overlay-first"
         self.step_usd: np.ndarray | None = None
 
     def decide(self, view: DayView) -> Orders:
-        n_classes = len(view.classes)
         if view.out_of_band:
-            gap = view.target * view.nav_usd - view.physical_usd - view.overlay_usd
-            wanted = dict(view.contracts)
-            for k in range(n_classes):
-                name = view.future_for(k)
-                if name is None:
-                    continue
-                fut = view.futures[name]
-                wanted[name] = view.contracts.get(name, 0) + fut.contracts_for(gap[k], view.futures_price[name])
-            fitted = _fit_overlay(view, wanted, view.cash_usd)
-            trades = {k: n - view.contracts.get(k, 0) for k, n in fitted.items()}
-            after = np.array(view.overlay_usd, dtype=float)
-            for name, n in fitted.items():
-                k = view.classes.index(view.futures[name].asset_class)
-                after[k] = view.futures[name].exposure_usd(view.futures_price[name], n)
-            self.step_usd = np.abs(after) / max(1, self.migration_days)
-            return Orders(np.zeros(n_classes), trades)
-        if self.step_usd is None or not any(view.contracts.values()):
+            return self._restore(view)
+        held_swaps = {k: v for k, v in view.swap_notional.items() if abs(v) > 1.0}
+        if self.step_usd is None or not (any(view.contracts.values()) or held_swaps):
             self.step_usd = None
             return _no_orders(view)
+        return self._migrate(view, held_swaps)
+
+    def _restore(self, view: DayView) -> Orders:
+        n_classes = len(view.classes)
+        gap = view.target * view.nav_usd - view.physical_usd - view.overlay_usd
+        wanted: dict[str, float] = dict(view.contracts)
+        wanted_swaps: dict[str, float] = dict(view.swap_notional)
+        for k in range(n_classes):
+            rest = gap[k]
+            swap = view.swap_for(k) if self.use_swaps else None
+            if swap is not None:
+                held = view.swap_notional.get(swap, 0.0)
+                new = view.swaps[swap].clip_notional(held + rest)
+                wanted_swaps[swap] = new
+                rest -= new - held
+            name = view.future_for(k)
+            if name is not None and rest:
+                wanted[name] = view.contracts.get(name, 0) + view.futures[name].contracts_for(rest, view.futures_price[name])
+        fitted, swaps = _fit_overlay(view, wanted, view.cash_usd, wanted_swaps)
+        after = np.zeros(n_classes)
+        for name, n in fitted.items():
+            after[view.classes.index(view.futures[name].asset_class)] += view.futures[name].exposure_usd(
+                view.futures_price[name], n)
+        for name, notional in swaps.items():
+            after[view.classes.index(view.swaps[name].asset_class)] += notional
+        self.step_usd = np.abs(after) / max(1, self.migration_days)
+        return Orders(np.zeros(n_classes), {k: n - view.contracts.get(k, 0) for k, n in fitted.items()},
+                      {k: v - view.swap_notional.get(k, 0.0) for k, v in swaps.items()})
+
+    def _migrate(self, view: DayView, held_swaps: dict[str, float]) -> Orders:
+        n_classes = len(view.classes)
         impact_cap = self.max_impact * view.adv_usd / np.maximum(view.impact_eta * view.daily_vol, 1e-12)
+        budget = np.minimum(np.minimum(self.step_usd, impact_cap), view.max_trade_usd)
         physical = np.zeros(n_classes)
+        swap_trades: dict[str, float] = {}
+        for name, held in held_swaps.items():  # swaps first: they cost financing spread every day
+            k = view.classes.index(view.swaps[name].asset_class)
+            move = min(abs(held), budget[k])
+            swap_trades[name] = -np.sign(held) * move
+            physical[k] += np.sign(held) * move
+            budget[k] -= move
         trades: dict[str, int] = {}
         for name, held in view.contracts.items():
             if not held:
                 continue
             fut = view.futures[name]
             k = view.classes.index(fut.asset_class)
-            price = view.futures_price[name]
-            per_contract = abs(fut.exposure_usd(price, 1))
-            step = min(self.step_usd[k], impact_cap[k], view.max_trade_usd[k])
-            move = min(abs(held), int(step // per_contract) or (abs(held) if abs(held) * per_contract <= step else 0))
-            if move == 0:
-                move = min(abs(held), 1)  # always make progress
+            per_contract = abs(fut.exposure_usd(view.futures_price[name], 1))
+            if budget[k] <= 0 and swap_trades:
+                continue
+            move = min(abs(held), max(int(budget[k] // per_contract), 1))  # at least one: always progress
             sign = 1 if held > 0 else -1
             trades[name] = -sign * move
             physical[k] += sign * move * per_contract
-        return Orders(physical, trades)
+        return Orders(physical, trades, swap_trades)
 
 
 class JointOptimization:
@@ -261,6 +297,6 @@ class JointOptimization:
         after = result.overlay["contracts_after"]
         wanted = {n: float(after[n]) for n in names}
         cash_after = view.cash_usd - float(physical.sum())
-        fitted = _fit_overlay(view, wanted, cash_after)
+        fitted, _ = _fit_overlay(view, wanted, cash_after)
         trades = {n: fitted[n] - view.contracts.get(n, 0) for n in names}
         return Orders(physical, trades)

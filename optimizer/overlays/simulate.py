@@ -8,6 +8,12 @@ index with the Shiller dividend yield) and a bond future written on the 10-year 
 total-return level (``F = B exp(r T)``, so beta 1 to the bond sleeve; a real 10-year note
 future would map by a duration ratio of about 0.7-0.8 and carry basis risk).
 
+An equity total-return swap (``SPX_TRS``, on the equity sleeve's total-return level) can be
+added with ``BookConfig(swaps=(SPX_TRS,))``; it is marked daily (its unsettled value is in
+NAV), resets monthly (settles in cash, re-strikes, refixes the rate) and costs its financing
+spread over the 3-month yield, counted as a cost (``swap_spread``) since the cash rate part
+is what the cash freed by the overlay earns anyway.
+
 Each day, in order:
 
 1. sleeves earn their total return, cash its rate; futures settle variation margin at the
@@ -39,7 +45,7 @@ import pandas as pd
 
 from optimizer.errors import InputError
 from optimizer.overlays.accounting import OverlayBook, futures_fair_value
-from optimizer.overlays.instruments import Future, quarterly_expiries, roll_date
+from optimizer.overlays.instruments import Future, TotalReturnSwap, quarterly_expiries, roll_date
 from optimizer.overlays.policies import DayView
 
 EQUITY, BONDS = "US_EQUITY", "BONDS"
@@ -51,6 +57,9 @@ ES = Future("ES", EQUITY, multiplier=50.0, beta=1.0, initial_margin=0.06, mainte
 TY = Future("TY", BONDS, multiplier=1000.0, beta=1.0, initial_margin=0.025, maintenance_margin=0.0225,
             cost_per_contract_usd=9.8, roll_days_before_expiry=5)
 """10-year-note-like future on the bond sleeve's own index: $2 + half a 1/64 tick ($7.8)."""
+SPX_TRS = TotalReturnSwap("SPX_TRS", EQUITY, financing_spread=0.0035, counterparty_limit_usd=300e6, reset_months=1,
+                          trade_cost_bps=1.0, collateral=0.05)
+"""Equity total-return swap: 3-month yield + 35 bp, $300M counterparty line, monthly resets."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class BookConfig:
         Extra half bid/ask per contract rolled, per future name.
     futures:
         The futures available to overlay policies.
+    swaps:
+        Total-return swaps available (on the sleeves' total-return levels).
     """
 
     nav_usd: float = 5e9
@@ -92,6 +103,7 @@ class BookConfig:
     gross_limit: float = 0.25
     calendar_spread_usd: tuple[tuple[str, float], ...] = (("ES", 6.25), ("TY", 7.8))
     futures: tuple[Future, ...] = (ES, TY)
+    swaps: tuple[TotalReturnSwap, ...] = ()
 
 
 @dataclass
@@ -142,6 +154,7 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
     SimulationResult
     """
     returns = market[["eq_ret", "bond_ret"]].set_axis(list(CLASSES), axis=1)
+    levels = pd.DataFrame({EQUITY: (1.0 + market["eq_ret"]).cumprod() * 100.0, BONDS: market["bond_level"]})
     vol = returns.rolling(config.vol_window, min_periods=5).std().bfill().to_numpy()
     dates = market.index
     first = int(dates.searchsorted(pd.Timestamp(start))) if start is not None else min(history_days, len(dates) - 1)
@@ -154,6 +167,8 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
     calendar_ext = dates.append(pd.bdate_range(dates[-1] + pd.Timedelta(days=1), periods=160))
     rolls = {f.name: {e: roll_date(e, calendar_ext, f.roll_days_before_expiry) for e in expiries}
              for f in config.futures}
+    swaps = {s.name: s for s in config.swaps}
+    resets = {s.name: set(s.reset_dates(sim_dates)) for s in config.swaps}
 
     target = np.array(config.target, dtype=float)
     lower, upper = target - config.band, target + config.band
@@ -180,6 +195,10 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
                 elif not position.contracts:
                     position.expiry = _front_expiry(date, expiries, rolls[name])
                     position.price = _futures_price(position.future, row, position.expiry, date)
+            book.mark_swaps(date, {n: levels.iloc[t][p.swap.asset_class] for n, p in book.swaps.items()})
+            for name in book.swaps:
+                if date in resets[name]:
+                    book.reset_swap(name, row["rate"])
         daily_vol = vol[t]
         # 2. margin
         cash_low = book.cash_usd
@@ -192,7 +211,7 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
         prices = {n: (book.futures[n].price if n in book.futures and book.futures[n].contracts
                       else _futures_price(futures[n], row, front[n], date)) for n in futures}
         view = _view(date, book, physical, futures, prices, target, lower, upper, daily_vol, adv, half_spread,
-                     config, returns.iloc[max(0, t - history_days):t])
+                     config, returns.iloc[max(0, t - history_days):t], swaps)
         out_before = view.out_of_band
         orders = policy.decide(view)
         trade = np.clip(orders.physical_usd, -view.max_trade_usd, view.max_trade_usd)
@@ -205,6 +224,10 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
         for name, n in orders.futures_contracts.items():
             if n:
                 book.trade_futures(name, int(n), prices[name], future=futures[name], expiry=front[name])
+        for name, change in orders.swap_notional_usd.items():
+            if abs(change) > 1.0:
+                book.trade_swap(date, name, change, levels.iloc[t][swaps[name].asset_class], row["rate"],
+                                swap=swaps[name])
         cash_low = min(cash_low, book.cash_usd)
         if book.check_margin(date) is not None:  # the policy's own trades left cash short
             called = True
@@ -219,6 +242,7 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
             "bench_ret": float(target @ returns.iloc[t].to_numpy() + (1 - target.sum()) * row["cash_ret"]) if t > first else 0.0,
             "eq_exposure": exposure[0], "bond_exposure": exposure[1], "cash_weight": book.cash_usd / nav,
             "overlay_gross": book.gross_notional_usd() / nav, "overlay_gross_usd": book.gross_notional_usd(),
+            "swap_notional_usd": sum(abs(p.notional_usd) for p in book.swaps.values()),
             "nav_decision_usd": view.nav_usd, "out_of_band_open": out_before,
             "out_of_band_close": bool(np.any(exposure < lower - 1e-9) or np.any(exposure > upper + 1e-9)),
             "physical_traded_usd": float(np.abs(trade).sum()), "cash_usd": book.cash_usd,
@@ -239,7 +263,7 @@ def _overlay_by_class(book: OverlayBook) -> np.ndarray:
 
 
 def _view(date, book, physical, futures, prices, target, lower, upper, daily_vol, adv, half_spread, config,
-          history) -> DayView:
+          history, swaps) -> DayView:
     nav = float(physical.sum() + book.cash_usd + book.swap_value_usd())
     return DayView(
         date=date, classes=CLASSES, nav_usd=nav, physical_usd=physical.copy(), cash_usd=book.cash_usd,
@@ -248,7 +272,8 @@ def _view(date, book, physical, futures, prices, target, lower, upper, daily_vol
         futures=dict(futures), futures_price=prices, target=target, band_lower=lower, band_upper=upper,
         daily_vol=np.asarray(daily_vol, dtype=float), adv_usd=adv, half_spread=half_spread,
         impact_eta=config.impact_eta, max_trade_usd=config.participation * adv, gross_limit=config.gross_limit,
-        initial_margin_usd=book.initial_requirement_usd(), history=history)
+        initial_margin_usd=book.initial_requirement_usd(), history=history, swaps=dict(swaps),
+        swap_notional={n: p.notional_usd for n, p in book.swaps.items()})
 
 
 def _meet_margin_call(book, physical, target, daily_vol, adv, half_spread, config, costs) -> np.ndarray:
@@ -285,6 +310,7 @@ def summarize(result: SimulationResult, nav0_usd: float) -> dict[str, float]:
         "cost_bps_per_year": total_cost / nav0_usd * 1e4 / years,
         "impact_bps": (result.costs_usd["impact"] + result.costs_usd["forced_sale"]) / nav0_usd * 1e4,
         "futures_bps": (result.costs_usd["futures_trade"] + result.costs_usd["futures_roll"]) / nav0_usd * 1e4,
+        "swap_bps": (result.costs_usd["swap_trade"] + result.costs_usd["swap_spread"]) / nav0_usd * 1e4,
         "tracking_error_bps": float(active.std() * np.sqrt(252) * 1e4),
         "days_out_of_band": int(daily["out_of_band_close"].sum()),
         "trigger_days": int(daily["out_of_band_open"].sum()),

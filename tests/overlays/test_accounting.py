@@ -71,6 +71,8 @@ def test_swap_financing_accrual_hand_computed():
     # $10M, reference 100 -> 102 over 30 days, 3m rate 2% + 40 bp spread, Act/360:
     # 10M * 2% - 10M * 2.4% * 30/360 = 200,000 - 20,000 = 180,000.
     assert swap_payment(10e6, 100.0, 102.0, 0.02, 0.004, 30 / 360) == pytest.approx(180_000.0)
+    # Short the same swap: pay the 2% return, receive 2% - 0.4%: -200,000 + 10M * 1.6% * 30/360.
+    assert swap_payment(-10e6, 100.0, 102.0, 0.02, 0.004, 30 / 360) == pytest.approx(-200_000.0 + 13_333.3333)
     swap = TotalReturnSwap("TRS", "US_EQUITY", financing_spread=0.004, counterparty_limit_usd=50e6,
                            trade_cost_bps=2.0, collateral=0.1)
     book = OverlayBook(cash_usd=5e6)

@@ -6,9 +6,12 @@ import pytest
 
 from optimizer.overlays.market_data import daily_market
 from optimizer.overlays.policies import DayView, JointOptimization, OverlayFirst, PhysicalOnly
-from optimizer.overlays.simulate import CLASSES, ES, TY, BookConfig, simulate
+from dataclasses import replace
+
+from optimizer.overlays.simulate import CLASSES, ES, SPX_TRS, TY, BookConfig, simulate
 
 GROSS_LIMIT = 0.2
+SWAP_LIMIT = 100e6
 
 
 def _view(gross_limit: float, cash_usd: float = 2e8) -> DayView:
@@ -56,9 +59,10 @@ def test_overlay_first_margin_limits_the_overlay_when_cash_is_short():
 def stress_runs():
     """Autumn 2008, cash target 0.5% so margin is tight, overlay gross limit 20% of NAV."""
     market = daily_market("2007-08-01", "2008-12-31")
-    config = BookConfig(target=(0.60, 0.395), gross_limit=GROSS_LIMIT)
+    config = BookConfig(target=(0.60, 0.395), gross_limit=GROSS_LIMIT,
+                        swaps=(replace(SPX_TRS, counterparty_limit_usd=SWAP_LIMIT),))
     return {p.name: simulate(market, p, config, start="2008-09-02")
-            for p in (PhysicalOnly(), OverlayFirst(), JointOptimization())}
+            for p in (PhysicalOnly(), OverlayFirst(), OverlayFirst(use_swaps=True), JointOptimization())}
 
 
 def test_physical_only_never_holds_futures(stress_runs):
@@ -76,7 +80,7 @@ def test_overlay_first_pays_less_impact_than_physical_only(stress_runs):
 
 
 def test_overlay_within_gross_limit_whenever_it_was_sized(stress_runs):
-    for name in ("overlay-first", "joint-optimization"):
+    for name in ("overlay-first", "overlay-first-trs", "joint-optimization"):
         daily = stress_runs[name].daily
         sized = daily[daily["out_of_band_open"] & (daily["contracts_traded"] > 0)]
         assert len(sized) > 0
@@ -102,3 +106,13 @@ def test_joint_optimization_holds_the_overlay_through_a_roll(stress_runs):
     run = stress_runs["joint-optimization"]
     assert run.costs_usd["futures_roll"] > 0
     assert run.summary["tracking_error_bps"] < stress_runs["physical-only"].summary["tracking_error_bps"]
+
+
+def test_swap_overlay_respects_counterparty_limit_and_pays_financing(stress_runs):
+    run = stress_runs["overlay-first-trs"]
+    daily = run.daily
+    assert daily["swap_notional_usd"].max() == pytest.approx(SWAP_LIMIT)  # the line is used in full, not more
+    assert (daily["swap_notional_usd"] <= SWAP_LIMIT * (1 + 1e-12)).all()
+    assert run.costs_usd["swap_spread"] > 0 and run.costs_usd["swap_trade"] > 0
+    assert run.costs_usd["futures_trade"] > 0  # the rest of the gap went to futures
+    assert stress_runs["overlay-first"].costs_usd["swap_trade"] == 0.0
