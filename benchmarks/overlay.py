@@ -21,6 +21,9 @@ Per calendar year (2017 and 2019 calm; 2008 and 2020 stressed) and policy it rep
   ``trigger_days``: closes that started outside a band (before trading);
 * turnover, largest overlay, margin calls, optimizer solves.
 
+The stressed years are also run with ``liquidity = thin``: a quarter of the ADV (so the
+participation cap and impact bind four times harder).
+
     python benchmarks/overlay.py [--years 2008 2017 2019 2020]
 """
 
@@ -41,13 +44,13 @@ from optimizer.overlays.policies import JointOptimization, OverlayFirst, Physica
 from optimizer.overlays.simulate import SPX_TRS, BookConfig, simulate  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-COLUMNS = ("year", "regime", "policy", "cost_bps", "impact_bps", "futures_bps", "swap_bps", "tracking_error_bps",
+COLUMNS = ("year", "regime", "liquidity", "policy", "cost_bps", "impact_bps", "futures_bps", "swap_bps", "tracking_error_bps",
            "days_out_of_band", "trigger_days", "physical_turnover", "max_overlay_gross", "margin_calls",
            "return_pct", "solves", "seconds")
 STRESSED = {2008, 2020}
 
 
-def run(years: list[int], config: BookConfig) -> list[dict]:
+def run(years: list[int], config: BookConfig, liquidity: str = "base") -> list[dict]:
     rows = []
     for year in years:
         market = daily_market(f"{year - 1}-01-01", f"{year}-12-31")
@@ -56,11 +59,12 @@ def run(years: list[int], config: BookConfig) -> list[dict]:
                              (OverlayFirst(use_swaps=True), with_swap), (JointOptimization(), config)):
             started = time.perf_counter()
             result = simulate(market, policy, book, start=f"{year}-01-01")
-            row = {"year": year, "regime": "stressed" if year in STRESSED else "calm", "policy": result.policy,
+            row = {"year": year, "regime": "stressed" if year in STRESSED else "calm", "liquidity": liquidity,
+                   "policy": result.policy,
                    **{k: v for k, v in result.summary.items() if k in COLUMNS},
                    "solves": getattr(policy, "solves", 0), "seconds": time.perf_counter() - started}
             rows.append(row)
-            print(f"{year} {result.policy:<19} cost {row['cost_bps']:6.2f} bps  TE {row['tracking_error_bps']:6.1f} bps"
+            print(f"{year} {liquidity:<5} {result.policy:<19} cost {row['cost_bps']:6.2f} bps  TE {row['tracking_error_bps']:6.1f} bps"
                   f"  out-of-band days {row['days_out_of_band']:3d}  ({row['seconds']:.1f}s)", flush=True)
     return rows
 
@@ -80,43 +84,49 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    years = sorted({r["year"] for r in rows})
+    groups = list(dict.fromkeys((r["year"], r["liquidity"]) for r in rows))
     policies = list(dict.fromkeys(r["policy"] for r in rows))
     metrics = (("cost_bps", "trading cost, bps of NAV"), ("tracking_error_bps", "tracking error, bps/yr"),
                ("days_out_of_band", "closes out of band"))
     fig, axes = plt.subplots(1, len(metrics), figsize=(15, 4.2))
     width = 0.8 / len(policies)
-    x = np.arange(len(years))
+    x = np.arange(len(groups))
     for ax, (metric, label) in zip(axes, metrics):
         for j, policy in enumerate(policies):
-            values = [next(r[metric] for r in rows if r["year"] == y and r["policy"] == policy) for y in years]
+            values = [next(r[metric] for r in rows if (r["year"], r["liquidity"]) == g and r["policy"] == policy)
+                      for g in groups]
             ax.bar(x + (j - (len(policies) - 1) / 2) * width, values, width, label=policy)
-        ax.set_xticks(x, [str(y) for y in years])
+        ax.set_xticks(x, [f"{y}" if liq == "base" else f"{y}\n{liq}" for y, liq in groups], fontsize=8)
         ax.set_title(label)
     axes[0].legend(fontsize=8)
-    fig.suptitle("$5bn 60/38/2 book, +/-3pt bands: physical-only vs futures overlay-first vs joint optimization")
+    fig.suptitle("$5bn 60/38/2 book, +/-3pt bands: physical-only vs overlay-first (futures; TRS+futures) vs joint optimization")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
 def print_table(rows: list[dict]) -> None:
-    header = ("year", "policy", "cost_bps", "impact_bps", "futures_bps", "swap_bps", "tracking_error_bps", "days_out_of_band",
-              "trigger_days", "physical_turnover", "max_overlay_gross", "margin_calls")
-    print(" ".join(f"{h:>18}" if i > 1 else f"{h:<19}" if i else f"{h:<5}" for i, h in enumerate(header)))
+    header = ("year", "liquidity", "policy", "cost_bps", "impact_bps", "futures_bps", "swap_bps", "tracking_error_bps",
+              "days_out_of_band", "trigger_days", "physical_turnover", "max_overlay_gross", "margin_calls")
+    print(" ".join(f"{h:>11}" if i > 2 else f"{h:<19}" if i == 2 else f"{h:<9}" for i, h in enumerate(header)))
     for r in rows:
         cells = []
         for i, h in enumerate(header):
             v = r[h]
             text = f"{v:.2f}" if isinstance(v, float) else str(v)
-            cells.append(f"{text:<5}" if i == 0 else f"{text:<19}" if i == 1 else f"{text:>18}")
+            cells.append(f"{text:<9}" if i < 2 else f"{text:<19}" if i == 2 else f"{text:>11}")
         print(" ".join(cells))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--years", type=int, nargs="+", default=[2008, 2017, 2019, 2020])
+    parser.add_argument("--thin-years", type=int, nargs="*", default=[2008, 2020],
+                        help="years also run with a quarter of the ADV (thin liquidity)")
     args = parser.parse_args(argv)
-    rows = run(args.years, BookConfig())
+    base = BookConfig()
+    rows = run(args.years, base)
+    thin = replace(base, adv_usd=tuple(a / 4 for a in base.adv_usd))
+    rows += run(args.thin_years, thin, "thin")
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_csv(rows, RESULTS / "overlay.csv")
     plot(rows, RESULTS / "overlay.png")

@@ -116,3 +116,50 @@ def test_swap_overlay_respects_counterparty_limit_and_pays_financing(stress_runs
     assert run.costs_usd["swap_spread"] > 0 and run.costs_usd["swap_trade"] > 0
     assert run.costs_usd["futures_trade"] > 0  # the rest of the gap went to futures
     assert stress_runs["overlay-first"].costs_usd["swap_trade"] == 0.0
+
+
+class _HoldFutures:
+    """Buy ``n`` ES contracts on the first day, then never trade (to watch marks and rolls)."""
+
+    name = "hold-futures"
+
+    def __init__(self, n: int):
+        self.n, self.done = n, False
+
+    def decide(self, view):
+        from optimizer.overlays.policies import Orders
+
+        orders = Orders(np.zeros(len(view.classes)), {} if self.done else {"ES": self.n})
+        self.done = True
+        return orders
+
+
+class _NoTrade:
+    name = "no-trade"
+
+    def decide(self, view):
+        from optimizer.overlays.policies import Orders
+
+        return Orders(np.zeros(len(view.classes)))
+
+
+def test_held_futures_roll_and_earn_total_return_minus_cash():
+    """H1 2019: 500 ES held through the March and June rolls. Costs are whole-contract exact;
+    futures P&L (the NAV difference to an idle book) matches sum of exposure x (equity total
+    return - cash return) to within the cost-of-carry approximation."""
+    market = daily_market("2018-01-01", "2019-06-28")
+    config = BookConfig(band=0.5)  # no band ever triggers
+    held = simulate(market, _HoldFutures(500), config, start="2019-01-02")
+    idle = simulate(market, _NoTrade(), config, start="2019-01-02")
+    assert held.costs_usd["futures_trade"] == pytest.approx(500 * ES.cost_per_contract_usd)
+    rolls = 2  # 2019-03-08 and 2019-06-14 (five business days before the third Fridays)
+    assert held.costs_usd["futures_roll"] == pytest.approx(rolls * 500 * (2 * ES.cost_per_contract_usd + 6.25))
+    sim = market.loc["2019-01-02":]
+    exposure = 500 * ES.multiplier * sim["spx"].shift(1)
+    expected = 0.0  # excess return on the exposure, accumulated in cash that earns the cash rate
+    for x, eq, cash in zip(exposure.iloc[1:], sim["eq_ret"].iloc[1:], sim["cash_ret"].iloc[1:]):
+        expected = expected * (1 + cash) + x * (eq - cash)
+    pnl = held.daily["nav_usd"].iloc[-1] - idle.daily["nav_usd"].iloc[-1]
+    costs = sum(held.costs_usd.values())  # paid early, so their lost interest is within the tolerance
+    notional = 500 * ES.multiplier * sim["spx"].iloc[0]
+    assert abs(pnl + costs - expected) < 1e-4 * notional, (pnl + costs, expected)
