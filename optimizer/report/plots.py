@@ -23,7 +23,7 @@ def _pyplot():
     return plt
 
 
-def weights_drift(results: dict[str, BacktestResult], path: Path, *, max_policies: int = 9,
+def weights_drift(results: dict[str, BacktestResult], path: Path, *, max_policies: int = 12,
                   group: pd.Series | None = None) -> Path:
     """Small multiples: each policy's weights over time (grouped, e.g. by asset class), targets dashed."""
     plt = _pyplot()
