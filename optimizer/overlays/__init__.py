@@ -18,11 +18,12 @@ it keeps physical sleeves as dollar amounts and concentrates on the derivative l
 from optimizer.overlays.accounting import (FuturesPosition, MarginCall, MarginCallError, OverlayBook, SwapPosition,
                                            futures_fair_value, roll_cost, swap_payment, variation_margin)
 from optimizer.overlays.instruments import (Future, OptionPosition, TotalReturnSwap, black_scholes_delta,
+                                            black_scholes_price,
                                             contracts_for_exposure, quarterly_expiries, roll_date, third_friday,
                                             whole_contracts)
 
 __all__ = [
     "Future", "FuturesPosition", "MarginCall", "MarginCallError", "OptionPosition", "OverlayBook", "SwapPosition",
-    "TotalReturnSwap", "black_scholes_delta", "contracts_for_exposure", "futures_fair_value", "quarterly_expiries",
+    "TotalReturnSwap", "black_scholes_delta", "black_scholes_price", "contracts_for_exposure", "futures_fair_value", "quarterly_expiries",
     "roll_cost", "roll_date", "swap_payment", "third_friday", "variation_margin", "whole_contracts",
 ]

@@ -10,7 +10,8 @@ Approximations (stated here once, repeated where they bite)
   ``beta = contract duration / sleeve duration`` (dollar-duration matching); convexity,
   the cheapest-to-deliver switch and the delivery option are ignored.
 * Options count by Black-Scholes delta only: no gamma or vega, European exercise (no early
-  exercise), constant volatility and continuous dividend yield.
+  exercise), constant volatility and continuous dividend yield. They are valued by
+  Black-Scholes too (the simulator uses trailing realized volatility: no implied-vol data).
 """
 
 from __future__ import annotations
@@ -279,6 +280,30 @@ def black_scholes_delta(spot: float, strike: float, years: float, rate: float, d
     return discount * nd1 if kind == "call" else discount * (nd1 - 1.0)
 
 
+def black_scholes_price(spot: float, strike: float, years: float, rate: float, dividend_yield: float,
+                        volatility: float, kind: Literal["call", "put"] = "call") -> float:
+    """Black-Scholes-Merton price of a European option per unit of underlying (index points).
+
+    At ``years == 0`` (or zero volatility) it is the discounted intrinsic value on the forward.
+    """
+    finite_number(spot, "spot", minimum=1e-12)
+    finite_number(strike, "strike", minimum=1e-12)
+    finite_number(years, "years", minimum=0.0)
+    finite_number(volatility, "volatility", minimum=0.0)
+    if kind not in ("call", "put"):
+        raise InputError("kind", f"is {kind!r}; use 'call' or 'put'")
+    fwd_spot = spot * math.exp(-dividend_yield * years)
+    pv_strike = strike * math.exp(-rate * years)
+    if years == 0 or volatility == 0:
+        return max(fwd_spot - pv_strike, 0.0) if kind == "call" else max(pv_strike - fwd_spot, 0.0)
+    root = volatility * math.sqrt(years)
+    d1 = (math.log(spot / strike) + (rate - dividend_yield + 0.5 * volatility ** 2) * years) / root
+    n = lambda x: 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))  # noqa: E731
+    if kind == "call":
+        return fwd_spot * n(d1) - pv_strike * n(d1 - root)
+    return pv_strike * n(root - d1) - fwd_spot * n(-d1)
+
+
 @dataclass(frozen=True)
 class OptionPosition:
     """Listed index options already held, counted as delta-equivalent exposure.
@@ -318,3 +343,9 @@ class OptionPosition:
         delta = black_scholes_delta(spot, self.strike, self.years_to_expiry(date), rate, dividend_yield,
                                     volatility, self.kind)
         return delta * self.contracts * self.multiplier * spot
+
+    def value_usd(self, date, spot: float, rate: float, dividend_yield: float, volatility: float) -> float:
+        """Black-Scholes value of the position (negative when written), account currency."""
+        price = black_scholes_price(spot, self.strike, self.years_to_expiry(date), rate, dividend_yield,
+                                    volatility, self.kind)
+        return price * self.contracts * self.multiplier

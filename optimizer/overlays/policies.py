@@ -18,12 +18,15 @@ policies only decide.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets
 from optimizer.overlays.instruments import Future, TotalReturnSwap, whole_contracts
+from optimizer.rebalancer import Rebalancer
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class DayView:
     history: pd.DataFrame            # trailing daily returns per class (for risk models)
     swaps: dict[str, TotalReturnSwap] = field(default_factory=dict)
     swap_notional: dict[str, float] = field(default_factory=dict)  # notional held (signed)
+    option_delta_usd: np.ndarray | None = None  # delta exposure of options held, per class (in overlay_usd)
 
     @property
     def exposure(self) -> np.ndarray:
@@ -245,14 +249,16 @@ class JointOptimization:
 
     The core program has no holding cost for an overlay (rolls are not in its objective),
     so it keeps futures as long as trading physical is dearer; rolls are charged by the
-    simulator.
+    simulator. Each sleeve is one tax lot with basis = price (no tax), price 1 per dollar;
+    the risk model is a 2-factor PCA of the trailing daily returns. Long option deltas
+    enter as untradeable holdings (short deltas are dropped: the core has no negative
+    untradeable holding); total-return swaps are not offered to the program (the core has
+    no per-instrument counterparty limit).
     """
 
     name = "joint-optimization"
 
     def __init__(self, decide_every: int = 5, risk_aversion: float = 10.0, min_cash_weight: float = 0.005):
-        from optimizer.rebalancer import Rebalancer
-
         self.decide_every = decide_every
         self.risk_aversion = risk_aversion
         self.min_cash_weight = min_cash_weight
@@ -265,23 +271,25 @@ class JointOptimization:
         self.days += 1
         if not view.out_of_band and self.days % self.decide_every:
             return _no_orders(view)
-        import time
-
-        from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets
-
         started = time.perf_counter()
         assets = [f"{c}_PHYS" for c in view.classes]
         lots = pd.DataFrame({"lot_id": [f"lot_{a}" for a in assets], "asset": assets,
                              "quantity": np.maximum(view.physical_usd, 1.0), "cost_basis": 1.0,
                              "acquired": view.date - pd.Timedelta(days=400)})
         names = [n for n in view.futures]
-        portfolio = Portfolio(lots=lots, cash_usd=view.cash_usd,
+        untradeable = pd.Series(dtype=float)
+        classes = pd.Series(list(view.classes), index=assets)
+        if view.option_delta_usd is not None and np.any(view.option_delta_usd):
+            # options enter as fixed holdings worth their delta exposure (NAV then counts delta, not value)
+            keys = [f"{c}_OPTIONS" for c in view.classes]
+            untradeable = pd.Series(np.maximum(view.option_delta_usd, 0.0), index=keys)
+            classes = pd.concat([classes, pd.Series(list(view.classes), index=keys)])
+        portfolio = Portfolio(lots=lots, cash_usd=view.cash_usd, untradeable_usd=untradeable,
                               overlay_contracts=pd.Series({n: float(view.contracts.get(n, 0)) for n in names}))
         targets = Targets(pd.Series(view.target, index=view.classes), pd.Series(view.band_lower, index=view.classes),
                           pd.Series(view.band_upper, index=view.classes), cash_weight=1.0 - float(view.target.sum()))
         risk = RiskModel.from_returns(view.history, n_factors=len(view.classes), periods_per_year=252)
-        market = Market(date=view.date, prices=pd.Series(1.0, index=assets),
-                        asset_class=pd.Series(list(view.classes), index=assets), risk=risk,
+        market = Market(date=view.date, prices=pd.Series(1.0, index=assets), asset_class=classes, risk=risk,
                         volatility=pd.Series(view.daily_vol, index=assets), adv_usd=pd.Series(view.adv_usd, index=assets),
                         half_spread=pd.Series(view.half_spread, index=assets), commission=pd.Series(0.0, index=assets))
         settings = Settings(risk_aversion=self.risk_aversion, impact_eta=view.impact_eta, bands="soft",

@@ -45,7 +45,7 @@ import pandas as pd
 
 from optimizer.errors import InputError
 from optimizer.overlays.accounting import OverlayBook, futures_fair_value
-from optimizer.overlays.instruments import Future, TotalReturnSwap, quarterly_expiries, roll_date
+from optimizer.overlays.instruments import Future, OptionPosition, TotalReturnSwap, quarterly_expiries, roll_date
 from optimizer.overlays.policies import DayView
 
 EQUITY, BONDS = "US_EQUITY", "BONDS"
@@ -90,6 +90,11 @@ class BookConfig:
         The futures available to overlay policies.
     swaps:
         Total-return swaps available (on the sleeves' total-return levels).
+    options:
+        S&P 500 index options held from the start (not traded by policies): valued by
+        Black-Scholes at the trailing realized volatility, counted in exposure by delta,
+        settled at intrinsic value into cash at expiry. Their value is added to the
+        starting NAV.
     """
 
     nav_usd: float = 5e9
@@ -104,6 +109,7 @@ class BookConfig:
     calendar_spread_usd: tuple[tuple[str, float], ...] = (("ES", 6.25), ("TY", 7.8))
     futures: tuple[Future, ...] = (ES, TY)
     swaps: tuple[TotalReturnSwap, ...] = ()
+    options: tuple[OptionPosition, ...] = ()
 
 
 @dataclass
@@ -176,9 +182,12 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
     half_spread = np.array(config.half_spread, dtype=float)
     physical = target * config.nav_usd
     book = OverlayBook(cash_usd=config.nav_usd * (1.0 - target.sum()))
+    options = list(config.options)
+    annual_vol = returns[EQUITY].rolling(60, min_periods=5).std().bfill().to_numpy() * np.sqrt(252)
     costs = {"spread": 0.0, "impact": 0.0, "forced_sale": 0.0}
     records = []
-    nav_prev = config.nav_usd
+    option_value, _ = _option_marks(options, dates[first], market.iloc[first], annual_vol[first])
+    nav_prev = config.nav_usd + option_value
 
     for t in range(first, len(dates)):
         date, row = dates[t], market.iloc[t]
@@ -195,11 +204,15 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
                 elif not position.contracts:
                     position.expiry = _front_expiry(date, expiries, rolls[name])
                     position.price = _futures_price(position.future, row, position.expiry, date)
+            for option in [o for o in options if o.years_to_expiry(date) == 0]:  # cash-settled at expiry
+                book.cash_usd += option.value_usd(date, row["spx"], 0.0, 0.0, 0.0)
+                options.remove(option)
             book.mark_swaps(date, {n: levels.iloc[t][p.swap.asset_class] for n, p in book.swaps.items()})
             for name in book.swaps:
                 if date in resets[name]:
                     book.reset_swap(name, row["rate"])
         daily_vol = vol[t]
+        option_value, option_delta = _option_marks(options, date, row, annual_vol[t])
         # 2. margin
         cash_low = book.cash_usd
         called = book.check_margin(date) is not None
@@ -211,7 +224,7 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
         prices = {n: (book.futures[n].price if n in book.futures and book.futures[n].contracts
                       else _futures_price(futures[n], row, front[n], date)) for n in futures}
         view = _view(date, book, physical, futures, prices, target, lower, upper, daily_vol, adv, half_spread,
-                     config, returns.iloc[max(0, t - history_days):t], swaps)
+                     config, returns.iloc[max(0, t - history_days):t], swaps, option_value, option_delta)
         out_before = view.out_of_band
         orders = policy.decide(view)
         trade = np.clip(orders.physical_usd, -view.max_trade_usd, view.max_trade_usd)
@@ -234,8 +247,8 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
             physical = _meet_margin_call(book, physical, target, daily_vol, adv, half_spread, config, costs)
             book.resolve_margin_call()
         # 4. record
-        overlay = _overlay_by_class(book)
-        nav = float(physical.sum() + book.cash_usd + book.swap_value_usd())
+        overlay = _overlay_by_class(book) + option_delta
+        nav = float(physical.sum() + book.cash_usd + book.swap_value_usd() + option_value)
         exposure = (physical + overlay) / nav
         records.append({
             "date": date, "nav_usd": nav, "ret": nav / nav_prev - 1.0 if t > first else 0.0,
@@ -243,6 +256,7 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
             "eq_exposure": exposure[0], "bond_exposure": exposure[1], "cash_weight": book.cash_usd / nav,
             "overlay_gross": book.gross_notional_usd() / nav, "overlay_gross_usd": book.gross_notional_usd(),
             "swap_notional_usd": sum(abs(p.notional_usd) for p in book.swaps.values()),
+            "option_value_usd": option_value, "option_delta_usd": float(option_delta.sum()),
             "nav_decision_usd": view.nav_usd, "out_of_band_open": out_before,
             "out_of_band_close": bool(np.any(exposure < lower - 1e-9) or np.any(exposure > upper + 1e-9)),
             "physical_traded_usd": float(np.abs(trade).sum()), "cash_usd": book.cash_usd,
@@ -257,23 +271,35 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
     return result
 
 
+def _option_marks(options, date, row, annual_vol) -> tuple[float, np.ndarray]:
+    """Black-Scholes value and delta exposure per class of the options still held."""
+    value, delta = 0.0, np.zeros(len(CLASSES))
+    rate, dividend = math.log1p(row["rate"]), math.log1p(row["div_yield"])
+    for option in options:
+        value += option.value_usd(date, row["spx"], rate, dividend, annual_vol)
+        delta[CLASSES.index(option.asset_class)] += option.delta_exposure_usd(date, row["spx"], rate, dividend,
+                                                                              annual_vol)
+    return value, delta
+
+
 def _overlay_by_class(book: OverlayBook) -> np.ndarray:
     by_class = book.exposure_usd()
     return np.array([by_class.get(c, 0.0) for c in CLASSES])
 
 
 def _view(date, book, physical, futures, prices, target, lower, upper, daily_vol, adv, half_spread, config,
-          history, swaps) -> DayView:
-    nav = float(physical.sum() + book.cash_usd + book.swap_value_usd())
+          history, swaps, option_value=0.0, option_delta=None) -> DayView:
+    nav = float(physical.sum() + book.cash_usd + book.swap_value_usd() + option_value)
+    option_delta = np.zeros(len(CLASSES)) if option_delta is None else option_delta
     return DayView(
         date=date, classes=CLASSES, nav_usd=nav, physical_usd=physical.copy(), cash_usd=book.cash_usd,
-        overlay_usd=_overlay_by_class(book),
+        overlay_usd=_overlay_by_class(book) + option_delta,
         contracts={n: p.contracts for n, p in book.futures.items() if p.contracts},
         futures=dict(futures), futures_price=prices, target=target, band_lower=lower, band_upper=upper,
         daily_vol=np.asarray(daily_vol, dtype=float), adv_usd=adv, half_spread=half_spread,
         impact_eta=config.impact_eta, max_trade_usd=config.participation * adv, gross_limit=config.gross_limit,
         initial_margin_usd=book.initial_requirement_usd(), history=history, swaps=dict(swaps),
-        swap_notional={n: p.notional_usd for n, p in book.swaps.items()})
+        swap_notional={n: p.notional_usd for n, p in book.swaps.items()}, option_delta_usd=option_delta)
 
 
 def _meet_margin_call(book, physical, target, daily_vol, adv, half_spread, config, costs) -> np.ndarray:

@@ -1,13 +1,13 @@
 """Policies and the daily simulator: limits, margin calls, and overlay-first vs physical-only on real data."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from optimizer.overlays.market_data import daily_market
-from optimizer.overlays.policies import DayView, JointOptimization, OverlayFirst, PhysicalOnly
-from dataclasses import replace
-
+from optimizer.overlays.policies import DayView, JointOptimization, Orders, OverlayFirst, PhysicalOnly
 from optimizer.overlays.simulate import CLASSES, ES, SPX_TRS, TY, BookConfig, simulate
 
 GROSS_LIMIT = 0.2
@@ -127,8 +127,6 @@ class _HoldFutures:
         self.n, self.done = n, False
 
     def decide(self, view):
-        from optimizer.overlays.policies import Orders
-
         orders = Orders(np.zeros(len(view.classes)), {} if self.done else {"ES": self.n})
         self.done = True
         return orders
@@ -138,8 +136,6 @@ class _NoTrade:
     name = "no-trade"
 
     def decide(self, view):
-        from optimizer.overlays.policies import Orders
-
         return Orders(np.zeros(len(view.classes)))
 
 
@@ -163,3 +159,42 @@ def test_held_futures_roll_and_earn_total_return_minus_cash():
     costs = sum(held.costs_usd.values())  # paid early, so their lost interest is within the tolerance
     notional = 500 * ES.multiplier * sim["spx"].iloc[0]
     assert abs(pnl + costs - expected) < 1e-4 * notional, (pnl + costs, expected)
+
+
+def _calls(contracts: float, strike: float, expiry: str):
+    from optimizer.overlays import OptionPosition
+
+    return OptionPosition("SPX C", "US_EQUITY", "call", strike=strike, expiry=pd.Timestamp(expiry),
+                          contracts=contracts, multiplier=100.0)
+
+
+def test_options_settle_their_intrinsic_value_into_cash_at_expiry():
+    """Long 2,000 SPX 2600 calls expiring 2019-03-15: after expiry the book holds no option and
+    is richer than an option-free book by the payoff (plus a few days' interest)."""
+    market = daily_market("2018-01-01", "2019-04-30")
+    option = _calls(2000, 2600.0, "2019-03-15")
+    config = BookConfig(band=0.5, options=(option,))
+    with_option = simulate(market, _NoTrade(), config, start="2019-01-02").daily
+    without = simulate(market, _NoTrade(), BookConfig(band=0.5), start="2019-01-02").daily
+    assert with_option.loc[:"2019-03-14", "option_value_usd"].gt(0).all()
+    assert with_option.loc["2019-03-15":, "option_value_usd"].eq(0).all()
+    payoff = (market.loc["2019-03-15", "spx"] - 2600.0) * 2000 * 100.0
+    assert payoff > 0
+    gap = with_option["nav_usd"].iloc[-1] - without["nav_usd"].iloc[-1]
+    assert gap == pytest.approx(payoff, rel=0.01)
+
+
+def test_policies_count_option_deltas_as_exposure():
+    """Deep in-the-money calls worth ~7% of NAV in equity delta: physical-only sees equity above
+    its band on day one and sells physical equity until physical + delta is back at target."""
+    market = daily_market("2018-01-01", "2019-03-29")
+    option = _calls(2000, 1000.0, "2019-12-20")  # delta ~ 1 on SPX ~2500: ~$0.5bn of exposure
+    run = simulate(market, PhysicalOnly(), BookConfig(options=(option,)), start="2019-01-02").daily
+    first = run.iloc[0]
+    assert first["option_delta_usd"] > 0.06 * first["nav_usd"]
+    assert first["out_of_band_open"]
+    later = run.iloc[1]  # the capped sales (10% of ADV per day) finish on day two
+    assert not later["out_of_band_close"]
+    assert later["eq_exposure"] == pytest.approx(0.60, abs=0.002)
+    physical_equity = later["eq_exposure"] * later["nav_usd"] - later["option_delta_usd"]
+    assert physical_equity < 0.55 * later["nav_usd"]
