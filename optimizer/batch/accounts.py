@@ -92,6 +92,7 @@ class CaseBuilder:
         self._markets: dict[tuple, Market] = {}
         self._universes: dict[str, tuple[str, ...]] = {}
         self._taxes: dict[tuple, TaxRules] = {}
+        self._no_restrictions = Restrictions()
         model_ids = context.models["model_id"].astype(str)
         self._model_rows = {m: rows.set_index("key") for m, rows in context.models.groupby(model_ids, sort=False)}
 
@@ -186,10 +187,13 @@ class CaseBuilder:
             options["solvers"] = tuple(s.strip() for s in solvers.split(",") if s.strip())
         settings = Settings(cash_flow_usd=account["cash_flow_usd"], **options)
         tax = self.tax(account["short_term_rate"], account["long_term_rate"])
-        table = restrictions.drop(columns=["account_id"]).set_index("asset")
-        table = table[[c for c in table.columns if c in FLAG_COLUMNS + SIZE_COLUMNS]]
+        if len(restrictions):
+            table = restrictions.drop(columns=["account_id"]).set_index("asset")
+            rules = Restrictions(table[[c for c in table.columns if c in FLAG_COLUMNS + SIZE_COLUMNS]])
+        else:
+            rules = self._no_restrictions
         case = Case(portfolio=portfolio, targets=targets, market=market, settings=settings, tax=tax,
-                    restrictions=Restrictions(table), name=account_id)
+                    restrictions=rules, name=account_id)
         return case, universe
 
 

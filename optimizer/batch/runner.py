@@ -147,25 +147,32 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
 
     accounts = loaded["accounts"].sort_values("account_id", kind="stable").reset_index(drop=True)
     todo = accounts[~accounts["account_id"].isin(skip)].reset_index(drop=True)
+    phases = {"load": time.perf_counter() - started}
     own_client = client is None
     cluster = None
     if own_client:
+        mark = time.perf_counter()
         client, cluster = _connect(scheduler, workers)
+        phases["cluster_start"] = time.perf_counter() - mark
     try:
         threads = max(1, sum(client.nthreads().values()))
         size = chunk_size or max(1, min(MAX_CHUNK, math.ceil(len(todo) / (threads * 4)) if len(todo) else 1))
         chunks = _chunks(todo, loaded["lots"], loaded["restrictions"], size)
         parts_dir = str(day / output.PARTS)
+        mark = time.perf_counter()
         stats = _schedule(client, chunks, token=token, blob=blob, parts_dir=parts_dir, run_id=run_id,
                           timeout_s=timeout_s, grace_s=grace_s, fault=fault, threads=threads, progress=progress,
                           total=len(todo), label=str(context.date.date()))
+        phases["schedule"] = time.perf_counter() - mark
     finally:
         if own_client:
             client.close()
             if cluster is not None:
                 cluster.close()
 
+    mark = time.perf_counter()
     tables = output.consolidate(day)
+    phases["consolidate"] = time.perf_counter() - mark
     diag = tables["diagnostics"]
     ok = diag["status"] == "ok"
     failed = diag[~ok]
@@ -199,7 +206,7 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
                    "by_error_type": {str(k): int(v) for k, v in failed["error_type"].value_counts().items()}},
         "failures": [{"account_id": a, "error_type": k, "reason": r} for a, k, r in failures],
         "missing": missing[:100],
-        "seconds": {"wall": seconds, "sum_account": float(diag.loc[this_run, "seconds"].sum())},
+        "seconds": {"wall": seconds, "sum_account": float(diag.loc[this_run, "seconds"].sum()), **phases},
         "started_at": started_at,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
