@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from optimizer.errors import InfeasibleError, SolverError
 from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets
 from optimizer.overlays.instruments import Future, TotalReturnSwap, whole_contracts
 from optimizer.rebalancer import Rebalancer
@@ -266,6 +267,7 @@ class JointOptimization:
         self.days = 0
         self.solves = 0
         self.solve_seconds = 0.0
+        self.failures: list[tuple[pd.Timestamp, str]] = []  # decisions that ended as "no trade"
 
     def decide(self, view: DayView) -> Orders:
         self.days += 1
@@ -297,10 +299,15 @@ class JointOptimization:
                             min_cash_weight=self.min_cash_weight)
         overlays = [view.futures[n].to_overlay_instrument(view.futures_price[n]) for n in names]
         restrictions = Restrictions(pd.DataFrame({"max_trade_usd": view.max_trade_usd}, index=assets))
-        result = self.rebalancer.rebalance(portfolio, targets, market, settings, overlays=overlays,
-                                           restrictions=restrictions)
-        self.solves += 1
-        self.solve_seconds += time.perf_counter() - started
+        try:
+            result = self.rebalancer.rebalance(portfolio, targets, market, settings, overlays=overlays,
+                                               restrictions=restrictions)
+        except (SolverError, InfeasibleError) as error:  # marked "no trade, here is why", not a crash
+            self.failures.append((view.date, str(error)))
+            return _no_orders(view)
+        finally:
+            self.solves += 1
+            self.solve_seconds += time.perf_counter() - started
         physical = result.trades["trade_usd"].reindex(assets).to_numpy(dtype=float)
         after = result.overlay["contracts_after"]
         wanted = {n: float(after[n]) for n in names}

@@ -19,9 +19,11 @@ Each day, in order:
 1. sleeves earn their total return, cash its rate; futures settle variation margin at the
    day's fair value; positions on their roll date roll to the next quarter (cost charged);
 2. margin check (again after step 3): below maintenance a :class:`~optimizer.overlays.accounting.MarginCall` is
-   recorded and the simulator sells the most overweight physical sleeve (paying impact,
-   ignoring the participation cap: a forced sale) until cash meets the initial
-   requirement; an unresolved call raises :class:`MarginCallError`;
+   recorded and the simulator acts at once (``BookConfig.margin_call_action``): it sells the
+   most overweight physical sleeve (paying impact, ignoring the participation cap: a
+   forced sale), or it closes the overlay pro rata and sells physical only if that is not
+   enough, until cash meets the initial requirement; an unresolved call raises
+   :class:`MarginCallError`;
 3. the policy decides; physical trades are capped at ``participation * ADV`` per sleeve
    and cost ``half_spread * |u| + eta * vol * u^2 / ADV`` (the core's impact model),
    futures cost ``cost_per_contract_usd`` per contract;
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -90,6 +93,10 @@ class BookConfig:
         The futures available to overlay policies.
     swaps:
         Total-return swaps available (on the sleeves' total-return levels).
+    margin_call_action:
+        How a margin call is met: ``"sell_physical"`` (forced sale of the most overweight
+        sleeve) or ``"reduce_overlay"`` (close futures and swaps pro rata until cash meets
+        the initial requirement; physical is sold only if closing everything is not enough).
     options:
         S&P 500 index options held from the start (not traded by policies): valued by
         Black-Scholes at the trailing realized volatility, counted in exposure by delta,
@@ -109,6 +116,7 @@ class BookConfig:
     calendar_spread_usd: tuple[tuple[str, float], ...] = (("ES", 6.25), ("TY", 7.8))
     futures: tuple[Future, ...] = (ES, TY)
     swaps: tuple[TotalReturnSwap, ...] = ()
+    margin_call_action: Literal["sell_physical", "reduce_overlay"] = "sell_physical"
     options: tuple[OptionPosition, ...] = ()
 
 
@@ -216,9 +224,15 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
         # 2. margin
         cash_low = book.cash_usd
         called = book.check_margin(date) is not None
+        call_closed, call_sold = 0, 0.0
         if called:
-            physical = _meet_margin_call(book, physical, target, daily_vol, adv, half_spread, config, costs)
+            held = _held_contracts(book)
+            physical_before = physical.sum()
+            physical = _meet_margin_call(book, physical, target, daily_vol, adv, half_spread, config, costs,
+                                         date, levels.iloc[t], row["rate"])
             book.resolve_margin_call()
+            call_closed += held - _held_contracts(book)
+            call_sold += physical_before - physical.sum()
         # 3. decide and trade
         front = {n: _front_expiry(date, expiries, rolls[n]) for n in futures}
         prices = {n: (book.futures[n].price if n in book.futures and book.futures[n].contracts
@@ -244,8 +258,12 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
         cash_low = min(cash_low, book.cash_usd)
         if book.check_margin(date) is not None:  # the policy's own trades left cash short
             called = True
-            physical = _meet_margin_call(book, physical, target, daily_vol, adv, half_spread, config, costs)
+            held, physical_before = _held_contracts(book), physical.sum()
+            physical = _meet_margin_call(book, physical, target, daily_vol, adv, half_spread, config, costs,
+                                         date, levels.iloc[t], row["rate"])
             book.resolve_margin_call()
+            call_closed += held - _held_contracts(book)
+            call_sold += physical_before - physical.sum()
         # 4. record
         overlay = _overlay_by_class(book) + option_delta
         nav = float(physical.sum() + book.cash_usd + book.swap_value_usd() + option_value)
@@ -260,7 +278,8 @@ def simulate(market: pd.DataFrame, policy, config: BookConfig = BookConfig(), *,
             "nav_decision_usd": view.nav_usd, "out_of_band_open": out_before,
             "out_of_band_close": bool(np.any(exposure < lower - 1e-9) or np.any(exposure > upper + 1e-9)),
             "physical_traded_usd": float(np.abs(trade).sum()), "cash_usd": book.cash_usd,
-            "cash_low_usd": cash_low, "margin_call": called,
+            "cash_low_usd": cash_low, "margin_call": called, "call_contracts_closed": call_closed,
+            "call_physical_sold_usd": call_sold,
             "contracts_traded": int(sum(abs(n) for n in orders.futures_contracts.values())),
         })
         nav_prev = nav
@@ -280,6 +299,10 @@ def _option_marks(options, date, row, annual_vol) -> tuple[float, np.ndarray]:
         delta[CLASSES.index(option.asset_class)] += option.delta_exposure_usd(date, row["spx"], rate, dividend,
                                                                               annual_vol)
     return value, delta
+
+
+def _held_contracts(book: OverlayBook) -> int:
+    return sum(abs(p.contracts) for p in book.futures.values())
 
 
 def _overlay_by_class(book: OverlayBook) -> np.ndarray:
@@ -302,13 +325,44 @@ def _view(date, book, physical, futures, prices, target, lower, upper, daily_vol
         swap_notional={n: p.notional_usd for n, p in book.swaps.items()}, option_delta_usd=option_delta)
 
 
-def _meet_margin_call(book, physical, target, daily_vol, adv, half_spread, config, costs) -> np.ndarray:
+def _meet_margin_call(book, physical, target, daily_vol, adv, half_spread, config, costs, date=None,
+                      levels=None, rate=0.0) -> np.ndarray:
+    """Meet an open call: cut the overlay (``reduce_overlay``) and/or sell physical until cash
+    meets the initial requirement."""
+    if config.margin_call_action == "reduce_overlay":
+        if book.cash_usd < 0:  # closing futures frees margin, not cash: sell physical up to zero cash first
+            physical = _forced_sale(book, physical, target, daily_vol, adv, half_spread, config, costs, floor_usd=0.0)
+        _reduce_overlay(book, date, levels, rate)
+        if book.cash_usd >= book.initial_requirement_usd():
+            return physical
+    return _forced_sale(book, physical, target, daily_vol, adv, half_spread, config, costs)
+
+
+def _reduce_overlay(book: OverlayBook, date, levels, rate: float) -> None:
+    """Close futures (whole contracts) and swap notional pro rata, 10% of the position at a time."""
+    for _ in range(60):
+        if book.cash_usd >= book.initial_requirement_usd():
+            return
+        open_futures = [(n, p) for n, p in book.futures.items() if p.contracts]
+        open_swaps = [(n, p) for n, p in book.swaps.items() if abs(p.notional_usd) > 1.0]
+        if not open_futures and not open_swaps:
+            return
+        for name, position in open_futures:
+            cut = max(1, int(abs(position.contracts) * 0.1))
+            book.trade_futures(name, -int(np.sign(position.contracts)) * cut, position.price)
+        for name, position in open_swaps:
+            book.trade_swap(date, name, -0.1 * position.notional_usd if abs(position.notional_usd) > 1e6
+                            else -position.notional_usd, levels[position.swap.asset_class], rate)
+
+
+def _forced_sale(book, physical, target, daily_vol, adv, half_spread, config, costs,
+                 floor_usd: float | None = None) -> np.ndarray:
     """Forced sale: sell the physical sleeve furthest above target until cash meets the
-    initial requirement (costs paid from the proceeds)."""
+    initial requirement, or ``floor_usd`` when given (costs paid from the proceeds)."""
     overlay = _overlay_by_class(book)
     nav = float(physical.sum() + book.cash_usd)
     k = int(np.argmax((physical + overlay) / nav - target))
-    need = book.initial_requirement_usd() - book.cash_usd
+    need = (book.initial_requirement_usd() if floor_usd is None else floor_usd) - book.cash_usd
     sale = 0.0
     for _ in range(50):  # proceeds net of costs must cover the need
         cost = half_spread[k] * sale + config.impact_eta * daily_vol[k] * sale ** 2 / adv[k]

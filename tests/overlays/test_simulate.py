@@ -198,3 +198,22 @@ def test_policies_count_option_deltas_as_exposure():
     assert later["eq_exposure"] == pytest.approx(0.60, abs=0.002)
     physical_equity = later["eq_exposure"] * later["nav_usd"] - later["option_delta_usd"]
     assert physical_equity < 0.55 * later["nav_usd"]
+
+
+def test_margin_call_met_by_cutting_the_overlay_instead_of_selling_physical():
+    market = daily_market("2007-08-01", "2008-12-31")
+    base = BookConfig(target=(0.60, 0.395), gross_limit=GROSS_LIMIT)
+    sell = simulate(market, JointOptimization(), base, start="2008-09-02")
+    cut = simulate(market, JointOptimization(), replace(base, margin_call_action="reduce_overlay"),
+                   start="2008-09-02")
+    assert sell.margin_calls and cut.margin_calls
+    assert (cut.daily["cash_usd"] >= 0).all()
+    # Cutting the overlay frees margin, not cash: physical is sold only when cash went negative.
+    assert cut.costs_usd["forced_sale"] < 0.1 * sell.costs_usd["forced_sale"]
+    positive_cash_calls = [c for c in cut.margin_calls if c.cash_usd >= 0]
+    assert positive_cash_calls
+    for call in positive_cash_calls:  # met by closing contracts alone
+        assert cut.daily.loc[call.date, "call_contracts_closed"] > 0
+        assert cut.daily.loc[call.date, "call_physical_sold_usd"] == 0.0
+    assert sell.daily["call_contracts_closed"].eq(0).all()
+    assert sell.daily.loc[sell.daily["margin_call"], "call_physical_sold_usd"].gt(0).all()
