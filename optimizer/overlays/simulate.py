@@ -18,7 +18,9 @@ Each day, in order:
 
 1. sleeves earn their total return, cash its rate; futures settle variation margin at the
    day's fair value; positions on their roll date roll to the next quarter (cost charged);
-2. margin check (again after step 3): below maintenance a :class:`~optimizer.overlays.accounting.MarginCall` is
+   expired options settle at intrinsic value; swaps are marked and, on reset dates, settled;
+2. margin check (again after step 3): below maintenance a
+   :class:`~optimizer.overlays.accounting.MarginCall` is
    recorded and the simulator acts at once (``BookConfig.margin_call_action``): it sells the
    most overweight physical sleeve (paying impact, ignoring the participation cap: a
    forced sale), or it closes the overlay pro rata and sells physical only if that is not
@@ -35,6 +37,10 @@ equity basket (a block-traded S&P basket / ETF creation, far less than the index
 traded value but what one manager can take without signalling) and $1.0bn for the
 10-year Treasury sleeve (off-the-run notes the account can trade through dealers). With a
 $5bn NAV a 3-point drift is $150M, i.e. 10-15% of that ADV: impact matters.
+
+Not modelled: impact in futures (their markets are far deeper than these trades), futures
+trading rich or cheap to fair value, exchange margin-rate hikes (2008, 2020 had them;
+rates here are fixed fractions of notional), bid/ask on the rate legs, taxes.
 """
 
 from __future__ import annotations
