@@ -180,6 +180,8 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
     done = int((ok & this_run).sum())
     seconds = time.perf_counter() - started
     missing = sorted(set(accounts["account_id"]) - set(diag["account_id"]))
+    known = set(accounts["account_id"])
+    orphans = {name: int((~loaded[name]["account_id"].isin(known)).sum()) for name in ("lots", "restrictions")}
     failures = tuple((str(r.account_id), str(r.error_type), str(r.reason)) for r in failed.itertuples())
     output.write_manifest(day, {
         "date": str(context.date.date()),
@@ -203,6 +205,7 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
         "worker_restarts": stats["restarts"],
         "counts": {"accounts": int(len(accounts)), "ok": int(ok.sum()), "failed": int(len(failed)),
                    "solved_this_run": done, "skipped_already_done": len(skip), "missing": len(missing),
+                   "rows_of_unknown_accounts": orphans,
                    "by_error_type": {str(k): int(v) for k, v in failed["error_type"].value_counts().items()}},
         "failures": [{"account_id": a, "error_type": k, "reason": r} for a, k, r in failures],
         "missing": missing[:100],

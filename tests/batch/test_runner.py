@@ -79,7 +79,10 @@ def test_manifest_counts_inputs_and_versions(clean_run):
 
 
 def test_bad_accounts_are_recorded_and_the_rest_solved(tmp_path, batch_client, clean_run):
-    book = write_parquet_book(corrupt(small_book()), tmp_path / "book")
+    tables = corrupt(small_book())
+    ghost = tables["lots"].iloc[[0]].assign(account_id="GHOST")  # a lot of an account the book does not list
+    tables["lots"] = pd.concat([tables["lots"], ghost], ignore_index=True)
+    book = write_parquet_book(tables, tmp_path / "book")
     out = tmp_path / "out"
     summary = execute(book, DATE, out, client=batch_client, progress=False, chunk_size=5)
     diag = _read(out, "diagnostics").set_index("account_id")
@@ -99,6 +102,7 @@ def test_bad_accounts_are_recorded_and_the_rest_solved(tmp_path, batch_client, c
     assert manifest["counts"]["failed"] == 4 and manifest["counts"]["ok"] == 8
     assert manifest["counts"]["by_error_type"] == {"InputError": 2, "InfeasibleError": 1, "SolverError": 1}
     assert {f["account_id"] for f in manifest["failures"]} == set(expected)
+    assert manifest["counts"]["rows_of_unknown_accounts"] == {"lots": 1, "restrictions": 0}
     assert not set(_read(out, "trades")["account_id"]) & set(expected)
     assert "FAILED ACC000003: InfeasibleError" in summary.text()
 
