@@ -217,3 +217,17 @@ def test_margin_call_met_by_cutting_the_overlay_instead_of_selling_physical():
         assert cut.daily.loc[call.date, "call_physical_sold_usd"] == 0.0
     assert sell.daily["call_contracts_closed"].eq(0).all()
     assert sell.daily.loc[sell.daily["margin_call"], "call_physical_sold_usd"].gt(0).all()
+
+
+def test_overlay_first_migrates_the_overlay_into_physical_within_its_schedule():
+    market = daily_market("2018-01-01", "2019-12-31")
+    run = simulate(market, OverlayFirst(migration_days=10), BookConfig(), start="2019-01-02")
+    daily = run.daily
+    triggers = list(daily.index[daily["out_of_band_open"]])
+    assert len(triggers) == 1
+    after = daily.loc[triggers[0]:, "overlay_gross"]
+    assert after.iloc[0] > 0.03  # the gap went into futures on the trigger day ...
+    assert daily.loc[triggers[0], "physical_traded_usd"] == 0.0
+    held_days = int((after > 0).sum())
+    assert 10 <= held_days <= 15  # ... and left them in ~10 equal steps
+    assert after.iloc[held_days:].eq(0).all()
