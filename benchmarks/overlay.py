@@ -19,7 +19,8 @@ Per calendar year (2017 and 2019 calm; 2008 and 2020 stressed) and policy it rep
   daily-rebalanced 60/38/2 benchmark;
 * ``days_out_of_band``: closes with an exposure outside its band after trading;
   ``trigger_days``: closes that started outside a band (before trading);
-* turnover, largest overlay, margin calls, optimizer solves.
+* turnover, largest overlay, margin calls, optimizer solves and solves that failed (kept
+  as "no trade" days).
 
 The stressed years are also run with ``liquidity = thin``: a quarter of the ADV (so the
 participation cap and impact bind four times harder).
@@ -46,7 +47,7 @@ from optimizer.overlays.simulate import SPX_TRS, BookConfig, simulate  # noqa: E
 RESULTS = ROOT / "benchmarks" / "results"
 COLUMNS = ("year", "regime", "liquidity", "policy", "cost_bps", "impact_bps", "futures_bps", "swap_bps", "tracking_error_bps",
            "days_out_of_band", "trigger_days", "physical_turnover", "max_overlay_gross", "margin_calls",
-           "return_pct", "solves", "seconds")
+           "return_pct", "solves", "solver_failures", "seconds")
 STRESSED = {2008, 2020}
 
 
@@ -62,7 +63,8 @@ def run(years: list[int], config: BookConfig, liquidity: str = "base") -> list[d
             row = {"year": year, "regime": "stressed" if year in STRESSED else "calm", "liquidity": liquidity,
                    "policy": result.policy,
                    **{k: v for k, v in result.summary.items() if k in COLUMNS},
-                   "solves": getattr(policy, "solves", 0), "seconds": time.perf_counter() - started}
+                   "solves": getattr(policy, "solves", 0), "solver_failures": len(getattr(policy, "failures", [])),
+                   "seconds": time.perf_counter() - started}
             rows.append(row)
             print(f"{year} {liquidity:<5} {result.policy:<19} cost {row['cost_bps']:6.2f} bps  TE {row['tracking_error_bps']:6.1f} bps"
                   f"  out-of-band days {row['days_out_of_band']:3d}  ({row['seconds']:.1f}s)", flush=True)
