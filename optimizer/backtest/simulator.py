@@ -120,6 +120,8 @@ class Simulator:
         if self.flows is None:
             self.flows = np.zeros(T)
         self.volatility = trailing_volatility(self.prices, config.costs.vol_window)
+        for array in (self.prices, self.volatility):      # policies get views; they must not write
+            array.setflags(write=False)
         self.half_spread, self.commission, self.adv_usd = config.costs.arrays(list(self.assets))
         years = max((self.calendar[-1] - self.calendar[0]).days / 365.25, 1e-9)
         self.periods_per_year = (T - 1) / years if T > 1 else 252.0

@@ -8,7 +8,8 @@ target the heuristics chase and the metrics measure. Per decision it builds
   returns (PCA, ``n_factors``), annualised with the data's periods per year;
 * a :class:`Market` whose spreads, commissions, ADV and volatility are the simulator's
   (:class:`optimizer.backtest.CostModel` and its trailing volatility), so the trade is
-  priced exactly as it will be filled;
+  priced exactly as it will be filled (on monthly data the "daily" volatility of
+  :class:`Market` is the volatility per month, on both sides);
 * a :class:`Portfolio` from the ledger's open lots, cash and latest loss sales (for the
   wash-sale rule), with lot slots rounded up to a power of two so the problem shape,
   and the built cvxpy problem, changes only a few times over a long run.
@@ -126,6 +127,9 @@ class OptimizerPolicy(Policy):
             return None
         lot_sales: dict[str, dict[str, float]] = {}
         for lot_id, row in result.lot_sales.iterrows():
+            if not str(lot_id):
+                # an empty lot slot with solver-tolerance "sales" (> 1e-6 USD on a large NAV); nothing to relieve
+                continue
             lot_sales.setdefault(str(row["asset"]), {})[str(lot_id)] = float(row["shares"])
         return Orders(trade, lot_sales or None)
 
