@@ -154,7 +154,7 @@ def build_result(data: ProblemData, trade: Trade, *, solver: str, accurate: bool
         "weight_after": weight_after,
     }, index=pd.Index(shape.assets, name="asset"))
 
-    sold_slots = np.nonzero(trade.sell * nav >= MIN_REPORTED_TRADE_USD)[0]
+    sold_slots = np.nonzero((trade.sell * nav >= MIN_REPORTED_TRADE_USD) & (data.lot_ids != ""))[0]
     slot_price = np.repeat(data.price, shape.lot_slots)
     gain_usd = tax.realized_gain(data, trade) * nav
     lot_sales = pd.DataFrame({

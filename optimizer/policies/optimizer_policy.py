@@ -22,7 +22,6 @@ solved accurately are used but counted in ``inaccurate``.
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -111,12 +110,8 @@ class OptimizerPolicy(Policy):
         slots = 1 << max(0, int(np.ceil(np.log2(max(most, 1)))))
         self.decisions += 1
         try:
-            with warnings.catch_warnings():
-                # cvxpy warns per solve when a solver in the chain is inaccurate; the chain already
-                # records that (result.accurate), and we count it in ``inaccurate`` instead.
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
-                result = self.rebalancer.rebalance(portfolio, self._targets, market, self.settings, tax=self.tax,
-                                                   lot_slots=slots)
+            result = self.rebalancer.rebalance(portfolio, self._targets, market, self.settings, tax=self.tax,
+                                               lot_slots=slots)
         except (SolverError, InfeasibleError) as exc:
             self.failures.append((date, str(exc)))
             return None
@@ -127,9 +122,6 @@ class OptimizerPolicy(Policy):
             return None
         lot_sales: dict[str, dict[str, float]] = {}
         for lot_id, row in result.lot_sales.iterrows():
-            if not str(lot_id):
-                # an empty lot slot with solver-tolerance "sales" (> 1e-6 USD on a large NAV); nothing to relieve
-                continue
             lot_sales.setdefault(str(row["asset"]), {})[str(lot_id)] = float(row["shares"])
         return Orders(trade, lot_sales or None)
 
