@@ -35,6 +35,8 @@ class ProblemShape:
     lot_slots: int
     overlays: tuple[str, ...]
     soft_bands: bool
+    shorts: bool = False        # some asset may be sold short (else no short variables)
+    trade_caps: bool = False    # some asset has a finite gross trade cap (else no cap rows)
 
     @property
     def n_assets(self) -> int:
@@ -179,15 +181,6 @@ def prepare(
     if slots < most:
         raise InputError("lot_slots", f"is {slots} but asset holds {most} lots", asset=str(per_asset.idxmax()))
 
-    shape = ProblemShape(
-        assets=tuple(assets),
-        asset_keys=tuple(classes.astype(str)),
-        keys=tuple(keys),
-        n_factors=market.risk.loadings.shape[1],
-        lot_slots=slots,
-        overlays=tuple(names),
-        soft_bands=settings.bands == "soft",
-    )
     n, q = len(assets), len(overlays)
     tradeable = pd.Index(assets).isin(market.prices.index) & ~pd.Index(assets).isin(portfolio.untradeable_usd.index)
     price = market.prices.reindex(assets).fillna(1.0).to_numpy(dtype=float)
@@ -261,6 +254,17 @@ def prepare(
     notional = np.array([o.notional_per_contract_usd for o in overlays], dtype=float)
     contracts = portfolio.overlay_contracts.reindex(names).fillna(0.0).to_numpy(dtype=float)
 
+    shape = ProblemShape(
+        assets=tuple(assets),
+        asset_keys=tuple(classes.astype(str)),
+        keys=tuple(keys),
+        n_factors=market.risk.loadings.shape[1],
+        lot_slots=slots,
+        overlays=tuple(names),
+        soft_bands=settings.bands == "soft",
+        shorts=bool(np.any(short_max > 0)),
+        trade_caps=bool(np.any(trade_max < UNLIMITED)),
+    )
     return ProblemData(
         shape=shape,
         date=date,
@@ -299,15 +303,14 @@ def prepare(
 
 
 def _check_known(portfolio: Portfolio, assets: list[str], market: Market, untradeable: list[str]) -> None:
-    known = set(assets)
-    for asset in portfolio.lots["asset"]:
-        if asset not in market.prices.index:
-            raise InputError("lots.asset", "has no price in the market snapshot", asset=asset)
-        if asset not in known:
-            raise InputError("lots.asset", "is not in the universe", asset=asset)
-    for asset in untradeable:
-        if asset not in known:
-            raise InputError("untradeable_usd", "is not in the universe", asset=asset)
+    held = set(portfolio.lots["asset"])
+    unpriced = sorted(held - set(market.prices.index))
+    if unpriced:
+        raise InputError("lots.asset", "has no price in the market snapshot", asset=unpriced[0])
+    outside = sorted((held | set(untradeable)) - set(assets))
+    if outside:
+        field = "lots.asset" if outside[0] in held else "untradeable_usd"
+        raise InputError(field, "is not in the universe", asset=outside[0])
 
 
 def _recent_loss_sale(portfolio: Portfolio, assets: list[str], date: pd.Timestamp, tax: TaxRules) -> np.ndarray:

@@ -47,7 +47,7 @@ class Program:
         if shape.overlays:
             self.terms.append(OverlayLimits(shape, v))
         objective = sum(term.objective() for term in self.terms if term.objective() is not None)
-        constraints = [c for term in self.terms for c in term.constraints()]
+        constraints = v.definitions + [c for term in self.terms for c in term.constraints()]
         self.problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * objective), constraints)
         if not self.problem.is_dpp():
             raise DPPError("the assembled rebalance problem is not DPP; a term multiplies two parameters")

@@ -21,8 +21,11 @@ class Variables:
     """Decision variables of one problem shape, all in NAV fractions.
 
     ``buy`` (assets) and ``sell`` (lot slots) are non-negative, ``short`` opens short
-    positions, ``overlay_trade`` changes overlay notionals (signed) and
-    ``overlay_gross`` bounds the absolute post-trade overlay notionals.
+    positions (only in shapes that allow shorts), ``overlay_trade`` changes overlay
+    notionals (signed) and ``overlay_gross`` bounds the absolute post-trade overlay
+    notionals. ``trade`` is the net trade per asset, a variable of its own tied to the
+    others by ``definitions``: the dense factor rows then multiply n trade entries
+    instead of every lot slot, which keeps the solver's matrices sparse.
     """
 
     def __init__(self, shape: ProblemShape):
@@ -30,13 +33,16 @@ class Variables:
         self.shape = shape
         self.buy = cp.Variable(n, nonneg=True, name="buy")
         self.sell = cp.Variable(shape.n_lots, nonneg=True, name="sell")
-        self.short = cp.Variable(n, nonneg=True, name="short")
+        self.short = cp.Variable(n, nonneg=True, name="short") if shape.shorts else None
         self.overlay_trade = cp.Variable(q, name="overlay_trade") if q else None
         self.overlay_gross = cp.Variable(q, nonneg=True, name="overlay_gross") if q else None
         self.lot_matrix = shape.lot_matrix
         self.exposure_matrix = shape.exposure_matrix
-        self.trade = self.buy - self.lot_matrix @ self.sell - self.short
-        self.gross = self.buy + self.lot_matrix @ self.sell + self.short
+        sold = self.lot_matrix @ self.sell
+        self.trade = cp.Variable(n, name="trade")
+        net = self.buy - sold - self.short if self.short is not None else self.buy - sold
+        self.gross = self.buy + sold + self.short if self.short is not None else self.buy + sold
+        self.definitions = [self.trade == net]
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,8 @@ class Trade:
         def value(var):
             return np.zeros(0) if var is None else np.asarray(var.value, dtype=float).copy()
 
-        return cls(value(v.buy), value(v.sell), value(v.short), value(v.overlay_trade))
+        short = value(v.short) if v.short is not None else np.zeros(v.shape.n_assets)
+        return cls(value(v.buy), value(v.sell), short, value(v.overlay_trade))
 
     def sold(self, data: ProblemData) -> np.ndarray:
         """Sales per asset (sum over its lots)."""

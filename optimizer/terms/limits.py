@@ -28,16 +28,21 @@ class TradeLimits(Term):
         n = shape.n_assets
         self.buy_max = cp.Parameter(n, nonneg=True, name="buy_max")
         self.sell_max = cp.Parameter(shape.n_lots, nonneg=True, name="lot_sell_max")
-        self.short_max = cp.Parameter(n, nonneg=True, name="short_max")
-        self.trade_max = cp.Parameter(n, nonneg=True, name="trade_max")
-        self._constraints = [v.buy <= self.buy_max, v.sell <= self.sell_max, v.short <= self.short_max,
-                             v.gross <= self.trade_max]
+        self._constraints = [v.buy <= self.buy_max, v.sell <= self.sell_max]
+        if shape.shorts:
+            self.short_max = cp.Parameter(n, nonneg=True, name="short_max")
+            self._constraints.append(v.short <= self.short_max)
+        if shape.trade_caps:
+            self.trade_max = cp.Parameter(n, nonneg=True, name="trade_max")
+            self._constraints.append(v.gross <= self.trade_max)
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
         self.buy_max.value = data.buy_max
         self.sell_max.value = data.lot_sell_max
-        self.short_max.value = data.short_max
-        self.trade_max.value = data.trade_max
+        if self.shape.shorts:
+            self.short_max.value = data.short_max
+        if self.shape.trade_caps:
+            self.trade_max.value = data.trade_max
 
     def constraints(self):
         return self._constraints
