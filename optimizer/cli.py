@@ -91,8 +91,7 @@ def demo(
     """Compare the optimizer with practitioners' heuristics on real data; write an HTML report."""
     from optimizer.demo import run_demo
 
-    report = run_demo(out, quick=quick)
-    console.print(f"report: {report.resolve()}")
+    run_demo(out, quick=quick)  # prints the table, progress and where the report is
 
 
 @app.command()

@@ -94,6 +94,8 @@ class ProblemData:
     overlay_margin: np.ndarray     # overlays: initial margin per unit notional
     overlay_cost: np.ndarray       # overlays: cost per unit notional traded
     overlay_notional_usd: np.ndarray  # overlays: notional of one contract
+    overlay_max: np.ndarray        # overlays: largest absolute notional, NAV fraction (at least the current one)
+    overlay_holding_cost: np.ndarray  # overlays: carry cost per unit of absolute notional held
     overlay_gross_limit: float
     settings: Settings
     tax: TaxRules
@@ -296,6 +298,9 @@ def prepare(
         overlay_margin=np.array([o.initial_margin for o in overlays], dtype=float),
         overlay_cost=np.array([o.cost_per_contract_usd for o in overlays], dtype=float) / notional if q else np.zeros(0),
         overlay_notional_usd=notional,
+        overlay_max=np.maximum(np.minimum(np.array([o.max_notional_usd for o in overlays], dtype=float) / nav,
+                                          UNLIMITED), np.abs(contracts * notional / nav)),
+        overlay_holding_cost=np.array([o.holding_cost for o in overlays], dtype=float),
         overlay_gross_limit=settings.overlay_gross_limit,
         settings=settings,
         tax=tax,

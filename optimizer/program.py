@@ -44,8 +44,9 @@ class Program:
         self.cash = Cash(shape, v)
         self.limits = TradeLimits(shape, v)
         self.terms = [self.tracking, self.impact, self.costs, self.tax, self.bands, self.cash, self.limits]
-        if shape.overlays:
-            self.terms.append(OverlayLimits(shape, v))
+        self.overlay = OverlayLimits(shape, v) if shape.overlays else None
+        if self.overlay is not None:
+            self.terms.append(self.overlay)
         objective = sum(term.objective() for term in self.terms if term.objective() is not None)
         constraints = v.definitions + [c for term in self.terms for c in term.constraints()]
         self.problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * objective), constraints)
@@ -59,7 +60,7 @@ class Program:
             raise ValueError("data has a different shape from this program; build a new Program")
         s = data.settings
         weights = {self.tracking: 0.5 * s.risk_aversion, self.impact: s.impact_weight, self.costs: s.cost_weight,
-                   self.tax: s.tax_weight}
+                   self.tax: s.tax_weight, self.overlay: s.cost_weight}
         for term in self.terms:
             term.update(data, weights.get(term, 1.0))
 
@@ -83,12 +84,12 @@ class Program:
 
 def objective_value(data: ProblemData, trade: Trade) -> float:
     """The program's objective for ``trade``, recomputed in numpy (basis points of NAV)."""
-    from optimizer.terms import impact, linear_costs, tax, tracking
+    from optimizer.terms import impact, linear_costs, overlay, tax, tracking
 
     s = data.settings
     value = (0.5 * s.risk_aversion * tracking.price(data, trade)
              + s.impact_weight * impact.price(data, trade)
-             + s.cost_weight * linear_costs.price(data, trade)
+             + s.cost_weight * (linear_costs.price(data, trade) + overlay.carry(data, trade))
              + s.tax_weight * tax.price(data, trade))
     if data.shape.soft_bands:
         value += s.band_penalty * bands.price(data, trade)
@@ -109,7 +110,9 @@ def verify(data: ProblemData, trade: Trade, tolerance: float = VERIFY_TOLERANCE)
             key = data.shape.keys[int(outside.argmax())]
             return f"band on {key!r} broken by {outside.max():.3g}"
     if len(data.overlay0):
-        after = np.abs(data.overlay0 + trade.overlay_trade).sum()
-        if after > max(data.overlay_gross_limit, np.abs(data.overlay0).sum()) + tolerance:
-            return f"overlay gross {after:.4g} above limit"
+        after = np.abs(data.overlay0 + trade.overlay_trade)
+        if after.sum() > max(data.overlay_gross_limit, np.abs(data.overlay0).sum()) + tolerance:
+            return f"overlay gross {after.sum():.4g} above limit"
+        if np.any(after > data.overlay_max + tolerance):
+            return f"overlay {data.shape.overlays[int(np.argmax(after - data.overlay_max))]!r} above its limit"
     return None

@@ -40,6 +40,7 @@ def _build(data: ProblemData, *, elastic: bool):
     constraints = [buy <= data.buy_max, sell <= data.lot_sell_max, short <= data.short_max, gross <= data.trade_max]
     if q:
         constraints.append(cp.sum(cp.abs(after_overlay)) <= max(data.overlay_gross_limit, np.abs(data.overlay0).sum()))
+        constraints.append(cp.abs(after_overlay) <= data.overlay_max)
     m = len(data.shape.keys)
     below = cp.Variable(m, nonneg=True)
     above = cp.Variable(m, nonneg=True)
@@ -67,6 +68,7 @@ def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple
     objective = (0.5 * s.risk_aversion * cp.quad_form(d, cp.psd_wrap(_covariance(data)))
                  + s.impact_weight * cp.sum(cp.multiply(data.impact, cp.square(net)))
                  + s.cost_weight * (data.linear_cost @ gross + (data.overlay_cost @ cp.abs(ov) if ov is not None else 0))
+                 + s.cost_weight * (data.overlay_holding_cost @ cp.abs(data.overlay0 + ov) if ov is not None else 0)
                  + s.tax_weight * (data.lot_tax @ sell))
     if data.shape.soft_bands:
         objective = objective + s.band_penalty * (cp.sum(below) + cp.sum(above))

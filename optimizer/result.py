@@ -11,6 +11,7 @@ import pandas as pd
 from optimizer.errors import SolveAttempt
 from optimizer.problem_data import ProblemData
 from optimizer.terms import bands, cash, impact, linear_costs, tax, tracking
+from optimizer.terms import overlay as overlay_term
 from optimizer.terms.base import Trade
 from optimizer.terms.bands import BAND_TOLERANCE
 
@@ -37,7 +38,9 @@ class RebalanceResult:
         Per key: ``target``, ``band_lower``, ``band_upper``, ``before``, ``after``,
         ``violation`` (signed NAV fraction outside the band) and ``status``.
     costs_usd:
-        ``spread``, ``commission``, ``overlay``, ``impact``, ``tax`` (negative = benefit), ``total``.
+        ``spread``, ``commission``, ``overlay`` (per-contract costs), ``impact``, ``overlay_carry``
+        (expected cost of holding the overlay to the next decision, not paid now), ``tax``
+        (negative = benefit), ``total``.
     """
 
     date: pd.Timestamp
@@ -191,10 +194,10 @@ def build_result(data: ProblemData, trade: Trade, *, solver: str, accurate: bool
     parts = linear_costs.price_parts(data, trade)
     costs = {name: value * nav for name, value in parts.items()}
     costs["impact"] = impact.price(data, trade) * nav
+    costs["overlay_carry"] = overlay_term.carry(data, trade) * nav
     costs["tax"] = tax.price(data, trade) * nav
     costs["total"] = sum(costs.values())
     long_mask = data.lot_long_term
-    from optimizer.terms import overlay as overlay_term
 
     return RebalanceResult(
         date=data.date,

@@ -29,6 +29,14 @@ class OverlayInstrument:
         Margin posted from cash, as a fraction of the absolute notional.
     cost_per_contract_usd:
         Commission and spread per contract traded, account currency.
+    max_notional_usd:
+        Largest absolute notional allowed in this instrument (a swap counterparty's limit,
+        a position limit). An existing position above it may be kept or reduced, not grown.
+    holding_cost:
+        Cost of holding one unit of absolute notional until the next decision, as a fraction
+        of notional (roll costs and swap spread amortised over the rebalance interval). It
+        is priced in the objective, not paid from cash now, and lets the program prefer
+        physical exposure when the overlay costs more to carry.
     """
 
     name: str
@@ -37,6 +45,8 @@ class OverlayInstrument:
     exposure: Mapping[str, float]
     initial_margin: float = 0.05
     cost_per_contract_usd: float = 2.5
+    max_notional_usd: float = float("inf")
+    holding_cost: float = 0.0
 
     def __post_init__(self) -> None:
         field_prefix = f"overlays[{self.name}]"
@@ -46,6 +56,9 @@ class OverlayInstrument:
             raise InputError(f"{field_prefix}.price", f"is {price!r}; it must be positive")
         finite_number(self.initial_margin, f"{field_prefix}.initial_margin", minimum=0.0)
         finite_number(self.cost_per_contract_usd, f"{field_prefix}.cost_per_contract_usd", minimum=0.0)
+        finite_number(self.holding_cost, f"{field_prefix}.holding_cost", minimum=0.0)
+        if not (self.max_notional_usd >= 0):
+            raise InputError(f"{field_prefix}.max_notional_usd", f"is {self.max_notional_usd!r}; it must be >= 0")
         if not self.exposure:
             raise InputError(f"{field_prefix}.exposure", "maps to no exposure key")
         exposure = {str(k): finite_number(v, f"{field_prefix}.exposure[{k}]") for k, v in self.exposure.items()}

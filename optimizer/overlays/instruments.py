@@ -251,7 +251,8 @@ class TotalReturnSwap:
     def to_overlay_instrument(self) -> OverlayInstrument:
         """Core view: one "contract" is one dollar of notional; cost per dollar traded."""
         return OverlayInstrument(name=self.name, multiplier=1.0, price=1.0, exposure={self.asset_class: 1.0},
-                                 initial_margin=self.collateral, cost_per_contract_usd=self.trade_cost_bps * 1e-4)
+                                 initial_margin=self.collateral, cost_per_contract_usd=self.trade_cost_bps * 1e-4,
+                                 max_notional_usd=self.counterparty_limit_usd)
 
 
 def black_scholes_delta(spot: float, strike: float, years: float, rate: float, dividend_yield: float,

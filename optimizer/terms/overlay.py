@@ -1,4 +1,5 @@
-"""Overlay limits: ``overlay_gross >= |overlay0 + overlay_trade|`` and a cap on their sum."""
+"""Overlay limits and carry: ``overlay_gross >= |overlay0 + overlay_trade|``, a cap per
+instrument and on their sum, and the cost of carrying the post-trade notional."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ def notional_after(data: ProblemData, trade: Trade) -> np.ndarray:
     return data.overlay0 + trade.overlay_trade
 
 
+def carry(data: ProblemData, trade: Trade) -> float:
+    """Cost of holding the post-trade overlay until the next decision, NAV fraction."""
+    return float(data.overlay_holding_cost @ np.abs(notional_after(data, trade)))
+
+
 def margin(data: ProblemData, trade: Trade) -> float:
     """Initial margin required after the trade, NAV fraction."""
     return float(data.overlay_margin @ np.abs(notional_after(data, trade)))
@@ -27,13 +33,22 @@ class OverlayLimits(Term):
         q = len(shape.overlays)
         self.overlay0 = cp.Parameter(q, name="overlay0")
         self.gross_limit = cp.Parameter(nonneg=True, name="overlay_gross_limit")
+        self.instrument_limit = cp.Parameter(q, nonneg=True, name="overlay_max")
+        self.holding_cost = cp.Parameter(q, nonneg=True, name="overlay_holding_cost")
         after = self.overlay0 + v.overlay_trade
         self._constraints = [v.overlay_gross >= after, v.overlay_gross >= -after,
+                             v.overlay_gross <= self.instrument_limit,
                              cp.sum(v.overlay_gross) <= self.gross_limit]
+        self._expression = self.holding_cost @ v.overlay_gross
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
         self.overlay0.value = data.overlay0
         self.gross_limit.value = max(data.overlay_gross_limit, float(np.abs(data.overlay0).sum()))
+        self.instrument_limit.value = data.overlay_max
+        self.holding_cost.value = weight * data.overlay_holding_cost
+
+    def objective(self):
+        return self._expression
 
     def constraints(self):
         return self._constraints
