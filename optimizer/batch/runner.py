@@ -13,8 +13,8 @@ What is enforced, exactly
   thread, so this check alone does not stop a hung account.
 * **Per chunk, hard**: at most one chunk runs per worker thread, so a chunk starts about
   when it is submitted. A chunk not back within ``timeout_s * len(chunk) + grace_s``
-  seconds of submission is cancelled and the worker running it is restarted (which kills
-  the stuck solve). Its accounts are then retried one per chunk; a single account that
+  seconds of submission is cancelled and the worker process running it is killed (its
+  nanny starts a fresh one; this is what stops the stuck solve). Its accounts are then retried one per chunk; a single account that
   again misses ``timeout_s + grace_s`` is recorded ``Timeout`` (hard).
 * **Worker death**: Dask retries a task whose worker died (its ``allowed-failures``). If
   the chunk still fails, its accounts are retried one by one; an account that still kills
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from collections import deque
@@ -324,7 +325,7 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir
                         finish(chunk, _record_failed(
                             chunk, parts_dir, run_id, "Timeout",
                             f"timeout (hard): no result within {timeout_s:g} s + {grace_s:g} s grace; "
-                            "worker restarted"))
+                            "its worker process was killed and restarted"))
     finally:
         bar.close()
         for future in in_flight:
@@ -341,17 +342,29 @@ def _future_error(future) -> str:
 
 
 def _stop(client, future) -> int:
-    """Cancel a stuck chunk and restart the worker running it. Returns 1 if a worker was restarted."""
+    """Cancel a stuck chunk and kill the worker process running it (its nanny starts a fresh one).
+
+    The kill runs on the worker's event loop (``client.run``), which still answers while its
+    task thread is stuck, and exits the process at once; a graceful restart would wait for
+    the stuck thread. Returns 1 if a worker was killed.
+    """
     where = [w for w, keys in client.processing().items() if future.key in keys]
     future.cancel()
     if not where:
         return 0
     try:
-        client.restart_workers(where, timeout=60)
+        client.run(_exit_soon, workers=where)
     except (TimeoutError, OSError, RuntimeError, ValueError) as exc:
-        print(f"batch: could not restart worker {where}: {exc}", file=sys.stderr)
+        print(f"batch: could not stop worker {where}: {exc}", file=sys.stderr)
         return 0
     return 1
+
+
+def _exit_soon(code: int = 75, delay_s: float = 0.2) -> None:
+    """Run on a worker: answer the caller, then end the whole worker process."""
+    import threading
+
+    threading.Timer(delay_s, os._exit, args=(code,)).start()
 
 
 __all__ = ["BatchSummary", "execute", "run_batch"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -60,3 +62,6 @@ def test_a_hung_account_is_cut_off_and_its_chunk_mates_still_solved(tmp_path, ba
     assert (diag.drop(index="ACC000004")["status"] == "ok").all()
     assert (summary.done, summary.failed) == (11, 1)
     assert summary.seconds < 120
+    manifest = json.loads((day_dir(out, DATE) / "manifest.json").read_text())
+    assert manifest["worker_restarts"] >= 1  # the stuck process was really stopped
+    assert len(batch_client.nthreads()) >= 1
