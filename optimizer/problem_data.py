@@ -185,7 +185,15 @@ def prepare(
 
     n, q = len(assets), len(overlays)
     tradeable = pd.Index(assets).isin(market.prices.index) & ~pd.Index(assets).isin(portfolio.untradeable_usd.index)
-    price = market.prices.reindex(assets).fillna(1.0).to_numpy(dtype=float)
+    at_market = market.prices.index.get_indexer(assets)  # market position per asset, -1 if unpriced
+
+    def market_values(series: pd.Series, missing: float) -> np.ndarray:
+        """``series`` (aligned with ``market.prices``) in universe order, ``missing`` where unpriced."""
+        values = np.full(n, missing)
+        values[at_market >= 0] = series.to_numpy(dtype=float)[at_market[at_market >= 0]]
+        return values
+
+    price = market_values(market.prices, 1.0)
 
     position = pd.Index(assets)
     asset_of_lot = position.get_indexer(lots["asset"])
@@ -237,11 +245,11 @@ def prepare(
     allow_short = restrictions.flag("allow_short", assets) & ~no_sell
     short_max = np.where(allow_short, cap(restrictions.size("max_short_usd", assets)), 0.0)
 
-    vol = market.volatility.reindex(assets).fillna(0.0).to_numpy(dtype=float)
-    adv = market.adv_usd.reindex(assets).fillna(np.inf).to_numpy(dtype=float)
+    vol = market_values(market.volatility, 0.0)
+    adv = market_values(market.adv_usd, np.inf)
     impact = np.where(tradeable, settings.impact_eta * vol / adv * nav, 0.0)
-    half_spread = np.where(tradeable, market.half_spread.reindex(assets).fillna(0.0).to_numpy(dtype=float), 0.0)
-    commission = np.where(tradeable, market.commission.reindex(assets).fillna(0.0).to_numpy(dtype=float), 0.0)
+    half_spread = np.where(tradeable, market_values(market.half_spread, 0.0), 0.0)
+    commission = np.where(tradeable, market_values(market.commission, 0.0), 0.0)
 
     risk = market.risk
     loadings = risk.loadings.reindex(keys).to_numpy(dtype=float)
@@ -275,9 +283,9 @@ def prepare(
         weight0=holding_usd / nav,
         cash0=(portfolio.cash_usd + settings.cash_flow_usd) / nav,
         cash_min=max(settings.min_cash_usd / nav, settings.min_cash_weight),
-        target=targets.weight.reindex(keys).to_numpy(dtype=float),
-        band_lower=targets.band_lower.reindex(keys).to_numpy(dtype=float),
-        band_upper=targets.band_upper.reindex(keys).to_numpy(dtype=float),
+        target=targets.weight.to_numpy(dtype=float),          # keys are the targets' own order
+        band_lower=targets.band_lower.to_numpy(dtype=float),
+        band_upper=targets.band_upper.to_numpy(dtype=float),
         factor_root=factor_root,
         specific_sd=specific_sd,
         impact=impact,

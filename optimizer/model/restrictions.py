@@ -44,7 +44,13 @@ class Restrictions:
         object.__setattr__(self, "table", table)
 
     def flag(self, column: str, assets: list[str]) -> np.ndarray:
+        """Boolean ``column`` per asset of ``assets`` (False where not listed)."""
+        if self.table.empty:
+            return np.zeros(len(assets), dtype=bool)
         return self.table[column].reindex(assets).fillna(False).to_numpy(dtype=bool)
 
     def size(self, column: str, assets: list[str]) -> np.ndarray:
+        """Size limit ``column`` per asset of ``assets`` (inf where not listed)."""
+        if self.table.empty:
+            return np.full(len(assets), np.inf)
         return self.table[column].reindex(assets).fillna(np.inf).to_numpy(dtype=float)
