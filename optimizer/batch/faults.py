@@ -39,3 +39,14 @@ class Stall:
     def __call__(self, account_id: str) -> None:
         if account_id == self.account_id:
             time.sleep(self.seconds)
+
+
+@dataclass(frozen=True)
+class CrashAlways:
+    """Kill the worker process every time ``account_id`` comes up (a poison account)."""
+
+    account_id: str
+
+    def __call__(self, account_id: str) -> None:
+        if account_id == self.account_id:
+            os._exit(18)

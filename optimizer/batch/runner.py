@@ -17,8 +17,10 @@ What is enforced, exactly
   nanny starts a fresh one; this is what stops the stuck solve). Its accounts are then retried one per chunk; a single account that
   again misses ``timeout_s + grace_s`` is recorded ``Timeout`` (hard).
 * **Worker death**: Dask retries a task whose worker died (its ``allowed-failures``). If
-  the chunk still fails, its accounts are retried one by one; an account that still kills
-  its worker is recorded ``WorkerDied``.
+  the chunk still fails, its accounts are retried one by one (a lone account gets
+  ``SINGLE_RETRIES`` more tries, since it may only have shared a dying worker with a poison
+  account); an account that still kills its worker is recorded ``WorkerDied`` (``TaskError`` if the task itself raised, e.g. its
+  part could not be written).
 * Everything an account can raise (``InputError``, ``InfeasibleError``, ``SolverError``,
   or an unexpected bug) is caught for that account and recorded with its reason.
 """
@@ -46,6 +48,8 @@ from optimizer.batch.worker import Chunk, diagnostics_frame, solve_chunk, write_
 
 #: Most accounts in one chunk (a chunk of 100 small accounts takes ~1-2 s).
 MAX_CHUNK = 100
+#: Extra tries of a lone account whose task failed (beyond Dask's own retries).
+SINGLE_RETRIES = 1
 
 
 @dataclass(frozen=True)
@@ -279,6 +283,7 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir
     in_flight: dict = {}
     restarts = 0
     failed = 0
+    retried: dict[str, int] = {}
     bar = tqdm(total=total, desc=f"batch {label}", unit="acct", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
 
@@ -309,12 +314,17 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir
                     finish(chunk, future.result())
                 elif future.status in ("error", "cancelled", "lost"):
                     del in_flight[future]
-                    reason = _future_error(future)
+                    kind, reason = _future_error(future)
                     if len(chunk.account_ids) > 1:
                         queue.extendleft(reversed(_split(chunk, next_number)))
                         next_number += len(chunk.account_ids)
+                    elif retried.get(chunk.account_ids[0], 0) < SINGLE_RETRIES:
+                        # a lone account may only have shared a dying worker with a poison account
+                        retried[chunk.account_ids[0]] = retried.get(chunk.account_ids[0], 0) + 1
+                        queue.appendleft(_split(chunk, next_number)[0])
+                        next_number += 1
                     else:
-                        finish(chunk, _record_failed(chunk, parts_dir, run_id, "WorkerDied", reason))
+                        finish(chunk, _record_failed(chunk, parts_dir, run_id, kind, reason))
                 elif now > chunk_deadline:
                     del in_flight[future]
                     restarts += _stop(client, future)
@@ -333,12 +343,19 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir
     return {"threads": threads, "chunks": next_number, "restarts": restarts}
 
 
-def _future_error(future) -> str:
+def _future_error(future) -> tuple[str, str]:
+    """``(error_type, reason)`` of a failed chunk task: ``WorkerDied`` when Dask gave up after
+    worker deaths, ``TaskError`` when the task itself raised (e.g. its part could not be written)."""
+    from distributed import KilledWorker
+
     try:
         exc = future.exception(timeout=5)
     except TimeoutError:
-        return "the chunk's task was lost"
-    return f"{type(exc).__name__}: {exc}"[:500] if exc is not None else f"task {future.status}"
+        return "WorkerDied", "the chunk's task was lost"
+    if exc is None:
+        return "TaskError", f"task {future.status}"
+    kind = "WorkerDied" if isinstance(exc, KilledWorker) else "TaskError"
+    return kind, f"{type(exc).__name__}: {exc}"[:500]
 
 
 def _stop(client, future) -> int:

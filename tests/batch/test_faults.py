@@ -9,7 +9,7 @@ import pandas as pd
 
 from batch_books import DATE, small_book
 from optimizer.batch import execute
-from optimizer.batch.faults import CrashOnce, Stall
+from optimizer.batch.faults import CrashAlways, CrashOnce, Stall
 from optimizer.batch.output import day_dir
 from problems.books import write_parquet_book
 
@@ -65,3 +65,18 @@ def test_a_hung_account_is_cut_off_and_its_chunk_mates_still_solved(tmp_path, ba
     manifest = json.loads((day_dir(out, DATE) / "manifest.json").read_text())
     assert manifest["worker_restarts"] >= 1  # the stuck process was really stopped
     assert len(batch_client.nthreads()) >= 1
+
+
+def test_a_poison_account_that_always_kills_its_worker_is_isolated(tmp_path):
+    import dask
+
+    book = write_parquet_book(small_book(6), tmp_path / "book")
+    out = tmp_path / "out"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # give up on the first death
+        summary = execute(book, DATE, out, workers=2, progress=False, chunk_size=3,
+                          fault=CrashAlways("ACC000001"))
+    diag = _diag(out)
+    assert diag.loc["ACC000001", "error_type"] == "WorkerDied"
+    assert "KilledWorker" in diag.loc["ACC000001", "reason"]
+    assert (diag.drop(index="ACC000001")["status"] == "ok").all()  # its chunk mates were retried alone
+    assert (summary.done, summary.failed) == (5, 1)
