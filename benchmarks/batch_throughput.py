@@ -20,6 +20,8 @@ Definitions (one row per worker count in ``benchmarks/results/batch_throughput.c
   consolidation excluded).
 * ``peak_rss_mb``: peak of the summed resident memory of this process and all its children
   (sampled every 0.2 s with psutil; else ``resource.getrusage`` maxima).
+* ``answered_by``: how many accounts each solver answered (from the run's diagnostics);
+  ``commit``: the checkout measured (worker processes import the code when each run starts).
 * ``load_1m_before``: the 1-minute load average when the run began; the machine has two
   cores shared with other work, so a load above ~0.5 means the numbers are pessimistic.
 """
@@ -84,8 +86,19 @@ class PeakMemory:
 
 def run(accounts: int, assets: int, lots: int, workers: list[int], seed: int, chains: list[str],
         out_csv: Path | None) -> list[dict]:
+    import subprocess
+
+    import pandas as pd
+
     from optimizer.batch import execute
+    from optimizer.solvers import DEFAULT_CHAIN
     from problems.books import synthetic_book, write_parquet_book
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, check=False).stdout.strip()
+    except OSError:
+        commit = ""
 
     root = Path(tempfile.mkdtemp(prefix="batch_bench_"))
     try:
@@ -106,12 +119,15 @@ def run(accounts: int, assets: int, lots: int, workers: list[int], seed: int, ch
                 summary = execute(book, DATE, out, workers=n, progress=True)
                 wall = time.perf_counter() - mark
             manifest = json.loads((summary.out_dir / "manifest.json").read_text())
+            answered = pd.read_parquet(summary.out_dir / "diagnostics.parquet")["solver"].value_counts()
             seconds = manifest["seconds"]
             paid = wall * n
             schedule_paid = seconds["schedule"] * n
             rows.append({
                 "accounts": accounts, "assets": assets, "lots": lots, "workers": n,
-                "solvers": solvers or "default chain (CLARABEL, OSQP, SCS)",
+                "solvers": solvers or f"default ({','.join(DEFAULT_CHAIN)})",
+                "answered_by": " ".join(f"{k}:{v}" for k, v in answered.items()),
+                "commit": commit,
                 "wall_s": round(wall, 2),
                 "schedule_s": round(seconds["schedule"], 2),
                 "cluster_start_s": round(seconds.get("cluster_start", 0.0), 2),
