@@ -33,6 +33,11 @@ SOLVER_OPTIONS: dict[str, dict] = {
 
 INFEASIBLE_STATUSES = (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE)
 
+#: Solvers never warm-started. OSQP 1.1 under cvxpy 1.9 rejects the in-place update when only
+#: the constraint bounds change ("ERROR in osqp_update_data_vec: Problem data validation"),
+#: and cvxpy then reports the *previous* solution as optimal; a fresh setup each time is correct.
+NO_WARM_START = frozenset({"OSQP"})
+
 
 @lru_cache(maxsize=1)
 def available() -> tuple[str, ...]:
@@ -70,7 +75,8 @@ def solve_chain(problem: cp.Problem, chain: tuple[str, ...], verify: Callable[[]
             with warnings.catch_warnings():
                 # cvxpy warns "Solution may be inaccurate"; the status is handled (and recorded) below.
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
-                problem.solve(solver=name, warm_start=warm_start, **SOLVER_OPTIONS.get(name, {}))
+                problem.solve(solver=name, warm_start=warm_start and name not in NO_WARM_START,
+                              **SOLVER_OPTIONS.get(name, {}))
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             attempts.append(SolveAttempt(name, "error", time.perf_counter() - started, False, str(exc)[:200]))
             continue
