@@ -91,7 +91,7 @@ def run(accounts: int, assets: int, lots: int, workers: list[int], seed: int, ch
     import pandas as pd
 
     from optimizer.batch import execute
-    from optimizer.solvers import DEFAULT_CHAIN
+    from optimizer.solvers import default_chain
     from problems.books import synthetic_book, write_parquet_book
 
     try:
@@ -125,7 +125,7 @@ def run(accounts: int, assets: int, lots: int, workers: list[int], seed: int, ch
             schedule_paid = seconds["schedule"] * n
             rows.append({
                 "accounts": accounts, "assets": assets, "lots": lots, "workers": n,
-                "solvers": solvers or f"default ({','.join(DEFAULT_CHAIN)})",
+                "solvers": solvers or f"default ({','.join(default_chain(assets * (lots + 1)))})",
                 "answered_by": " ".join(f"{k}:{v}" for k, v in answered.items()),
                 "commit": commit,
                 "wall_s": round(wall, 2),

@@ -13,7 +13,7 @@ import numpy as np
 
 from optimizer.errors import DPPError, InfeasibleError
 from optimizer.problem_data import ProblemData, ProblemShape
-from optimizer.solvers import DEFAULT_CHAIN, ChainOutcome, solve_chain
+from optimizer.solvers import ChainOutcome, default_chain, solve_chain
 from optimizer.terms import bands, cash, limits
 from optimizer.terms.bands import Bands
 from optimizer.terms.base import Trade, Variables
@@ -71,7 +71,7 @@ class Program:
         hard constraints cannot hold, and :class:`SolverError` when no solver answers.
         """
         self.update(data)
-        chain = chain or data.settings.solvers or DEFAULT_CHAIN
+        chain = chain or data.settings.solvers or default_chain(self.shape.n_assets + self.shape.n_lots)
         outcome = solve_chain(self.problem, chain, lambda: verify(data, Trade.from_variables(self.variables)),
                               warm_start=True)
         self.solves += 1

@@ -1,9 +1,12 @@
 """The solver chain: try solvers in order, accept only verified optimal answers, record every try.
 
-The default order was chosen by measurement (``benchmarks/solve_speed.py``, results in
-``benchmarks/results/solve_speed.csv``): PIQP was fastest from 20 to 2000 assets with
-objectives within 1e-9 of the reference, but once hit its iteration limit at 500 assets,
-so Clarabel (next fastest, never failed) follows it; OSQP and SCS are slower last resorts. An ``optimal_inaccurate`` answer is never taken
+The default order depends on the problem's size and was chosen by measurement
+(``benchmarks/solve_speed.py``, results in ``benchmarks/results/solve_speed.csv``, 5 lots
+and 10 factors per case): PIQP is fastest up to 500 assets (solver time 0.35 / 1.8 /
+20 ms at 20 / 100 / 500 assets, about 30% under Clarabel) but slows down and sometimes
+stops at its iteration limit above that (one of four cases at 1000 assets; 756 ms vs
+Clarabel's 218 ms at 2000). So small problems try PIQP then Clarabel, large ones Clarabel
+then PIQP; OSQP and SCS (10-100x slower here) are last resorts. An ``optimal_inaccurate`` answer is never taken
 silently: the chain moves on, and only if no solver is accurate is the best verified
 inaccurate answer used, with ``accurate=False`` on the result.
 """
@@ -20,7 +23,15 @@ import cvxpy as cp
 
 from optimizer.errors import SolveAttempt, SolverError
 
-DEFAULT_CHAIN: tuple[str, ...] = ("PIQP", "CLARABEL", "OSQP", "SCS")
+SMALL_PROBLEM_CHAIN: tuple[str, ...] = ("PIQP", "CLARABEL", "OSQP", "SCS")
+LARGE_PROBLEM_CHAIN: tuple[str, ...] = ("CLARABEL", "PIQP", "OSQP", "SCS")
+#: Problems with at most this many trade variables (assets x (lot slots + 1)) are "small".
+SMALL_PROBLEM_VARIABLES = 3_000
+
+
+def default_chain(n_variables: int) -> tuple[str, ...]:
+    """The measured default solver order for a problem with ``n_variables`` trade variables."""
+    return SMALL_PROBLEM_CHAIN if n_variables <= SMALL_PROBLEM_VARIABLES else LARGE_PROBLEM_CHAIN
 
 #: Tolerances per solver, tight enough that objectives agree to ~1e-6 relative.
 SOLVER_OPTIONS: dict[str, dict] = {
