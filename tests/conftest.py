@@ -1,103 +1,8 @@
-"""Small factories for hand-made rebalance cases used by the oracle, program and input tests.
-
-Every amount is in account currency ("USD") unless named ``weight`` (fraction of NAV).
-The cases are tiny on purpose: one to three assets, a one-factor risk model, a handful
-of lots, so each closed form can be written down by hand.
-"""
+"""Fixtures shared by the top-level tests; the case factories live in ``case_factories.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
-import pandas as pd
 import pytest
-
-from optimizer import Case, Market, Portfolio, Restrictions, RiskModel, Settings, Targets, TaxRules
-from optimizer.problem_data import ProblemData, prepare
-
-DATE = pd.Timestamp("2024-06-28")
-
-
-def lots_frame(rows: Sequence[tuple[str, str, float, float, int]]) -> pd.DataFrame:
-    """Lots from ``(lot_id, asset, quantity_shares, basis_per_share, days_held)`` rows."""
-    return pd.DataFrame(
-        [(lot, asset, qty, basis, DATE - pd.Timedelta(days=days)) for lot, asset, qty, basis, days in rows],
-        columns=["lot_id", "asset", "quantity", "cost_basis", "acquired"],
-    )
-
-
-def one_factor_risk(keys: Sequence[str], loadings: Sequence[float], factor_var: float,
-                    specific_var: Sequence[float]) -> RiskModel:
-    """Risk model with one factor: covariance ``factor_var * b b' + diag(specific_var)`` (annual)."""
-    keys = list(keys)
-    return RiskModel(
-        loadings=pd.DataFrame({"F0": np.asarray(loadings, dtype=float)}, index=keys),
-        factor_cov=pd.DataFrame([[float(factor_var)]], index=["F0"], columns=["F0"]),
-        specific_var=pd.Series(np.asarray(specific_var, dtype=float), index=keys),
-    )
-
-
-def make_market(prices: dict[str, float], risk: RiskModel, *, half_spread: float | dict = 0.0,
-                commission: float | dict = 0.0, volatility: float | dict = 0.01,
-                adv_usd: float | dict = 1e9) -> Market:
-    """A market snapshot on ``DATE`` with per-asset targets (each asset is its own exposure key)."""
-    assets = list(prices)
-
-    def per_asset(value):
-        return pd.Series(value if isinstance(value, dict) else {a: float(value) for a in assets}, dtype=float)
-
-    return Market(
-        date=DATE,
-        prices=pd.Series(prices, dtype=float),
-        asset_class=pd.Series({a: a for a in assets}),
-        risk=risk,
-        volatility=per_asset(volatility),
-        adv_usd=per_asset(adv_usd),
-        half_spread=per_asset(half_spread),
-        commission=per_asset(commission),
-    )
-
-
-def make_case(
-    prices: dict[str, float],
-    lots: Sequence[tuple[str, str, float, float, int]],
-    *,
-    cash_usd: float,
-    target: dict[str, float],
-    risk: RiskModel,
-    lower: dict[str, float] | None = None,
-    upper: dict[str, float] | None = None,
-    width: float = 0.5,
-    settings: Settings | None = None,
-    tax: TaxRules | None = None,
-    restrictions: Restrictions | None = None,
-    **market_options,
-) -> Case:
-    """A hand-made case; targets get ``cash_weight = 1 - sum(target)``.
-
-    Bands are ``target +/- width`` unless ``lower``/``upper`` are given per asset.
-    Default settings: no wash-sale rule; default tax: none (a tax-exempt account).
-    """
-    weight = pd.Series(target, dtype=float)
-    cash_weight = 1.0 - float(weight.sum())
-    if lower is None and upper is None:
-        targets = Targets.absolute(weight, width, cash_weight=cash_weight)
-    else:
-        targets = Targets(weight, pd.Series(lower, dtype=float), pd.Series(upper, dtype=float), cash_weight)
-    return Case(
-        portfolio=Portfolio(lots=lots_frame(lots), cash_usd=cash_usd),
-        targets=targets,
-        market=make_market(prices, risk, **market_options),
-        settings=settings or Settings(wash_sale=False),
-        tax=tax or TaxRules.none(),
-        restrictions=restrictions or Restrictions(),
-    )
-
-
-def prepare_case(case: Case, **options) -> ProblemData:
-    """``prepare`` with the case's own options."""
-    return prepare(case.portfolio, case.targets, case.market, case.settings, **case.options(), **options)
 
 
 @pytest.fixture
@@ -106,3 +11,15 @@ def rebalancer():
     from optimizer import Rebalancer
 
     return Rebalancer()
+
+
+#: A whole-suite run that collects fewer tests than this has lost a folder somewhere.
+MINIMUM_SUITE_SIZE = 200
+
+
+def pytest_collection_finish(session):
+    """Fail a whole-suite run (``pytest`` with no arguments) that collects too few tests."""
+    whole_suite = not session.config.invocation_params.args or session.config.invocation_params.args == ("-q",)
+    if whole_suite and len(session.items) < MINIMUM_SUITE_SIZE:
+        raise pytest.UsageError(f"only {len(session.items)} tests collected; the suite has at least "
+                                f"{MINIMUM_SUITE_SIZE}. A test folder failed to collect or was skipped.")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DATE, lots_frame, make_market, one_factor_risk
+from case_factories import DATE, lots_frame, make_market, one_factor_risk
 from optimizer import InputError, Market, Portfolio, RiskModel, Settings, Targets
 from optimizer.model.portfolio import check_lots_match_positions
 from optimizer.problem_data import prepare

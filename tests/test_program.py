@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import prepare_case
+from case_factories import prepare_case
 from optimizer import InfeasibleError, Rebalancer, Restrictions, Settings
 from optimizer.solvers import available
 from problems.synthetic import synthetic_case

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import prepare_case
+from case_factories import prepare_case
 from optimizer import Rebalancer, Restrictions, Settings
 from optimizer.program import objective_value
 from optimizer.reference import solve_reference

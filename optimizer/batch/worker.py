@@ -34,7 +34,7 @@ TRADE_COLUMNS = ("account_id", "asset", "asset_class", "price", "shares", "trade
 LOT_SALE_COLUMNS = ("account_id", "lot_id", "asset", "shares", "proceeds_usd", "basis_usd", "gain_usd", "term")
 OVERLAY_COLUMNS = ("account_id", "instrument", "contracts_before", "contracts_trade", "contracts_after",
                    "notional_after_usd")
-COST_PARTS = ("spread", "commission", "overlay", "impact", "tax", "total")
+COST_PARTS = ("spread", "commission", "overlay", "impact", "overlay_carry", "tax", "total")
 DIAGNOSTIC_COLUMNS = (
     "account_id", "model_id", "status", "error_type", "reason", "solver", "accurate", "objective_bps",
     *(f"cost_{p}_usd" for p in COST_PARTS), "tracking_error_before", "tracking_error_after", "nav_usd",
