@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import sys
 import time
 from pathlib import Path
 
-import cvxpy as cp
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from optimizer import Rebalancer, Settings, SolverError  # noqa: E402
 from optimizer.problem_data import prepare  # noqa: E402
-from optimizer.program import OBJECTIVE_SCALE, Program, objective_value  # noqa: E402
+from optimizer.program import Program, objective_value  # noqa: E402
 from optimizer.reference import solve_reference  # noqa: E402
 from optimizer.solvers import LARGE_PROBLEM_CHAIN, SMALL_PROBLEM_CHAIN, SMALL_PROBLEM_VARIABLES, available  # noqa: E402
 from optimizer.terms.base import Trade  # noqa: E402

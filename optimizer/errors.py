@@ -7,7 +7,7 @@ them, or a subclass for one kind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class RebalanceError(Exception):

@@ -6,7 +6,6 @@ tolerances act on numbers of order one.
 
 from __future__ import annotations
 
-import time
 
 import cvxpy as cp
 import numpy as np

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 
 from optimizer.model import Case, Market, Portfolio, RiskModel, Settings, Targets, TaxRules

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from case_factories import DATE, lots_frame, make_case, one_factor_risk, prepare_case
+from case_factories import DATE, make_case, one_factor_risk
 from optimizer import Portfolio, Settings, TaxRules
 from problems.synthetic import synthetic_case
 

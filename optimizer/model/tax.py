@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
-
+from optimizer.errors import InputError
 from optimizer.model._checks import finite_number
 
 
@@ -29,8 +27,6 @@ class TaxRules:
         for name in ("short_term_rate", "long_term_rate"):
             rate = finite_number(getattr(self, name), f"tax.{name}", minimum=0.0)
             if rate > 1:
-                from optimizer.errors import InputError
-
                 raise InputError(f"tax.{name}", f"is {rate!r}; a rate is a fraction between 0 and 1")
         finite_number(self.long_term_days, "tax.long_term_days", minimum=0)
         finite_number(self.wash_sale_days, "tax.wash_sale_days", minimum=0)
@@ -39,12 +35,3 @@ class TaxRules:
     def none(cls) -> "TaxRules":
         """A tax-exempt account (pension, endowment)."""
         return cls(short_term_rate=0.0, long_term_rate=0.0)
-
-    def is_long_term(self, acquired: pd.Series, on: pd.Timestamp) -> np.ndarray:
-        """True where a lot bought on ``acquired`` is long-term when sold on ``on``."""
-        held_days = (pd.Timestamp(on) - pd.to_datetime(acquired)).dt.days.to_numpy()
-        return held_days > self.long_term_days
-
-    def rate(self, acquired: pd.Series, on: pd.Timestamp) -> np.ndarray:
-        """Tax rate per lot for a sale on ``on``."""
-        return np.where(self.is_long_term(acquired, on), self.long_term_rate, self.short_term_rate)

@@ -8,7 +8,6 @@ out of this constraint so the program stays a QP; the result reports cash after 
 from __future__ import annotations
 
 import cvxpy as cp
-import numpy as np
 
 from optimizer.problem_data import ProblemData
 from optimizer.terms import impact, linear_costs, overlay

@@ -2,7 +2,6 @@
 rarer checks mean fewer trades, less turnover and lower costs; the optimizer policy runs
 end to end with one Rebalancer and names the lots it sells."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
