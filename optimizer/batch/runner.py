@@ -19,7 +19,8 @@ What is enforced, exactly
 * **Worker death**: Dask retries a task whose worker died (its ``allowed-failures``). If
   the chunk still fails, its accounts are retried one by one (a lone account gets
   ``SINGLE_RETRIES`` more tries, since it may only have shared a dying worker with a poison
-  account); an account that still kills its worker is recorded ``WorkerDied`` (``TaskError`` if the task itself raised, e.g. its
+  account; a retry runs with nothing else in flight, so it cannot be collateral damage
+  again); an account that still kills its worker is recorded ``WorkerDied`` (``TaskError`` if the task itself raised, e.g. its
   part could not be written).
 * Everything an account can raise (``InputError``, ``InfeasibleError``, ``SolverError``,
   or an unexpected bug) is caught for that account and recorded with its reason.
@@ -284,6 +285,10 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir
     restarts = 0
     failed = 0
     retried: dict[str, int] = {}
+    # Retries of lone accounts run with nothing else in flight: while a worker restarts after a
+    # death, Dask may queue two tasks on the surviving worker, and a poison account would then
+    # take an innocent one down with it. Alone, a retry that dies can only have killed itself.
+    isolated: set[int] = set()
     bar = tqdm(total=total, desc=f"batch {label}", unit="acct", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
 
@@ -296,6 +301,9 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir
     try:
         while queue or in_flight:
             while queue and len(in_flight) < threads:
+                running_isolated = any(c.number in isolated for c, _ in in_flight.values())
+                if running_isolated or (queue[0].number in isolated and in_flight):
+                    break
                 chunk = queue.popleft()
                 future = client.submit(solve_chunk, token, blob, chunk, parts_dir, run_id, timeout_s, fault,
                                        key=f"batch-{run_id}-{chunk.number}", pure=False)
@@ -321,7 +329,9 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir
                     elif retried.get(chunk.account_ids[0], 0) < SINGLE_RETRIES:
                         # a lone account may only have shared a dying worker with a poison account
                         retried[chunk.account_ids[0]] = retried.get(chunk.account_ids[0], 0) + 1
-                        queue.appendleft(_split(chunk, next_number)[0])
+                        retry = _split(chunk, next_number)[0]
+                        isolated.add(retry.number)
+                        queue.appendleft(retry)
                         next_number += 1
                     else:
                         finish(chunk, _record_failed(chunk, parts_dir, run_id, kind, reason))
