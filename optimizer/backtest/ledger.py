@@ -127,31 +127,29 @@ class Ledger:
         lots = self.lots[i]
         short = long = 0.0
         remaining = shares
+
+        def take_from(lot: list, want: float) -> None:
+            nonlocal short, long, remaining
+            take = min(want, lot[1], remaining)
+            if take > 0:
+                s, l_ = self._relieve(lot, take, price, today)
+                short += s
+                long += l_
+                remaining -= take
+
         if specific:
             by_id = {lot[0]: lot for lot in lots}
             for lot_id, want in specific.items():
                 lot = by_id.get(str(lot_id))
                 if lot is None:
                     raise InputError("lot_sales", "names a lot the ledger does not hold", asset=asset, lot=str(lot_id))
-                take = min(float(want), lot[1], remaining)
-                if take <= 0:
-                    continue
-                s, l_ = self._relieve(lot, take, price, today)
-                short += s
-                long += l_
-                remaining -= take
+                take_from(lot, float(want))
         if remaining > DUST_SHARES:
             order = lots if self.relief == "fifo" else sorted(lots, key=lambda lot: -lot[2])
             for lot in order:
                 if remaining <= DUST_SHARES:
                     break
-                take = min(lot[1], remaining)
-                if take <= 0:
-                    continue
-                s, l_ = self._relieve(lot, take, price, today)
-                short += s
-                long += l_
-                remaining -= take
+                take_from(lot, lot[1])
         self.lots[i] = [lot for lot in lots if lot[1] > DUST_SHARES]
         self.shares[i] = sum(lot[1] for lot in self.lots[i])
         self.period_short_usd += short

@@ -23,6 +23,13 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path) -> None:
+    """Lay out, write (90 dpi) and close a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    _pyplot().close(fig)
+
+
 def weights_drift(results: dict[str, BacktestResult], path: Path, *, max_policies: int = 12,
                   group: pd.Series | None = None) -> Path:
     """Small multiples: each policy's weights over time (grouped, e.g. by asset class), targets dashed."""
@@ -47,9 +54,7 @@ def weights_drift(results: dict[str, BacktestResult], path: Path, *, max_policie
         ax.set_visible(False)
     axes[0, 0].legend(fontsize=7, loc="upper left")
     fig.suptitle("Weights drifting over time (dashed: targets)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -76,9 +81,7 @@ def frontier(table: pd.DataFrame, path: Path, *, cost: str = "total_cost_bps", t
     ax.set_ylabel("realized tracking error vs target (% per year)")
     ax.set_title(title or "Tracking error vs cost")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -96,9 +99,7 @@ def cost_breakdown(table: pd.DataFrame, path: Path) -> Path:
     ax.set_title("Cost breakdown")
     ax.legend()
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -115,7 +116,5 @@ def trade_counts(table: pd.DataFrame, path: Path) -> Path:
     ax.set_title("Number of trades")
     ax.legend()
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path)
     return path
