@@ -96,7 +96,7 @@ class ProblemData:
     overlay_notional_usd: np.ndarray  # overlays: notional of one contract
     overlay_max: np.ndarray        # overlays: largest absolute notional, NAV fraction (at least the current one)
     overlay_holding_cost: np.ndarray  # overlays: carry cost per unit of absolute notional held
-    overlay_gross_limit: float
+    overlay_gross_limit: float     # cap on sum of |notional|, NAV fraction (at least the current gross)
     settings: Settings
     tax: TaxRules
 
@@ -263,6 +263,7 @@ def prepare(
             overlay_exposure[key_index[key], j] = beta
     notional = np.array([o.notional_per_contract_usd for o in overlays], dtype=float)
     contracts = portfolio.overlay_contracts.reindex(names).fillna(0.0).to_numpy(dtype=float)
+    overlay0 = contracts * notional / nav
 
     shape = ProblemShape(
         assets=tuple(assets),
@@ -302,14 +303,14 @@ def prepare(
         trade_max=trade_max,
         short_max=short_max,
         overlay_exposure=overlay_exposure,
-        overlay0=contracts * notional / nav,
+        overlay0=overlay0,
         overlay_margin=np.array([o.initial_margin for o in overlays], dtype=float),
         overlay_cost=np.array([o.cost_per_contract_usd for o in overlays], dtype=float) / notional if q else np.zeros(0),
         overlay_notional_usd=notional,
         overlay_max=np.maximum(np.minimum(np.array([o.max_notional_usd for o in overlays], dtype=float) / nav,
-                                          UNLIMITED), np.abs(contracts * notional / nav)),
+                                          UNLIMITED), np.abs(overlay0)),
         overlay_holding_cost=np.array([o.holding_cost for o in overlays], dtype=float),
-        overlay_gross_limit=settings.overlay_gross_limit,
+        overlay_gross_limit=max(settings.overlay_gross_limit, float(np.abs(overlay0).sum())),
         settings=settings,
         tax=tax,
     )

@@ -110,7 +110,7 @@ def verify(data: ProblemData, trade: Trade, tolerance: float = VERIFY_TOLERANCE)
             return f"band on {key!r} broken by {outside.max():.3g}"
     if len(data.overlay0):
         after = np.abs(data.overlay0 + trade.overlay_trade)
-        if after.sum() > max(data.overlay_gross_limit, np.abs(data.overlay0).sum()) + tolerance:
+        if after.sum() > data.overlay_gross_limit + tolerance:
             return f"overlay gross {after.sum():.4g} above limit"
         if np.any(after > data.overlay_max + tolerance):
             return f"overlay {data.shape.overlays[int(np.argmax(after - data.overlay_max))]!r} above its limit"

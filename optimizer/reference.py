@@ -39,7 +39,7 @@ def _build(data: ProblemData, *, elastic: bool):
     cash_after = data.cash0 - cp.sum(net) - paid
     constraints = [buy <= data.buy_max, sell <= data.lot_sell_max, short <= data.short_max, gross <= data.trade_max]
     if q:
-        constraints.append(cp.sum(cp.abs(after_overlay)) <= max(data.overlay_gross_limit, np.abs(data.overlay0).sum()))
+        constraints.append(cp.sum(cp.abs(after_overlay)) <= data.overlay_gross_limit)
         constraints.append(cp.abs(after_overlay) <= data.overlay_max)
     m = len(data.shape.keys)
     below = cp.Variable(m, nonneg=True)

@@ -37,7 +37,7 @@ def round_to_whole_units(data: ProblemData, trade: Trade) -> Trade:
     if len(data.overlay0):
         per_contract = data.overlay_notional_usd / nav
         after = np.round((data.overlay0 + overlay_trade) / per_contract)
-        limit = max(data.overlay_gross_limit, np.abs(data.overlay0).sum())
+        limit = data.overlay_gross_limit
         while np.abs(after * per_contract).sum() > limit + 1e-12 and np.any(after != 0):
             k = int(np.argmax(np.abs(after * per_contract)))
             after[k] -= np.sign(after[k])

@@ -43,7 +43,7 @@ class OverlayLimits(Term):
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
         self.overlay0.value = data.overlay0
-        self.gross_limit.value = max(data.overlay_gross_limit, float(np.abs(data.overlay0).sum()))
+        self.gross_limit.value = data.overlay_gross_limit
         self.instrument_limit.value = data.overlay_max
         self.holding_cost.value = weight * data.overlay_holding_cost
 
