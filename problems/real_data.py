@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -756,3 +757,283 @@ def stocks_daily(
         if ticker not in prices.columns:
             raise DataError(_path(SP500_STOCKS_FILE, directory), ticker, "unknown ticker")
     return prices.loc[start:end, chosen]
+
+
+# --------------------------------------------------------------------------- 100 stocks, OHLCV
+
+SP500_100_FILE = "sp500_100_stocks_ohlcv_daily.csv.gz"
+SP500_100_COLUMNS = ("open", "high", "low", "close", "volume")
+
+#: Environment variable naming a folder to search for files that are not packaged in
+#: ``optimizer/data`` (such as :data:`SP500_100_FILE`); see :func:`_locate`.
+DATA_DIR_ENV = "REBALANCE_DATA_DIR"
+#: The project's shared data folder, searched last for files that are not packaged.
+SHARED_DATA_DIR = Path("/work/shared/data")
+
+#: Spin-offs and special dividends in the 100-stock file that the split adjustment does
+#: not cover (from the shared data README): symbol -> (ex-date, what happened).
+SP500_100_SPIN_OFFS = {
+    "A": ("2014-11-03", "Keysight spin-off"),
+    "BAX": ("2015-07-01", "Baxalta spin-off"),
+    "ARNC": ("2016-11-01", "Alcoa Corp separation"),
+    "CAG": ("2016-11-10", "Lamb Weston spin-off"),
+    "BHGE": ("2017-07-05", "$17.50 special dividend"),
+}
+#: Longest run of consecutive missing closes (exchange days) inside a symbol's history
+#: that :func:`sp500_100_daily` forward-fills; a longer gap makes the history not full.
+MAX_FILLED_RUN = 3
+#: Trailing window of the ADV estimate, exchange days (about three months).
+ADV_WINDOW = 63
+
+ADJUSTMENT_COLUMNS = ("symbol", "date", "kind", "ratio", "note")
+
+
+@dataclass(frozen=True)
+class StockUniverse:
+    """Daily prices, a liquidity scale and an audit trail for a stock universe.
+
+    Attributes
+    ----------
+    prices : pd.DataFrame
+        Dates x symbols, daily close in USD, split-adjusted and (by default) adjusted
+        for the spin-offs in :data:`SP500_100_SPIN_OFFS`. **Not** dividend-adjusted:
+        their ratios are *price* returns, which understate total return by the dividend
+        yield (about 2% a year for the S&P 500 over 2013-2018).
+    adv_usd : pd.Series
+        Per symbol, USD per day: the median over the span of the trailing
+        :data:`ADV_WINDOW`-day mean of ``volume x close`` (unadjusted close). It uses
+        the whole span, so it is look-ahead: fit only as a cost scale (``CostModel``),
+        never as a signal.
+    adjustments : pd.DataFrame
+        One row per change made to the file's data, columns ``symbol date kind ratio
+        note``. ``kind`` is ``"spin_off"`` (closes before ``date`` multiplied by
+        ``ratio``), ``"forward_fill"`` (the close of ``date`` is the previous day's;
+        ``ratio`` NaN) or ``"dropped"`` (symbol left out, ``date`` its first close in the
+        span, ``note`` why).
+    """
+
+    prices: pd.DataFrame
+    adv_usd: pd.Series
+    adjustments: pd.DataFrame
+
+
+def _locate(name: str, directory: str | os.PathLike | None) -> Path:
+    """Path of data file ``name``: in ``directory`` if given, else the first folder holding it.
+
+    Without ``directory`` the search order is :func:`data_dir` (packaged files), the
+    folder named by the ``REBALANCE_DATA_DIR`` environment variable, then
+    :data:`SHARED_DATA_DIR`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no folder searched holds ``name``.
+    """
+    if directory is not None:
+        return Path(directory) / name
+    folders = [data_dir()]
+    if os.environ.get(DATA_DIR_ENV):
+        folders.append(Path(os.environ[DATA_DIR_ENV]))
+    folders.append(SHARED_DATA_DIR)
+    for folder in folders:
+        if (folder / name).is_file():
+            return folder / name
+    searched = ", ".join(str(folder) for folder in folders)
+    raise FileNotFoundError(f"{name} is in none of: {searched}; pass directory= or set {DATA_DIR_ENV}")
+
+
+def load_sp500_100_ohlcv(directory: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Daily bars of 100 S&P 500 members (``A`` .. ``CLX``), 2013-02-08 .. 2018-02-07, long format.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike, optional
+        Folder holding ``sp500_100_stocks_ohlcv_daily.csv.gz``; default: searched as in
+        :func:`_locate` (the file is not packaged in ``optimizer/data``).
+
+    Returns
+    -------
+    pd.DataFrame
+        The file's 121,855 rows sorted by ``date`` then ``symbol``, columns ``date``
+        (Timestamp), ``symbol``, ``open high low close`` (USD, split-adjusted, not
+        dividend- or spin-off-adjusted) and ``volume`` (shares). One missing ``open``,
+        ``high`` and ``low`` are kept as NaN.
+
+    Raises
+    ------
+    DataError
+        On a missing column, a bad date, a duplicate (date, symbol), or a close that
+        is missing or not positive.
+    FileNotFoundError
+        If the file cannot be found.
+    """
+    path = _locate(SP500_100_FILE, directory)
+    raw = pd.read_csv(path, dtype={"date": str, "symbol": str})
+    for column in ("date", "symbol", *SP500_100_COLUMNS):
+        if column not in raw.columns:
+            raise DataError(path, column, "column missing")
+    try:
+        raw["date"] = pd.to_datetime(raw["date"], format="%Y-%m-%d")
+    except ValueError as error:
+        raise DataError(path, "date", f"date not in format '%Y-%m-%d': {error}") from error
+    duplicated = raw[raw.duplicated(["date", "symbol"])]
+    if len(duplicated):
+        first = duplicated.iloc[0]
+        raise DataError(path, "date", f"duplicate row for {first['symbol']} on {first['date'].date()}")
+    bad = raw[~(raw["close"] > 0)]
+    if len(bad):
+        first = bad.iloc[0]
+        problem = f"missing or non-positive close {first['close']} for {first['symbol']} on {first['date'].date()}"
+        raise DataError(path, "close", problem)
+    return raw.sort_values(["date", "symbol"], ignore_index=True)
+
+
+def _adjustment_rows(rows: list[dict]) -> pd.DataFrame:
+    """The rows as a frame with exactly :data:`ADJUSTMENT_COLUMNS` (empty-safe)."""
+    return pd.DataFrame(rows, columns=list(ADJUSTMENT_COLUMNS)).astype({"ratio": float})
+
+
+def _interior_gaps(close: pd.Series) -> list[pd.DatetimeIndex]:
+    """Runs of missing values between a series' first and last valid values."""
+    inside = close.loc[close.first_valid_index():close.last_valid_index()]
+    missing = inside.isna().to_numpy()
+    runs, start = [], None
+    for i, flag in enumerate(np.append(missing, False)):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append(inside.index[start:i])
+            start = None
+    return runs
+
+
+def _select_full_histories(close: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    """Keep symbols quoted on the span's first and last day with short gaps; fill the gaps.
+
+    Returns the kept, forward-filled closes and the ``forward_fill``/``dropped`` rows.
+    """
+    rows, keep = [], []
+    for symbol in close.columns:
+        series = close[symbol]
+        gaps = _interior_gaps(series) if series.notna().any() else []
+        long_gap = max((len(run) for run in gaps), default=0) > MAX_FILLED_RUN
+        if series.isna().iloc[0] or series.isna().iloc[-1] or long_gap:
+            first = series.first_valid_index()
+            note = (f"first close {first.date()} after the span's start" if series.isna().iloc[0] and first is not None
+                    else "gap longer than MAX_FILLED_RUN days or no close at the span's end")
+            rows.append({"symbol": symbol, "date": first, "kind": "dropped", "ratio": np.nan, "note": note})
+            continue
+        keep.append(symbol)
+        for run in gaps:
+            rows += [{"symbol": symbol, "date": day, "kind": "forward_fill", "ratio": np.nan,
+                      "note": "no row in the file; previous close carried"} for day in run]
+    return close[keep].ffill(), rows
+
+
+def _adjust_spin_offs(close: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    """Scale closes before each listed spin-off date (inside the span) by that day's ratio.
+
+    The ratio is ``close(event) / close(previous day)``: the event day's return becomes
+    0, so the distribution is not a price loss (it also removes that day's market move,
+    a small error next to a -26% .. -44% drop).
+    """
+    adjusted, rows = close.copy(), []
+    for symbol, (day, what) in SP500_100_SPIN_OFFS.items():
+        event = pd.Timestamp(day)
+        if symbol not in adjusted.columns or event not in adjusted.index:
+            continue
+        position = adjusted.index.get_loc(event)
+        if position == 0 or np.isnan(adjusted[symbol].iloc[position - 1]):
+            continue
+        ratio = float(adjusted[symbol].iloc[position] / adjusted[symbol].iloc[position - 1])
+        adjusted.loc[adjusted.index < event, symbol] *= ratio
+        rows.append({"symbol": symbol, "date": event, "kind": "spin_off", "ratio": ratio,
+                     "note": f"{what}; closes before this date x ratio"})
+    return adjusted, rows
+
+
+def _median_trailing_adv(dollar_volume: pd.DataFrame) -> pd.Series:
+    """Median over dates of the trailing :data:`ADV_WINDOW`-day mean of dollar volume, USD."""
+    trailing = dollar_volume.rolling(ADV_WINDOW, min_periods=ADV_WINDOW // 3).mean()
+    return trailing.median().rename("adv_usd")
+
+
+def sp500_100_daily(
+    start: str | None = None,
+    end: str | None = None,
+    directory: str | os.PathLike | None = None,
+    *,
+    full_history_only: bool = True,
+    adjust_spin_offs: bool = True,
+) -> StockUniverse:
+    """Daily closes and ADV of 100 S&P 500 members, ready for a tax-lot backtest.
+
+    From :func:`load_sp500_100_ohlcv`, on ``[start, end]`` (default: the whole file,
+    2013-02-08 .. 2018-02-07; the calendar is every date of the file in the span):
+
+    * **Price returns only**: the file is not dividend-adjusted, so the closes' ratios
+      miss the dividend yield (about 2% a year). Say so wherever the results are used.
+    * **Spin-offs** (:data:`SP500_100_SPIN_OFFS`: A, BAX, ARNC, CAG, BHGE) whose date lies
+      inside the span (after its first day): closes before the date are multiplied by
+      that day's price ratio, so the drop is not a loss (in a tax-lot backtest the basis
+      is split with the distribution). Recorded as ``kind="spin_off"``.
+    * **Full histories**: with ``full_history_only`` (the default) only symbols with a
+      close on the span's first and last days and no interior gap longer than
+      :data:`MAX_FILLED_RUN` days are kept; the others (on the full span ALLE, APTV,
+      BHF, BHGE and CFG, which list later) are recorded as ``kind="dropped"``.
+      Interior gaps are forward-filled and recorded as ``kind="forward_fill"`` (on the
+      full span: BMY on 2013-04-26 and 2013-06-07). So the full span has 95 symbols:
+      the README's 94 that trade every day, plus BMY. Without ``full_history_only``
+      every symbol is kept, NaN before its first close and after its last; interior
+      gaps are still filled.
+    * **ADV**: see :class:`StockUniverse` (look-ahead; a cost scale only).
+
+    Parameters
+    ----------
+    start, end : str, optional
+        First and last dates to include (ISO format); default the file's span.
+    directory : str or os.PathLike, optional
+        Folder holding the file; default as in :func:`load_sp500_100_ohlcv`.
+    full_history_only : bool, default True
+        Drop symbols without a full history on the span (see above).
+    adjust_spin_offs : bool, default True
+        Apply the spin-off adjustment (False gives the file's split-adjusted closes).
+
+    Returns
+    -------
+    StockUniverse
+        ``prices`` (dates x symbols, USD, symbols sorted), ``adv_usd`` (USD per day, same
+        symbols), ``adjustments`` (rows sorted by kind, symbol, date).
+
+    Raises
+    ------
+    ValueError
+        If no date of the file lies in ``[start, end]``, or no symbol is left.
+    DataError, FileNotFoundError
+        As :func:`load_sp500_100_ohlcv`.
+    """
+    bars = load_sp500_100_ohlcv(directory)
+    in_span = bars["date"].between(pd.Timestamp(start or bars["date"].min()), pd.Timestamp(end or bars["date"].max()))
+    bars = bars[in_span]
+    if bars.empty:
+        raise ValueError(f"no date of {SP500_100_FILE} between {start} and {end}")
+    close = bars.pivot(index="date", columns="symbol", values="close").sort_index(axis=1)
+    dollar_volume = bars.assign(usd=bars["volume"] * bars["close"]).pivot(index="date", columns="symbol",
+                                                                          values="usd")
+    if full_history_only:
+        close, rows = _select_full_histories(close)
+    else:
+        rows = [{"symbol": symbol, "date": day, "kind": "forward_fill", "ratio": np.nan,
+                 "note": "no row in the file; previous close carried"}
+                for symbol in close.columns for run in _interior_gaps(close[symbol]) for day in run]
+        filled = close.ffill()
+        close = filled.where(close.bfill().notna())
+    if close.shape[1] == 0:
+        raise ValueError(f"no symbol has a full history between {start} and {end}")
+    if adjust_spin_offs:
+        close, spin_rows = _adjust_spin_offs(close)
+        rows += spin_rows
+    close.index.name, close.columns.name = "date", None
+    adv = _median_trailing_adv(dollar_volume.reindex(columns=close.columns))
+    adjustments = _adjustment_rows(rows).sort_values(["kind", "symbol", "date"], ignore_index=True)
+    return StockUniverse(prices=close, adv_usd=adv, adjustments=adjustments)

@@ -322,3 +322,146 @@ def test_stocks_daily_defaults_and_subset():
 def test_stocks_daily_unknown_ticker():
     with pytest.raises(rd.DataError, match="'TSLA'"):
         rd.stocks_daily(["AAPL", "TSLA"])
+
+
+# ------------------------------------------------------------------ 100 stocks (OHLCV)
+
+SPIN_OFF_DATES = {"A": "2014-11-03", "BAX": "2015-07-01", "ARNC": "2016-11-01", "CAG": "2016-11-10",
+                  "BHGE": "2017-07-05"}
+LATE_LISTERS = {"ALLE": "2013-11-18", "APTV": "2017-12-05", "BHF": "2017-07-17", "BHGE": "2017-07-03",
+                "CFG": "2014-09-24"}
+
+
+@pytest.fixture(scope="module")
+def bars100():
+    return rd.load_sp500_100_ohlcv(SHARED)
+
+
+@pytest.fixture(scope="module")
+def universe100():
+    return rd.sp500_100_daily(directory=SHARED)
+
+
+def annual_vol(prices: pd.DataFrame) -> pd.Series:
+    """Annualised standard deviation of daily simple returns, per column (252 days a year)."""
+    return prices.pct_change().std() * np.sqrt(252)
+
+
+def ended_below_first_close(prices: pd.DataFrame, year: str) -> int:
+    """How many columns closed the year below their first close of that year."""
+    closes = prices.loc[year]
+    return int((closes.iloc[-1] < closes.iloc[0]).sum())
+
+
+@needs_shared
+def test_sp500_100_raw_file_shape(bars100):
+    assert len(bars100) == 121_855
+    assert bars100["symbol"].nunique() == 100
+    assert bars100["symbol"].min() == "A" and bars100["symbol"].max() == "CLX"
+    assert bars100["date"].min() == pd.Timestamp("2013-02-08")
+    assert bars100["date"].max() == pd.Timestamp("2018-02-07")
+    assert bars100["date"].nunique() == 1259
+    counts = bars100.groupby("symbol").size()
+    assert (counts == 1259).sum() == 94
+
+
+@needs_shared
+def test_sp500_100_late_listers_spans(bars100):
+    first = bars100.groupby("symbol")["date"].min()
+    for symbol, day in LATE_LISTERS.items():
+        assert first[symbol] == pd.Timestamp(day), symbol
+    assert bars100.groupby("symbol").size()["BMY"] == 1257
+
+
+@needs_shared
+def test_sp500_100_universe_keeps_full_histories(universe100):
+    prices = universe100.prices
+    assert prices.shape == (1259, 95)
+    assert not prices.isna().any().any()
+    assert set(LATE_LISTERS).isdisjoint(prices.columns) and "BMY" in prices.columns
+    adjustments = universe100.adjustments
+    dropped = adjustments[adjustments["kind"] == "dropped"]
+    assert dict(zip(dropped["symbol"], dropped["date"])) == {s: pd.Timestamp(d) for s, d in LATE_LISTERS.items()}
+    filled = adjustments[adjustments["kind"] == "forward_fill"]
+    assert filled["symbol"].tolist() == ["BMY", "BMY"]
+    assert filled["date"].tolist() == [pd.Timestamp("2013-04-26"), pd.Timestamp("2013-06-07")]
+    bmy = prices["BMY"]
+    assert bmy["2013-04-26"] == bmy.shift(1)["2013-04-26"]
+
+
+@needs_shared
+def test_sp500_100_median_vol_checkpoint(universe100):
+    raw = rd.sp500_100_daily(directory=SHARED, adjust_spin_offs=False).prices.drop(columns="BMY")
+    assert raw.shape[1] == 94
+    assert annual_vol(raw).median() == pytest.approx(0.229, abs=0.001)
+    assert annual_vol(universe100.prices).median() == pytest.approx(0.229, abs=0.005)
+
+
+@needs_shared
+def test_sp500_100_2015_losers_checkpoint(universe100):
+    raw = rd.sp500_100_daily(directory=SHARED, adjust_spin_offs=False).prices.drop(columns="BMY")
+    assert ended_below_first_close(raw, "2015") == 44
+    assert ended_below_first_close(universe100.prices.drop(columns="BMY"), "2015") == 44
+
+
+@needs_shared
+def test_sp500_100_spin_offs_are_not_losses():
+    raw = rd.sp500_100_daily(directory=SHARED, full_history_only=False, adjust_spin_offs=False).prices
+    adjusted = rd.sp500_100_daily(directory=SHARED, full_history_only=False)
+    for symbol, day in SPIN_OFF_DATES.items():
+        assert raw[symbol].pct_change()[day] < -0.25, symbol          # the file's drop is there ...
+        assert adjusted.prices[symbol].pct_change()[day] > -0.25, symbol   # ... and adjusted away
+        pd.testing.assert_series_equal(adjusted.prices[symbol][day:], raw[symbol][day:])
+    spins = adjusted.adjustments[adjusted.adjustments["kind"] == "spin_off"].set_index("symbol")
+    assert set(spins.index) == set(SPIN_OFF_DATES)
+    for symbol, day in SPIN_OFF_DATES.items():
+        before = raw[symbol][:day].iloc[-2]
+        assert spins.at[symbol, "ratio"] == pytest.approx(raw[symbol][day] / before)
+        assert adjusted.prices[symbol][:day].iloc[-2] == pytest.approx(before * spins.at[symbol, "ratio"])
+
+
+@needs_shared
+def test_sp500_100_window_adjusts_only_events_inside(universe100):
+    window = rd.sp500_100_daily("2016-01-01", "2016-12-31", directory=SHARED)
+    assert window.prices.index[0] == pd.Timestamp("2016-01-04")
+    assert window.prices.index[-1] == pd.Timestamp("2016-12-30")
+    spins = window.adjustments[window.adjustments["kind"] == "spin_off"]
+    assert sorted(spins["symbol"]) == ["ARNC", "CAG"]
+    assert "CFG" in window.prices.columns and "BHGE" not in window.prices.columns
+    raw = rd.load_sp500_100_ohlcv(SHARED)
+    bax = raw[(raw["symbol"] == "BAX") & raw["date"].dt.year.eq(2016)]["close"].to_numpy()
+    np.testing.assert_allclose(window.prices["BAX"].to_numpy(), bax)
+
+
+@needs_shared
+def test_sp500_100_adv_is_median_trailing_dollar_volume(bars100, universe100):
+    adv = universe100.adv_usd
+    assert list(adv.index) == list(universe100.prices.columns)
+    assert (adv > 1e7).all() and (adv < 2e10).all()
+    aapl = bars100[bars100["symbol"] == "AAPL"].set_index("date")
+    expected = (aapl["volume"] * aapl["close"]).rolling(63, min_periods=21).mean().median()
+    assert adv["AAPL"] == pytest.approx(expected)
+    assert adv["AAPL"] > 3 * adv.median()
+
+
+def test_sp500_100_missing_file_and_bad_close(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        rd.sp500_100_daily(directory=tmp_path)
+    frame = pd.DataFrame({"date": ["2013-02-08", "2013-02-11"], "symbol": ["A", "A"], "open": [1.0, 1.0],
+                          "high": [1.0, 1.0], "low": [1.0, 1.0], "close": [1.0, 0.0], "volume": [10, 10]})
+    frame.to_csv(tmp_path / rd.SP500_100_FILE, index=False)
+    with pytest.raises(rd.DataError, match="'close'.*2013-02-11"):
+        rd.sp500_100_daily(directory=tmp_path)
+    frame["close"] = 1.0
+    frame.loc[1, "date"] = "2013-02-08"
+    frame.to_csv(tmp_path / rd.SP500_100_FILE, index=False)
+    with pytest.raises(rd.DataError, match="duplicate"):
+        rd.load_sp500_100_ohlcv(tmp_path)
+
+
+def test_sp500_100_empty_window_raises(tmp_path):
+    frame = pd.DataFrame({"date": ["2013-02-08"], "symbol": ["A"], "open": [1.0], "high": [1.0], "low": [1.0],
+                          "close": [1.0], "volume": [10]})
+    frame.to_csv(tmp_path / rd.SP500_100_FILE, index=False)
+    with pytest.raises(ValueError, match="no date"):
+        rd.sp500_100_daily("2020-01-01", "2020-12-31", directory=tmp_path)
