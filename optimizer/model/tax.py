@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from optimizer.errors import InputError
 from optimizer.model._checks import finite_number
+
+
+#: What happens to unrealized gains at the valuation horizon.
+AT_HORIZON = ("liquidate", "step_up")
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,19 @@ class TaxRules:
     capital loss that may offset ordinary income (dollars per tax year; US: 3000); the
     offset is valued at ``short_term_rate`` (the ordinary-income rate) by the backtest
     ledger.
+
+    **What a realization is worth** (used by the engine's objective, not by the ledger):
+    selling a lot realizes its gain ``g`` now at ``rate_now`` (short- or long-term), but
+    the money reinvested gets a new basis, so the tax on ``g`` that would have been paid
+    later is avoided. With ``at_horizon="liquidate"`` the book is assumed sold after
+    ``horizon_years`` at the long-term rate, discounted at ``discount_rate`` per year::
+
+        cost per dollar of gain = rate_now - long_term_rate * (1 + discount_rate) ** -horizon_years
+
+    so realizing a long-term gain costs only the time value of deferral, and harvesting a
+    loss (``g < 0``) is worth a rate difference plus time value, not the full rate. With
+    ``at_horizon="step_up"`` (bequest or donation: the gain is never taxed) nothing is
+    avoided and the cost is ``rate_now`` in full.
     """
 
     short_term_rate: float = 0.37
@@ -26,6 +45,9 @@ class TaxRules:
     long_term_days: int = 365
     wash_sale_days: int = 30
     ordinary_offset_usd: float = 3000.0
+    horizon_years: float = 10.0
+    discount_rate: float = 0.05
+    at_horizon: str = "liquidate"
 
     def __post_init__(self) -> None:
         for name in ("short_term_rate", "long_term_rate"):
@@ -35,6 +57,24 @@ class TaxRules:
         finite_number(self.long_term_days, "tax.long_term_days", minimum=0)
         finite_number(self.wash_sale_days, "tax.wash_sale_days", minimum=0)
         finite_number(self.ordinary_offset_usd, "tax.ordinary_offset_usd", minimum=0.0)
+        finite_number(self.horizon_years, "tax.horizon_years", minimum=0.0)
+        finite_number(self.discount_rate, "tax.discount_rate", minimum=0.0)
+        if self.at_horizon not in AT_HORIZON:
+            raise InputError("tax.at_horizon", f"is {self.at_horizon!r}; use one of {AT_HORIZON}")
+
+    @property
+    def deferred_rate(self) -> float:
+        """Present value, per dollar of gain, of the tax a sale today avoids later (fraction)."""
+        if self.at_horizon == "step_up":
+            return 0.0
+        return self.long_term_rate * (1.0 + self.discount_rate) ** -self.horizon_years
+
+    def realization_cost(self, long_term: np.ndarray) -> np.ndarray:
+        """Cost per dollar of gain realized today, per lot (``long_term``: bool per lot).
+
+        Multiply by the gain (negative for a loss) for the value the engine charges.
+        """
+        return np.where(long_term, self.long_term_rate, self.short_term_rate) - self.deferred_rate
 
     @classmethod
     def none(cls) -> "TaxRules":
