@@ -84,7 +84,8 @@ class ProblemData:
     lot_quantity: np.ndarray       # slots: shares
     lot_basis: np.ndarray          # slots: cost basis per share
     lot_long_term: np.ndarray      # slots: bool
-    lot_tax: np.ndarray            # slots: tax rate * gain per unit sold (negative for losses)
+    lot_tax: np.ndarray            # slots: tax due now per unit sold, rate * gain (negative for losses)
+    lot_tax_cost: np.ndarray       # slots: what that sale costs, valued (TaxRules.realization_cost * gain)
     lot_sell_max: np.ndarray       # slots: largest sale allowed (0 where blocked)
     buy_max: np.ndarray            # assets
     trade_max: np.ndarray          # assets: gross trade cap
@@ -223,6 +224,7 @@ def prepare(
     rate = np.where(long_term, tax.long_term_rate, tax.short_term_rate)
     gain = np.where(occupied, 1.0 - lot_basis / slot_price, 0.0)
     lot_tax = rate * gain
+    lot_tax_cost = tax.realization_cost(long_term) * gain
 
     no_trade = restrictions.flag("no_trade", assets) | ~tradeable
     no_buy = no_trade | restrictions.flag("no_buy", assets)
@@ -298,6 +300,7 @@ def prepare(
         lot_basis=lot_basis,
         lot_long_term=long_term,
         lot_tax=lot_tax,
+        lot_tax_cost=lot_tax_cost,
         lot_sell_max=lot_sell_max,
         buy_max=buy_max,
         trade_max=trade_max,

@@ -89,7 +89,7 @@ def objective_value(data: ProblemData, trade: Trade) -> float:
     value = (0.5 * s.risk_aversion * tracking.price(data, trade)
              + s.impact_weight * impact.price(data, trade)
              + s.cost_weight * (linear_costs.price(data, trade) + overlay.carry(data, trade))
-             + s.tax_weight * tax.price(data, trade))
+             + s.tax_weight * tax.cost(data, trade))
     if data.shape.soft_bands:
         value += s.band_penalty * bands.price(data, trade)
     return OBJECTIVE_SCALE * value

@@ -69,7 +69,7 @@ def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple
                  + s.impact_weight * cp.sum(cp.multiply(data.impact, cp.square(net)))
                  + s.cost_weight * (data.linear_cost @ gross + (data.overlay_cost @ cp.abs(ov) if ov is not None else 0))
                  + s.cost_weight * (data.overlay_holding_cost @ cp.abs(data.overlay0 + ov) if ov is not None else 0)
-                 + s.tax_weight * (data.lot_tax @ sell))
+                 + s.tax_weight * (data.lot_tax_cost @ sell))
     if data.shape.soft_bands:
         objective = objective + s.band_penalty * (cp.sum(below) + cp.sum(above))
     problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * objective), constraints)

@@ -169,10 +169,12 @@ def test_lots_sold_in_order_of_tax_per_dollar(rebalancer, required):
         risk=one_factor_risk(["X"], [1.0], 0.03, [0.01]), half_spread=0.001,
         settings=Settings(risk_aversion=1e-6, bands="hard", impact_eta=0.0, wash_sale=False), tax=tax,
     )
-    # Oracle: rank by rho * (1 - basis/price) and fill the forced sale greedily.
+    # Oracle: rank by the valued rate (rate now minus the discounted long-term tax the sale
+    # avoids at the horizon) times (1 - basis/price), and fill the forced sale greedily.
     days = np.array([d for *_, d in LOT_ORDER_LOTS])
     basis = np.array([b for _, b, _ in LOT_ORDER_LOTS])
     rho = np.where(days > tax.long_term_days, tax.long_term_rate, tax.short_term_rate)
+    rho = rho - tax.long_term_rate / (1 + tax.discount_rate) ** tax.horizon_years
     order = np.argsort(rho * (1 - basis / price))
     expected = np.zeros(len(LOT_ORDER_LOTS))
     left = required
@@ -261,6 +263,7 @@ def brute_force(case) -> float:
     lot_value = lot_value / nav
     held = (DATE - lots["acquired"]).dt.days.to_numpy()
     rho = np.where(held > case.tax.long_term_days, case.tax.long_term_rate, case.tax.short_term_rate)
+    rho = rho - case.tax.long_term_rate / (1 + case.tax.discount_rate) ** case.tax.horizon_years
     lot_tax = rho * (1 - lots["cost_basis"].to_numpy() / price[lot_asset])
     cost = (market.half_spread + market.commission)[names].to_numpy()
     assert np.all(lot_tax > -2 * cost[lot_asset])  # no harvest-and-rebuy: sign patterns are complete

@@ -1,6 +1,9 @@
-"""Capital-gains tax, lot by lot: selling ``s`` of lot j costs ``rate_j * (1 - basis_j / price) * s``.
+"""Capital-gains tax, lot by lot: selling ``s`` of lot j realizes ``g_j = (1 - basis_j / price) * s``.
 
-Loss lots have a negative gain, so selling them earns a benefit (harvesting).
+The tax due now is ``rate_j * g_j`` (:func:`price`, what the result reports). The objective
+charges what the sale is worth (:func:`cost`): ``TaxRules.realization_cost`` per dollar of
+gain, the rate now minus the discounted tax the sale avoids later. Loss lots have a
+negative gain, so selling them earns a benefit (harvesting).
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ def realized_gain(data: ProblemData, trade: Trade) -> np.ndarray:
 
 
 def price(data: ProblemData, trade: Trade) -> float:
-    """Tax on the trade's lot sales, NAV fraction (negative is a benefit)."""
+    """Tax due now on the trade's lot sales, NAV fraction (negative is a benefit)."""
     return float(data.lot_tax @ trade.sell)
+
+
+def cost(data: ProblemData, trade: Trade) -> float:
+    """What the trade's lot sales cost after deferral (the objective's tax part), NAV fraction."""
+    return float(data.lot_tax_cost @ trade.sell)
 
 
 class CapitalGainsTax(Term):
@@ -33,7 +41,7 @@ class CapitalGainsTax(Term):
         self._expression = self.lot_tax @ v.sell
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
-        self.lot_tax.value = weight * data.lot_tax
+        self.lot_tax.value = weight * data.lot_tax_cost
 
     def objective(self):
         return self._expression
