@@ -17,7 +17,13 @@ Definitions (``ppy`` = periods per year of the data, ``years`` = span of the cal
   ``total_cost_bps`` adds tax;
 * ``annual_return`` (geometric), ``volatility`` (annualised), ``max_drawdown`` of the
   return index;
-* ``after_tax_terminal_usd``: final NAV less the tax owed on selling everything;
+* ``after_tax_terminal_usd``: final NAV less the tax of liquidating every lot on the
+  last date (at its price, no costs) and closing that final tax year with the ledger's
+  US netting (the year's realized gains, the liquidation's gains and the loss
+  carry-forward together); the tax of that year is paid, or credited when a net loss
+  offsets ordinary income (up to ``TaxRules.ordinary_offset_usd``), so it can exceed NAV;
+* ``wash_sale_violations``: (loss relief, buy of the same asset within 30 calendar days)
+  pairs found by the independent checker :func:`optimizer.backtest.audit.wash_sale_violations`;
 * :func:`tax_alpha_bps`: annualised after-tax wealth ratio to a baseline run.
 """
 
@@ -94,6 +100,7 @@ def summarize(result: "BacktestResult") -> dict[str, float]:
         "realized_short_usd": result.realized_short_usd,
         "realized_long_usd": result.realized_long_usd,
         "after_tax_terminal_usd": result.after_tax_terminal_usd,
+        "wash_sale_violations": result.wash_sale_violations(),
     }
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from optimizer.backtest import audit as _audit
 from optimizer.backtest import metrics as _metrics
 
 
@@ -19,7 +20,12 @@ class BacktestResult:
     ``traded_usd`` is gross traded value; ``spread_usd``, ``commission_usd``,
     ``impact_usd`` and ``tax_paid_usd`` are paid that date; ``events`` marks dates the
     policy traded and ``forced`` dates the simulator sold to raise missing cash.
-    ``liquidation_tax_usd`` is the tax owed if the book were sold on the last date.
+    ``liquidation_tax_usd`` is the tax still to settle if every lot were sold on the last
+    date and that final tax year closed (negative: a credit; see
+    :meth:`optimizer.backtest.ledger.Ledger.liquidation_tax_usd`). ``buys`` logs every buy
+    (``date, asset, lot_id, shares, price``; the initial investment included) and
+    ``lot_reliefs`` every lot relief (``date, asset, lot_id, shares, price, basis,
+    acquired, gain_usd, long_term``); prices per share and amounts in dollars.
     """
 
     policy: str
@@ -46,6 +52,8 @@ class BacktestResult:
     liquidation_tax_usd: float
     periods_per_year: float
     final_lots: pd.DataFrame
+    buys: pd.DataFrame
+    lot_reliefs: pd.DataFrame
 
     @property
     def nav(self) -> pd.Series:
@@ -58,8 +66,20 @@ class BacktestResult:
 
     @property
     def after_tax_terminal_usd(self) -> float:
-        """Final NAV less the tax owed on liquidating everything."""
+        """Final NAV less the tax of liquidating everything, dollars.
+
+        Every lot is sold on the last date at its price (no trading costs) and the final tax
+        year is closed with the ledger's netting: that year's realized gains, the
+        liquidation's gains and the loss carry-forward net together, and the year's tax is
+        paid, or credited when a net loss offsets ordinary income (tax below zero adds to
+        the wealth). Tax of the year already settled during the run is not counted twice.
+        """
         return float(self.nav_usd[-1] - self.liquidation_tax_usd)
+
+    def wash_sale_violations(self, window_days: int = 30) -> int:
+        """Count of (loss relief, buy) pairs within ``window_days`` calendar days, found by the
+        independent checker :func:`optimizer.backtest.audit.wash_sale_violations`."""
+        return len(_audit.wash_sale_violations(self.buys, self.lot_reliefs, window_days))
 
     def metrics(self) -> dict[str, float]:
         """See :func:`optimizer.backtest.metrics.summarize`."""

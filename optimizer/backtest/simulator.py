@@ -36,7 +36,7 @@ import pandas as pd
 from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
 from optimizer.backtest.errors import CashShortfallError, CheckpointError
-from optimizer.backtest.ledger import Ledger
+from optimizer.backtest.ledger import Ledger, day_number
 from optimizer.backtest.result import BacktestResult
 from optimizer.errors import InputError
 from optimizer.model import TaxRules
@@ -45,7 +45,7 @@ from optimizer.policies.base import Orders, Policy, State, period_key, target_ar
 TAX_SCHEDULES = {"annual": "A", "quarterly": "Q", "monthly": "M", "immediate": "D", "never": None}
 #: Trades below this many dollars are not filled (noise from solvers and arithmetic).
 MIN_TRADE_USD = 0.01
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,7 @@ class Simulator:
             realized_short_usd=ledger.total_short_usd, realized_long_usd=ledger.total_long_usd,
             liquidation_tax_usd=ledger.liquidation_tax_usd(self.prices[-1], self.calendar[-1]),
             periods_per_year=self.periods_per_year, final_lots=ledger.lots_frame(),
+            buys=ledger.buys_frame(), lot_reliefs=ledger.reliefs_frame(),
         )
 
     def _step(self, k: int, policy: Policy, ledger: Ledger, rec: "_Records") -> None:
@@ -222,34 +223,37 @@ class Simulator:
         rec.step_seconds[k] = time.perf_counter() - started - decide_seconds
 
     def _fill(self, k: int, orders: Orders, ledger: Ledger, rec: "_Records", *, scale_buys: bool) -> bool:
-        """Fill ``orders`` on date ``k``; return True if anything traded."""
+        """Fill ``orders`` on date ``k``; return True if anything traded.
+
+        The net trade per asset decides: a net sell relieves exactly ``-trade_usd`` dollars
+        (plus at most a sub-cent sliver closing a lot), the lots named in
+        ``orders.lot_sales`` first in the order given (the last one truncated), the rest by
+        the ledger's method; a net buy opens one lot and relieves nothing, so a fill never
+        sells and buys the same asset. Cash moves by the value of the shares actually
+        relieved and bought, less costs.
+        """
         trade = np.array(orders.trade_usd, dtype=float)
         if trade.shape != (len(self.assets),) or not np.all(np.isfinite(trade)):
             raise InputError("orders.trade_usd", f"must be {len(self.assets)} finite amounts, one per asset")
         lot_sales = orders.lot_sales or {}
-        prices = self.prices[k]
-        date = self.calendar[k]
-        specific_usd = np.zeros_like(trade)
-        for asset, lots in lot_sales.items():
+        for asset in lot_sales:
             if asset not in ledger.index:
                 raise InputError("orders.lot_sales", "names an unknown asset", asset=str(asset))
-            i = ledger.index[asset]
-            specific_usd[i] = sum(lots.values()) * prices[i]
         trade[np.abs(trade) < MIN_TRADE_USD] = 0.0
-        sell_usd = np.maximum(np.maximum(-trade, 0.0), np.where(specific_usd > 0, specific_usd, 0.0))
-        buy_usd = np.maximum(trade + sell_usd, 0.0)
+        sell_usd = np.maximum(-trade, 0.0)
+        buy_usd = np.maximum(trade, 0.0)
         if not (sell_usd.any() or buy_usd.any()):
             return False
         if scale_buys and buy_usd.any():
             buy_usd = self._affordable(k, ledger.cash_usd, buy_usd, sell_usd)
-        net = buy_usd - sell_usd
-        gross = buy_usd + sell_usd
+        sold_usd = self._sell(k, ledger, sell_usd, lot_sales)
+        prices = self.prices[k]
+        for i in np.nonzero(buy_usd > 0)[0]:
+            ledger.buy(i, buy_usd[i] / prices[i], prices[i], self.calendar[k])
+        net = buy_usd - sold_usd
+        gross = buy_usd + sold_usd
         spread, commission, _ = self.price(k, gross)   # linear costs on both sides, as the engine charges
         _, _, impact = self.price(k, net)              # impact on the net trade, as the engine charges
-        for i in np.nonzero(sell_usd > 0)[0]:
-            ledger.sell(i, sell_usd[i] / prices[i], prices[i], date, lot_sales.get(self.assets[i]))
-        for i in np.nonzero(buy_usd > 0)[0]:
-            ledger.buy(i, buy_usd[i] / prices[i], prices[i], date)
         cost = float(spread.sum() + commission.sum() + impact.sum())
         ledger.cash_usd -= float(net.sum()) + cost
         rec.traded[k] += gross
@@ -257,6 +261,16 @@ class Simulator:
         rec.commission[k] += commission.sum()
         rec.impact[k] += impact.sum()
         return True
+
+    def _sell(self, k: int, ledger: Ledger, sell_usd: np.ndarray, lot_sales: dict) -> np.ndarray:
+        """Relieve ``sell_usd`` dollars per asset on date ``k``; return the dollars actually relieved."""
+        prices = self.prices[k]
+        sold = np.zeros_like(sell_usd)
+        for i in np.nonzero(sell_usd > 0)[0]:
+            before = ledger.shares[i]
+            ledger.sell(i, sell_usd[i] / prices[i], prices[i], self.calendar[k], lot_sales.get(self.assets[i]))
+            sold[i] = (before - ledger.shares[i]) * prices[i]
+        return sold
 
     def _affordable(self, k: int, cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray) -> np.ndarray:
         """Scale buys so cash stays >= 0 after the fill and its costs."""
@@ -272,26 +286,49 @@ class Simulator:
         return scale * buy_usd
 
     def _fund(self, k: int, ledger: Ledger, rec: "_Records") -> None:
-        """Raise missing cash by selling every holding pro rata (a forced event)."""
-        prices = self.prices[k]
+        """Raise missing cash by forced sales (a forced event) that create no wash sale if avoidable.
+
+        Each round sells the missing cash (grossed up for costs) across assets in proportion
+        to their *sellable* value (:meth:`_forced_amounts`), relieving lots with gains before
+        loss lots (:meth:`Ledger.gains_first`).
+        """
         linear = self.half_spread + self.commission
         for _ in range(5):
             missing = -ledger.cash_usd
             if missing <= 0:
                 break
-            holdings = ledger.shares * prices
-            total = holdings.sum()
-            if total <= 0:
+            holdings = ledger.shares * self.prices[k]
+            if holdings.sum() <= 0:
                 raise CashShortfallError(self.calendar[k], ledger.cash_usd, "nothing left to sell")
-            share = holdings / total
             # gross up for the sale's own costs, plus a dollar so no slice falls under MIN_TRADE_USD
             want = missing * (1 + 2 * float(linear.max()) + 1e-6) + 1.0 + MIN_TRADE_USD * len(holdings)
-            sell = np.minimum(share * want, holdings)
-            self._fill(k, Orders(-sell), ledger, rec, scale_buys=False)
+            sell = self._forced_amounts(k, ledger, want)
+            lot_sales = {self.assets[i]: ledger.gains_first(i, self.prices[k, i]) for i in np.nonzero(sell > 0)[0]}
+            self._fill(k, Orders(-sell, lot_sales), ledger, rec, scale_buys=False)
             rec.forced[k] = True
         if ledger.cash_usd < -1e-9 * max(1.0, rec.nav[k - 1] if k else 1.0):
             raise CashShortfallError(self.calendar[k], ledger.cash_usd, "pro-rata sales could not cover it")
         ledger.cash_usd = max(ledger.cash_usd, 0.0)
+
+    def _forced_amounts(self, k: int, ledger: Ledger, want: float) -> np.ndarray:
+        """Dollars to sell per asset to raise ``want`` dollars on date ``k``.
+
+        An asset bought within ``tax.wash_sale_days`` days offers only its lots with gains
+        (selling its loss lots would be a wash sale); every other asset offers all it holds.
+        ``want`` is spread in proportion to what each asset offers; if that is not enough,
+        pro rata to holdings (loss lots of recent buys are then sold too).
+        """
+        prices = self.prices[k]
+        holdings = ledger.shares * prices
+        today = day_number(self.calendar[k])
+        window = self.config.tax.wash_sale_days
+        offer = holdings.copy()
+        for i, asset in enumerate(self.assets):
+            if today - ledger.last_buy_day.get(asset, today - window - 1) <= window:
+                offer[i] = ledger.gains_usd_available(i, prices[i])
+        if offer.sum() >= want:
+            return np.minimum(want * offer / offer.sum(), holdings)
+        return np.minimum(want * holdings / holdings.sum(), holdings)
 
     # -- checkpoints ---------------------------------------------------------------------
     def _fingerprint(self, policy: Policy, weights: np.ndarray) -> str:

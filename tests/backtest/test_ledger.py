@@ -49,8 +49,8 @@ def test_short_and_long_term_split_by_holding_period():
     short, long = ledger.sell(0, 20.0, 90.0, "2021-03-01")
     assert long == pytest.approx(10 * (90 - 100))
     assert short == pytest.approx(10 * (90 - 120))
-    assert ledger.period_short_usd == pytest.approx(-300.0)
-    assert ledger.period_long_usd == pytest.approx(-100.0)
+    assert ledger.year_short_usd == pytest.approx(-300.0)
+    assert ledger.year_long_usd == pytest.approx(-100.0)
     assert ledger.last_loss_sale["A"] == pd.Timestamp("2021-03-01")
     assert ledger.shares[0] == 0.0 and ledger.lots[0] == []
 
@@ -65,12 +65,13 @@ def test_overselling_raises_typed_error():
 
 def test_net_tax_offsets_and_carries_losses():
     # short loss offsets long gain, the rest taxed long-term
-    assert net_tax(-100.0, 300.0, 0.0, TAX) == pytest.approx((0.20 * 200, 0.0))
-    # net loss carries forward, no tax
-    assert net_tax(-500.0, 100.0, 0.0, TAX) == pytest.approx((0.0, 400.0))
-    # the carry is used against short-term gains first
-    assert net_tax(1000.0, 100.0, 400.0, TAX) == pytest.approx((0.40 * 600 + 0.20 * 100, 0.0))
-    assert net_tax(100.0, 1000.0, 400.0, TAX) == pytest.approx((0.20 * 700, 0.0))
+    assert net_tax(-100.0, 300.0, TAX) == pytest.approx((0.20 * 200, 0.0, 0.0, 0.0))
+    # a net short-term loss of 400: all of it offsets ordinary income (credit at the short rate)
+    assert net_tax(-500.0, 100.0, TAX) == pytest.approx((-0.40 * 400, 0.0, 0.0, 400.0))
+    # a short carry meets short-term gains first
+    assert net_tax(1000.0, 100.0, TAX, carry_short=400.0) == pytest.approx((0.40 * 600 + 0.20 * 100, 0, 0, 0))
+    # a long carry meets long-term gains first
+    assert net_tax(100.0, 1000.0, TAX, carry_long=400.0) == pytest.approx((0.40 * 100 + 0.20 * 600, 0, 0, 0))
 
 
 def test_settle_tax_pays_from_cash_and_resets_period():
@@ -80,7 +81,7 @@ def test_settle_tax_pays_from_cash_and_resets_period():
     paid = ledger.settle_tax()
     assert paid == pytest.approx(0.40 * 500)
     assert ledger.cash_usd == pytest.approx(1000.0 - 200.0)
-    assert ledger.period_short_usd == 0.0 and ledger.settle_tax() == 0.0
+    assert ledger.year_settled_usd == pytest.approx(200.0) and ledger.settle_tax() == 0.0
 
 
 def test_liquidation_tax_on_unrealized_gains():
