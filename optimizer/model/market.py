@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
+from optimizer.model.covariance import ledoit_wolf
 from optimizer.model._checks import as_series, covers, finite, nonnegative, positive
 
 
@@ -74,12 +75,22 @@ class RiskModel:
         return pd.DataFrame(cov, index=self.keys, columns=self.keys)
 
     @classmethod
-    def from_returns(cls, returns: pd.DataFrame, n_factors: int, periods_per_year: float) -> "RiskModel":
-        """Statistical (PCA) factor model from a returns history (rows dates, columns keys)."""
+    def from_returns(cls, returns: pd.DataFrame, n_factors: int, periods_per_year: float, *,
+                     shrink: bool = False) -> "RiskModel":
+        """Statistical (PCA) factor model from a returns history (rows dates, columns keys).
+
+        The ``n_factors`` leading principal components of the annualised covariance are the
+        factors; each key's specific variance is what they leave of its own variance. With
+        ``shrink`` the covariance is first shrunk with :func:`optimizer.model.covariance.ledoit_wolf`,
+        which keeps the model steady as the estimation window moves.
+        """
         clean = returns.dropna()
         if len(clean) < 2:
             raise InputError("returns", "needs at least two complete rows to estimate a risk model")
-        cov = clean.cov().to_numpy() * periods_per_year
+        if shrink:
+            cov = ledoit_wolf(clean.to_numpy(dtype=float))[0] * periods_per_year
+        else:
+            cov = clean.cov().to_numpy() * periods_per_year
         eigval, eigvec = np.linalg.eigh(cov)
         order = np.argsort(eigval)[::-1][:n_factors]
         loadings = eigvec[:, order]
