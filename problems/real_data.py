@@ -1037,3 +1037,62 @@ def sp500_100_daily(
     adv = _median_trailing_adv(dollar_volume.reindex(columns=close.columns))
     adjustments = _adjustment_rows(rows).sort_values(["kind", "symbol", "date"], ignore_index=True)
     return StockUniverse(prices=close, adv_usd=adv, adjustments=adjustments)
+
+
+def stock_bond_monthly_1926(
+    start: str = "1926-01-01",
+    end: str = "2009-12-01",
+    directory: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Monthly total-return indices of US equity and 10y Treasuries from the Shiller file alone.
+
+    :func:`stock_bond_monthly` starts in 1953 (the first month of the separate 10-year
+    yield file); this loader reaches back to 1871 by taking both assets from Shiller:
+
+    * ``US_EQUITY``: :func:`shiller_equity_total_returns` (monthly-average prices).
+    * ``UST10Y``: :func:`bond_total_returns` of Shiller's ``Long Interest Rate``
+      (10-year Treasury yield, percent), ``periods_per_year=12``, ``maturity_years=10``.
+
+    The default span is the classic 1926-01 .. 2009-12 of published rebalancing studies.
+    Returns are labelled by the first day of the month they are earned in, so the level
+    on a label is the level at the end of that month.
+
+    Parameters
+    ----------
+    start, end : str
+        First and last months of returns (ISO dates, first of month). The month before
+        ``start`` is the base month, level 100.
+    directory : str or os.PathLike, optional
+        Folder holding ``shiller_sp500_monthly.csv``; default :func:`data_dir`.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``US_EQUITY UST10Y``, index levels (base month = 100), one row per month
+        (first day of month), index named "date".
+
+    Raises
+    ------
+    DataError
+        If either series is missing a month in ``[start, end]``.
+    ValueError
+        If no month lies in ``[start, end]``.
+    """
+    shiller = load_shiller(directory)
+    returns = pd.DataFrame(
+        {
+            "US_EQUITY": shiller_equity_total_returns(directory),
+            "UST10Y": bond_total_returns(shiller["Long Interest Rate"], 12, 10.0),
+        }
+    ).loc[start:end]
+    if returns.empty:
+        raise ValueError(f"no month between {start} and {end}")
+    for column in returns:
+        gaps = returns.index[returns[column].isna()]
+        if len(gaps):
+            raise DataError(_path(SHILLER_FILE, directory), column, f"missing month {gaps[0].date()}")
+    base_month = returns.index[0] - pd.DateOffset(months=1)
+    levels = pd.concat([pd.DataFrame(1.0, index=[base_month], columns=returns.columns),
+                        (1.0 + returns).cumprod()])
+    levels.index = pd.DatetimeIndex(levels.index, name="date")
+    return levels * 100.0

@@ -205,7 +205,8 @@ class Simulator:
             raise CashShortfallError(date, nav, "net asset value is no longer positive (withdrawals exceed the book)")
         state = State(step=k, date=date, assets=self.assets, prices=prices, holdings_usd=holdings,
                       cash_usd=ledger.cash_usd, nav_usd=nav, flow_usd=flow, volatility=self.volatility[k],
-                      history=self.prices[:k + 1], periods_per_year=self.periods_per_year, ledger=ledger)
+                      history=self.prices[:k + 1], periods_per_year=self.periods_per_year, ledger=ledger,
+                      next_date=self.calendar[k + 1] if k + 1 < len(self.calendar) else None)
         decided = time.perf_counter()
         orders = policy.decide(date, state)
         decide_seconds = time.perf_counter() - decided

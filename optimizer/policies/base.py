@@ -50,6 +50,8 @@ class State:
     are marked at them, after today's cash flow (``flow_usd``, + inflow) and any tax
     payment. ``volatility`` is the trailing daily return volatility the simulator uses
     to charge impact; ``history`` holds the prices of every date up to today.
+    ``next_date`` is the next date of the price calendar (``None`` on the last date), so a
+    calendar can tell that today closes its period.
     """
 
     step: int
@@ -64,6 +66,7 @@ class State:
     history: np.ndarray
     periods_per_year: float
     ledger: "Ledger" = field(repr=False)
+    next_date: pd.Timestamp | None
 
     @property
     def weights(self) -> np.ndarray:
@@ -93,23 +96,49 @@ def period_key(date: pd.Timestamp, frequency: str) -> tuple:
     raise InputError("frequency", f"is {frequency!r}; use one of {FREQUENCIES}")
 
 
-class Schedule:
-    """Due on the first date of each new period (never on the backtest's first date)."""
+WHEN = ("last", "first")
 
-    def __init__(self, frequency: str):
+
+class Schedule:
+    """Which dates of the price calendar a periodic rule acts on.
+
+    Parameters
+    ----------
+    frequency:
+        Period length: one of :data:`FREQUENCIES` (see :func:`period_key`).
+    when:
+        ``"last"`` (default, the convention of published rebalancing studies): due on the
+        last date of each period, i.e. on ``date`` when ``next_date`` falls in a different
+        period. ``"first"``: due on the first date of each new period, i.e. after that
+        period's first return.
+
+    Either way a schedule is never due on the first date it sees (the backtest's first
+    date: the book is invested at target there); with ``"last"`` it is never due on the
+    final date either (``next_date is None``: no period follows for a trade to matter).
+    The only state is ``last``, the period key of the previous date seen (``None``
+    before the first date), so :meth:`Policy.state_dict` resumes it exactly.
+    """
+
+    def __init__(self, frequency: str, when: str = "last"):
         period_key(pd.Timestamp("2000-01-03"), frequency)   # validates
+        if when not in WHEN:
+            raise InputError("when", f"is {when!r}; use one of {WHEN}")
         self.frequency = frequency
+        self.when = when
         self.last: tuple | None = None
 
-    def due(self, date: pd.Timestamp) -> bool:
+    def due(self, date: pd.Timestamp, next_date: pd.Timestamp | None) -> bool:
+        """True if the rule acts on ``date``; ``next_date`` is the calendar's next date or None.
+
+        Call once per date, in calendar order (the schedule remembers the previous date).
+        """
         key = period_key(date, self.frequency)
-        if self.last is None:
-            self.last = key
+        previous, self.last = self.last, key
+        if previous is None:
             return False
-        if key != self.last:
-            self.last = key
-            return True
-        return False
+        if self.when == "first":
+            return key != previous
+        return next_date is not None and period_key(next_date, self.frequency) != key
 
 
 def target_array(target: pd.Series | dict, assets: tuple[str, ...] | list[str], field: str = "target") -> np.ndarray:

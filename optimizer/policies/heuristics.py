@@ -28,24 +28,28 @@ class BuyAndHold(Policy):
 
 
 class Calendar(Policy):
-    """Trade everything back to target on the first date of each new period.
+    """Trade everything back to target once per period.
 
     Parameters
     ----------
     frequency:
         ``"M"`` monthly, ``"Q"`` quarterly, ``"S"`` semi-annual, ``"A"`` annual
         (also ``"W"``, ``"D"``).
+    when:
+        ``"last"`` (default): on the last date of each period of the price calendar;
+        ``"first"``: on the first date of the next period. Never on the backtest's first
+        date, nor (``"last"``) on its final date; see :class:`Schedule`.
     """
 
     LABELS = {"D": "daily", "W": "weekly", "M": "monthly", "Q": "quarterly", "S": "semiannual", "A": "annual"}
 
-    def __init__(self, target, frequency: str = "Q"):
+    def __init__(self, target, frequency: str = "Q", *, when: str = "last"):
         super().__init__(target)
-        self.schedule = Schedule(frequency)
-        self.name = f"calendar_{self.LABELS[frequency]}"
+        self.schedule = Schedule(frequency, when)
+        self.name = f"calendar_{self.LABELS[frequency]}{when_suffix(when)}"
 
     def decide(self, date: pd.Timestamp, state: State) -> Orders | None:
-        if not self.schedule.due(date):
+        if not self.schedule.due(date, state.next_date):
             return None
         return Orders((self._target - state.weights) * state.nav_usd)
 
@@ -59,6 +63,9 @@ class Threshold(Policy):
         :class:`Bands` (absolute, relative or asymmetric).
     check:
         How often to look: ``"D"`` every date of the data, ``"M"`` monthly, ...
+    when:
+        For a ``check`` other than ``"D"``: look on the ``"last"`` date of each check
+        period (default) or the ``"first"`` date of the next one (see :class:`Schedule`).
     trade_to:
         ``"target"``: everything back to target; ``"edge"``: only assets outside their
         band, back to the nearest edge; ``"inner"``: as edge, to an inner band
@@ -67,24 +74,28 @@ class Threshold(Policy):
     """
 
     def __init__(self, target, bands: Bands, *, check: str = "D", trade_to: str = "target", inner: float = 0.5,
-                 name: str | None = None):
+                 when: str = "last", name: str | None = None):
         super().__init__(target)
         if trade_to not in TRADE_TO:
             raise InputError("trade_to", f"is {trade_to!r}; use one of {TRADE_TO}")
         if not 0 <= inner <= 1:
             raise InputError("inner", f"is {inner!r}; a fraction of the band, 0..1")
         self.bands = bands
-        self.schedule = Schedule(check)
+        self.schedule = Schedule(check, when)
         self.trade_to = trade_to
         self.inner = inner
-        self.name = name or f"threshold_{bands.label().replace(' ', '')}_{check}_{trade_to}"
+        self.name = name or f"threshold_{bands.label().replace(' ', '')}_{check}_{trade_to}{when_suffix(when)}"
 
     def start(self, assets: tuple[str, ...]) -> None:
         super().start(assets)
         self._lower, self._upper = self.bands.limits(self._target, assets)
 
+    def checking(self, date: pd.Timestamp, state: State) -> bool:
+        """True if the bands are looked at on ``date`` (every date for ``check="D"``)."""
+        return self.schedule.frequency == "D" or self.schedule.due(date, state.next_date)
+
     def decide(self, date: pd.Timestamp, state: State) -> Orders | None:
-        if self.schedule.frequency != "D" and not self.schedule.due(date):
+        if not self.checking(date, state):
             return None
         w = state.weights
         out = outside(w, self._lower, self._upper)
@@ -107,9 +118,10 @@ class CalendarThreshold(Threshold):
     """Look once per ``check`` period (monthly by default); trade only if beyond a band."""
 
     def __init__(self, target, bands: Bands, *, check: str = "M", trade_to: str = "target", inner: float = 0.5,
-                 name: str | None = None):
-        super().__init__(target, bands, check=check, trade_to=trade_to, inner=inner,
-                         name=name or f"cal_threshold_{bands.label().replace(' ', '')}_{check}_{trade_to}")
+                 when: str = "last", name: str | None = None):
+        super().__init__(target, bands, check=check, trade_to=trade_to, inner=inner, when=when,
+                         name=name or f"cal_threshold_{bands.label().replace(' ', '')}_{check}_{trade_to}"
+                                      f"{when_suffix(when)}")
 
 
 class CashFlowRouting(Threshold):
@@ -121,9 +133,10 @@ class CashFlowRouting(Threshold):
     contributions are all routed.
     """
 
-    def __init__(self, target, bands: Bands, *, check: str = "D", min_flow_usd: float = 1.0, name: str | None = None):
-        super().__init__(target, bands, check=check, trade_to="edge",
-                         name=name or f"cash_flow_routing_{bands.label().replace(' ', '')}")
+    def __init__(self, target, bands: Bands, *, check: str = "D", min_flow_usd: float = 1.0, when: str = "last",
+                 name: str | None = None):
+        super().__init__(target, bands, check=check, trade_to="edge", when=when,
+                         name=name or f"cash_flow_routing_{bands.label().replace(' ', '')}{when_suffix(when)}")
         self.min_flow_usd = min_flow_usd
 
     def decide(self, date: pd.Timestamp, state: State) -> Orders | None:
@@ -137,8 +150,7 @@ class CashFlowRouting(Threshold):
                 trade = water_fill(deficit, excess)
             else:
                 trade = -water_fill(-deficit, min(-excess, state.holdings_usd.sum()), cap=state.holdings_usd)
-        checking = self.schedule.frequency == "D" or self.schedule.due(date)
-        if checking:
+        if self.checking(date, state):
             w = (state.holdings_usd + trade) / nav
             out = outside(w, self._lower, self._upper)
             if out.any():
@@ -146,6 +158,11 @@ class CashFlowRouting(Threshold):
         if not np.any(np.abs(trade) > self.min_flow_usd):
             return None
         return Orders(trade)
+
+
+def when_suffix(when: str) -> str:
+    """Name suffix for a schedule convention: none for the default ``"last"``."""
+    return "" if when == "last" else f"_{when}"
 
 
 def outside(w: np.ndarray, lower: np.ndarray, upper: np.ndarray, tolerance: float = 1e-9) -> np.ndarray:

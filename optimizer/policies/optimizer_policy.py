@@ -92,7 +92,7 @@ class OptimizerPolicy(Policy):
         self._adv = pd.Series(adv, index=names)
 
     def decide(self, date: pd.Timestamp, state: State) -> Orders | None:
-        if not self.schedule.due(date):
+        if not self.schedule.due(date, state.next_date):
             return None
         history = state.history[-(self.lookback + 1):]
         if len(history) < max(2 * self.n_factors, 10) + 1:
