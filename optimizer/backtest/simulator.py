@@ -10,9 +10,12 @@ monthly); on each date, in this order:
 3. on the first date of a new tax period, settle the previous period's tax from cash;
 4. ask the policy; fill its orders at today's prices, sales before buys, charging
    spread, commission and impact with :func:`optimizer.backtest.costs.price_trade`
-   (the same model the optimizer prices), relieving lots as named or by FIFO/HIFO;
+   (the same model the optimizer prices); the net trade per asset decides (a net sell
+   relieves named lots first, then FIFO/HIFO; a net buy relieves nothing); every buy
+   and lot relief is logged (``BacktestResult.buys``, ``lot_reliefs``);
 5. if cash would go negative: buys are scaled down first; what is still missing is
-   raised by pro-rata sales, recorded as a *forced* event (``on_shortfall="fund"``), or
+   raised by forced sales (pro rata over what each asset can sell without a wash sale,
+   gains before losses), recorded as a *forced* event (``on_shortfall="fund"``), or
    :class:`CashShortfallError` is raised (``on_shortfall="raise"``). Cash is never
    silently negative.
 

@@ -143,6 +143,9 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_path):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
     assert resumed.events.sum() > 5
     assert resumed.liquidation_tax_usd == full.liquidation_tax_usd
+    pd.testing.assert_frame_equal(resumed.buys, full.buys)
+    pd.testing.assert_frame_equal(resumed.lot_reliefs, full.lot_reliefs)
+    assert len(full.lot_reliefs) > 0 and full.buys["date"].iloc[0] == prices.index[0]
     other = Simulator(prices.iloc[:-1], BacktestConfig(tax_schedule="quarterly"))
     with pytest.raises(CheckpointError):
         other.run(Threshold(target, Bands.relative_to_target(0.1), trade_to="edge", name="t"), checkpoint_path=path)
