@@ -300,6 +300,10 @@ class Ledger:
         self.tax_paid_usd += owed
         return owed
 
+    def tax_owed_usd(self) -> float:
+        """What :meth:`settle_tax` would pay now (dollars; negative when it would credit)."""
+        return self.tax_due_usd + self._year_outcome().tax_usd - self.year_settled_usd
+
     def unrealized_usd(self, prices: np.ndarray, date) -> tuple[float, float]:
         """Unrealized (short, long) gains of all lots at ``prices``, dollars."""
         today = day_number(date)

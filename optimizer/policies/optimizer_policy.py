@@ -1,36 +1,63 @@
 """The engine as a policy: one :class:`optimizer.Rebalancer`, re-solved on its own schedule.
 
-Targets and bands are **per asset** (each asset is its own exposure key:
-``Market.asset_class`` maps an asset to itself), so the optimizer answers to exactly the
-target the heuristics chase and the metrics measure. Per decision it builds
+Targets and bands are **per asset** (each asset is its own exposure key), so the optimizer
+answers to exactly the target the heuristics chase and the metrics measure.
 
-* a :class:`RiskModel` with :meth:`RiskModel.from_returns` on the trailing ``lookback``
-  returns (PCA, ``n_factors``), annualised with the data's periods per year;
-* a :class:`Market` whose spreads, commissions, ADV and volatility are the simulator's
-  (:class:`optimizer.backtest.CostModel` and its trailing volatility), so the trade is
-  priced exactly as it will be filled (on monthly data the "daily" volatility of
-  :class:`Market` is the volatility per month, on both sides);
-* a :class:`Portfolio` from the ledger's open lots, cash and latest loss sales (for the
-  wash-sale rule), with lot slots rounded up to a power of two so the problem shape,
-  and the built cvxpy problem, changes only a few times over a long run.
+Decision economics (the same whatever the decision frequency)
+--------------------------------------------------------------
+Each decision minimises, in NAV fractions::
 
-The answer's ``lot_sales`` are passed on, so the simulator relieves exactly the lots the
+    0.5 * risk_aversion * (annual tracking-error variance after the trade)
+    + spread + commission + impact                          (paid once, now)
+    + sum over lots sold of gain * TaxRules.realization_cost (tax now less the tax it avoids later)
+
+The risk term prices one year of tracking error; the costs are one-off. In other words
+a trade is made when the tracking-error variance it removes, held for a year, is worth
+more than what the trade costs: costs are amortised over a one-year holding period
+(Boyd et al. 2017, "Multi-period trading via convex optimization", sec. 4.4), and the
+answer does not depend on how often decisions are taken. A weekly and a monthly
+schedule share one no-trade region; the weekly one just checks it more often. Taxes are
+valued, not charged at face value: harvesting a loss only defers tax (the replacement lot
+has a lower basis), so it is worth the rate now less the discounted rate at the horizon.
+
+What keeps it from churning
+---------------------------
+* the risk model (:meth:`RiskModel.from_returns` with Ledoit-Wolf shrinkage on a
+  ``lookback`` window) is re-estimated once per ``risk_every`` period, not every date;
+* a trade smaller than ``max(min_trade_usd, min_trade_weight * NAV)`` is not made: the
+  asset is frozen and the program re-solved, so the remaining trades stay consistent;
+* lots are grouped by tax per dollar into at most ``lot_groups`` slots per asset
+  (:mod:`optimizer.policies.lot_groups`), so the program is built once per backtest;
+  sales of a group relieve its lots with the least gain first;
+* the cash buffer covers the tax the ledger owes at its next settlement, so paying tax
+  never forces a sale.
+
+The answer's lot sales are passed on, so the simulator relieves exactly the lots the
 optimizer chose. A decision that fails (solver or infeasibility) is recorded in
 ``failures`` and leaves the book alone for that date; answers no solver in the chain
-solved accurately are used but counted in ``inaccurate``.
+solved accurately are used but counted in ``inaccurate``. ``decision_seconds`` holds the
+wall time of every decision and ``solver_seconds`` the solver's own share of it.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from optimizer.backtest.costs import CostModel
-from optimizer.errors import InfeasibleError, SolverError
+from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.model import Market, Portfolio, RiskModel, Settings, Targets, TaxRules
-from optimizer.policies.base import Orders, Policy, Schedule, State
+from optimizer.policies.base import Orders, Policy, Schedule, State, period_key
+from optimizer.policies.lot_groups import LotGroups, group_lots, relieve
+from optimizer.problem_data import ProblemData, prepare
 from optimizer.rebalancer import Rebalancer
+from optimizer.result import RebalanceResult
+
+#: Rounds of "freeze the assets whose trade is too small, re-solve" per decision.
+MIN_TRADE_ROUNDS = 3
 
 
 class OptimizerPolicy(Policy):
@@ -43,27 +70,43 @@ class OptimizerPolicy(Policy):
     costs:
         The backtest's cost model (must be the simulator's, so prices agree).
     tax:
-        Tax rules the optimizer prices (the backtest's ledger should use the same).
-    risk_aversion, cost_weight, impact_weight, tax_weight:
-        :class:`optimizer.Settings` objective weights.
+        Tax rules the optimizer prices, with the valuation horizon of a realization
+        (the backtest's ledger should use the same rates).
+    risk_aversion:
+        The trade-off knob, in NAV fraction per year per unit of annual tracking-error
+        variance: a tracking error ``TE`` held for a year is priced
+        ``0.5 * risk_aversion * TE**2``. At 100 a 1% tracking error costs 50 bp a year; at
+        1 it costs 0.5 bp and the policy barely trades; at 1e4 it tracks tightly.
+    cost_weight, impact_weight, tax_weight:
+        :class:`optimizer.Settings` weights on the cost parts (1 = at face value).
     band_width:
-        Soft absolute band around each target (NAV fraction).
+        Soft absolute band around each target (NAV fraction), priced far above any cost.
     every:
-        Decision frequency: ``"W"`` weekly, ``"M"`` monthly, ... (``"D"`` every date).
+        Decision frequency: ``"W"`` weekly, ``"M"`` monthly, ... (``"D"`` every date),
+        on the last date of each period.
     lookback:
         Trailing returns used for the risk model (periods of the data).
+    risk_every:
+        How often the risk model is re-estimated (a :data:`FREQUENCIES` code).
     n_factors:
-        PCA factors in the risk model.
-    min_trade_weight:
-        Trades smaller than this NAV fraction (largest asset) count as no trade.
+        Principal components of the (shrunk) covariance kept as factors.
+    lot_groups:
+        Most lot slots per asset (lots grouped by tax per dollar).
+    min_trade_usd, min_trade_weight:
+        No trade smaller than the larger of these (dollars; NAV fraction) is made.
     """
 
     def __init__(self, target, *, costs: CostModel = CostModel(), tax: TaxRules = TaxRules(),
-                 risk_aversion: float = 10.0, cost_weight: float = 1.0, impact_weight: float = 1.0,
-                 tax_weight: float = 1.0, band_width: float = 0.10, every: str = "W", lookback: int = 252,
-                 n_factors: int = 3, min_trade_weight: float = 1e-4, solvers: tuple[str, ...] | None = None,
-                 name: str | None = None):
+                 risk_aversion: float = 100.0, cost_weight: float = 1.0, impact_weight: float = 1.0,
+                 tax_weight: float = 1.0, band_width: float = 0.10, every: str = "W", lookback: int = 504,
+                 risk_every: str = "M", n_factors: int = 5, lot_groups: int = 8, min_trade_usd: float = 100.0,
+                 min_trade_weight: float = 0.001, solvers: tuple[str, ...] | None = None, name: str | None = None):
         super().__init__(target)
+        for field, value in (("min_trade_usd", min_trade_usd), ("min_trade_weight", min_trade_weight)):
+            if not (np.isfinite(value) and value >= 0):
+                raise InputError(field, f"is {value!r}; it must be a non-negative number")
+        if lookback < 20:
+            raise InputError("lookback", f"is {lookback!r}; at least 20 periods of returns")
         self.costs = costs
         self.tax = tax
         self.settings = Settings(risk_aversion=risk_aversion, cost_weight=cost_weight, impact_weight=impact_weight,
@@ -72,13 +115,21 @@ class OptimizerPolicy(Policy):
         self.band_width = band_width
         self.schedule = Schedule(every)
         self.lookback = lookback
+        period_key(pd.Timestamp("2000-01-03"), risk_every)   # validates
+        self.risk_every = risk_every
         self.n_factors = n_factors
+        self.lot_groups = lot_groups
+        self.min_trade_usd = min_trade_usd
         self.min_trade_weight = min_trade_weight
         self.rebalancer = Rebalancer()
         self.name = name or f"optimizer_ra{risk_aversion:g}"
         self.failures: list[tuple[pd.Timestamp, str]] = []
         self.decisions = 0
         self.inaccurate = 0
+        self.decision_seconds: list[float] = []
+        self.solver_seconds: list[float] = []
+        self._risk: RiskModel | None = None
+        self._risk_key: tuple | None = None
 
     def start(self, assets: tuple[str, ...]) -> None:
         super().start(assets)
@@ -90,43 +141,125 @@ class OptimizerPolicy(Policy):
         self._half_spread = pd.Series(half_spread, index=names)
         self._commission = pd.Series(commission, index=names)
         self._adv = pd.Series(adv, index=names)
+        self._risk = None
+        self._risk_key = None
 
+    # -- one decision ------------------------------------------------------------------
     def decide(self, date: pd.Timestamp, state: State) -> Orders | None:
         if not self.schedule.due(date, state.next_date):
             return None
+        risk = self.risk_model(date, state)
+        if risk is None:
+            return None
+        started = time.perf_counter()
+        self.decisions += 1
+        try:
+            orders = self._decide(date, state, risk)
+        except (SolverError, InfeasibleError) as exc:
+            self.failures.append((date, str(exc)))
+            orders = None
+        self.decision_seconds.append(time.perf_counter() - started)
+        return orders
+
+    def risk_model(self, date: pd.Timestamp, state: State) -> RiskModel | None:
+        """The risk model for ``date``: re-estimated once per ``risk_every`` period (None: too little history)."""
+        key = period_key(date, self.risk_every)
+        if self._risk is not None and key == self._risk_key:
+            return self._risk
         history = state.history[-(self.lookback + 1):]
-        if len(history) < max(2 * self.n_factors, 10) + 1:
+        if len(history) < 21:
             return None
         names = list(state.assets)
         returns = pd.DataFrame(history[1:] / history[:-1] - 1.0, columns=names)
-        risk = RiskModel.from_returns(returns, min(self.n_factors, len(names)), state.periods_per_year)
-        market = Market(date=date, prices=pd.Series(state.prices, index=names), asset_class=self._classes,
-                        risk=risk, volatility=pd.Series(state.volatility, index=names), adv_usd=self._adv,
+        self._risk = RiskModel.from_returns(returns, min(self.n_factors, len(names)), state.periods_per_year,
+                                            shrink=True)
+        self._risk_key = key
+        return self._risk
+
+    def _decide(self, date: pd.Timestamp, state: State, risk: RiskModel) -> Orders | None:
+        names = list(state.assets)
+        prices = pd.Series(state.prices, index=names)
+        market = Market(date=date, prices=prices, asset_class=self._classes, risk=risk,
+                        volatility=pd.Series(state.volatility, index=names), adv_usd=self._adv,
                         half_spread=self._half_spread, commission=self._commission)
         ledger = state.ledger
-        portfolio = Portfolio(lots=ledger.lots_frame(), cash_usd=max(state.cash_usd, 0.0),
+        groups = group_lots(ledger.lots_frame(), prices, date, self.tax.long_term_days, self.lot_groups)
+        lots = _mark_recent_buys(groups, ledger, date, self.tax)
+        portfolio = Portfolio(lots=lots, cash_usd=max(state.cash_usd, 0.0),
                               recent_loss_sales=pd.Series(ledger.last_loss_sale, dtype="datetime64[ns]"))
-        most = int(ledger.lot_counts().max()) if len(names) else 1
-        slots = 1 << max(0, int(np.ceil(np.log2(max(most, 1)))))
-        self.decisions += 1
-        try:
-            result = self.rebalancer.rebalance(portfolio, self._targets, market, self.settings, tax=self.tax,
-                                               lot_slots=slots)
-        except (SolverError, InfeasibleError) as exc:
-            self.failures.append((date, str(exc)))
-            return None
+        settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()))
+        data = prepare(portfolio, self._targets, market, settings, tax=self.tax, lot_slots=self.lot_groups)
+        result = self._solve_without_small_trades(data)
         if not result.accurate:
             self.inaccurate += 1
-        trade = result.trades["trade_usd"].reindex(names).to_numpy(dtype=float)
-        if np.abs(trade).max() < self.min_trade_weight * state.nav_usd:
+        trade = result.trades["trade_usd"].reindex(names).fillna(0.0).to_numpy(dtype=float)
+        if not np.any(trade):
             return None
-        lot_sales: dict[str, dict[str, float]] = {}
-        for lot_id, row in result.lot_sales.iterrows():
-            lot_sales.setdefault(str(row["asset"]), {})[str(lot_id)] = float(row["shares"])
-        return Orders(trade, lot_sales or None)
+        return Orders(trade, _ledger_lot_sales(result, groups) or None)
+
+    def _solve_without_small_trades(self, data: ProblemData) -> RebalanceResult:
+        """Solve; while some asset's trade is below the minimum, freeze it and re-solve."""
+        smallest = max(self.min_trade_usd / data.nav_usd, self.min_trade_weight)
+        L = data.shape.lot_slots
+        frozen = np.zeros(data.shape.n_assets, dtype=bool)
+        for _ in range(MIN_TRADE_ROUNDS):
+            result = self.rebalancer.solve(data)
+            self.solver_seconds.append(sum(a.solver_seconds or a.seconds for a in result.attempts))
+            trade = result.trades["trade_usd"].reindex(data.shape.assets).fillna(0.0).to_numpy() / data.nav_usd
+            small = (np.abs(trade) < smallest) & (trade != 0) & ~frozen
+            if not small.any():
+                break
+            frozen |= small
+            sell_max = data.lot_sell_max.reshape(-1, L).copy()
+            sell_max[frozen] = 0.0
+            data = data.with_bounds(buy_max=np.where(frozen, 0.0, data.buy_max), lot_sell_max=sell_max.ravel())
+        else:
+            result = _drop_small(result, smallest * data.nav_usd)
+        return result
 
     def state_dict(self) -> dict:
-        return {"schedule": self.schedule.last}
+        return {"schedule": self.schedule.last, "risk_key": self._risk_key, "risk": self._risk}
 
     def load_state_dict(self, state: dict) -> None:
         self.schedule.last = state.get("schedule")
+        self._risk_key = state.get("risk_key")
+        self._risk = state.get("risk")
+
+
+def _mark_recent_buys(groups: LotGroups, ledger, date: pd.Timestamp, tax: TaxRules) -> pd.DataFrame:
+    """Date each loss group of an asset bought in the last ``wash_sale_days`` at that buy.
+
+    The engine blocks loss sales of an asset holding a lot bought inside the wash-sale
+    window; a buy whose lot was already sold again would escape it, so the asset's latest
+    buy is stamped on its loss groups (a blocked loss group's term no longer matters).
+    """
+    lots = groups.lots
+    today = pd.Timestamp(date)
+    recent = {asset: day for asset, day in getattr(ledger, "last_buy_day", {}).items()
+              if (today - pd.Timestamp(np.datetime64(int(day), "D"))).days <= tax.wash_sale_days}
+    if not recent or lots.empty:
+        return lots
+    lots = lots.copy()
+    loss = pd.Series(groups.loss, index=lots.index)
+    for asset, day in recent.items():
+        rows = loss & (lots["asset"] == asset)
+        bought = pd.Timestamp(np.datetime64(int(day), "D"))
+        lots.loc[rows, "acquired"] = lots.loc[rows, "acquired"].where(lots.loc[rows, "acquired"] >= bought, bought)
+    return lots
+
+
+def _ledger_lot_sales(result: RebalanceResult, groups: LotGroups) -> dict[str, dict[str, float]]:
+    """``{asset: {ledger lot_id: shares}}`` for the group sales in ``result``."""
+    by_asset: dict[str, dict[str, float]] = {}
+    for group_id, row in result.lot_sales.iterrows():
+        by_asset.setdefault(str(row["asset"]), {})[str(group_id)] = float(row["shares"])
+    return {asset: relieve(groups, sales) for asset, sales in by_asset.items()}
+
+
+def _drop_small(result: RebalanceResult, smallest_usd: float) -> RebalanceResult:
+    """Give up on the re-solves: zero the trades still below ``smallest_usd`` (rare)."""
+    trades = result.trades.copy()
+    small = trades["trade_usd"].abs() < smallest_usd
+    trades.loc[small, "trade_usd"] = 0.0
+    sales = result.lot_sales[~result.lot_sales["asset"].isin(trades.index[small])]
+    return replace(result, trades=trades, lot_sales=sales)

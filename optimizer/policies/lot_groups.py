@@ -1,0 +1,154 @@
+"""Bounded lot slots: group an account's tax lots so each asset has at most ``max_groups``.
+
+A book traded weekly for years holds dozens of lots per asset; one lot slot each would
+grow the program (and rebuild it whenever the count grows). Lots whose tax per dollar
+sold is (nearly) equal are interchangeable for the optimizer, so they are merged:
+
+* lots are first split by *kind*: short- or long-term, gain or loss (a group never
+  mixes a loss with a gain, so selling a "gain" group can never realize a loss and break
+  the wash-sale rule, and its term decides its rate);
+* within a kind, lots are sorted by gain per dollar ``1 - basis / price`` and cut into
+  runs of consecutive lots; the ``max_groups`` slots are shared among the kinds present
+  in proportion to their lot counts (each kind at least one);
+* a group's basis is its members' quantity-weighted basis, so selling all of it realizes
+  exactly their total gain; its acquisition date is its newest member's (the most
+  conservative for the holding period and the wash-sale look-back).
+
+When the optimizer sells part of a group, :func:`relieve` picks the members with the
+least gain per dollar first, so the realized tax is never more than the group's linear
+price (the optimizer is conservative, never optimistic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import InputError
+
+
+@dataclass(frozen=True)
+class LotGroups:
+    """Grouped lots for the engine, and which ledger lots each group holds.
+
+    Attributes
+    ----------
+    lots:
+        One row per group with the engine's lot columns (``lot_id, asset, quantity,
+        cost_basis, acquired``); ``lot_id`` is ``"<asset>#<kind><k>"``.
+    member_group:
+        Per ledger lot (in relief order: by group, least gain per dollar first), the
+        row of ``lots`` it belongs to.
+    member_id, member_quantity:
+        The ledger lot ids and their shares, in the same order.
+    loss:
+        Per group: True when its lots are at a loss.
+    """
+
+    lots: pd.DataFrame
+    loss: np.ndarray
+    member_group: np.ndarray
+    member_id: np.ndarray
+    member_quantity: np.ndarray
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.lots)
+
+
+#: A group sale may exceed the group by this fraction (the solver's feasibility tolerance).
+OVERSELL_TOLERANCE = 1e-6
+
+LOT_COLUMNS = ["lot_id", "asset", "quantity", "cost_basis", "acquired"]
+
+
+def group_lots(lots: pd.DataFrame, prices: pd.Series, date: pd.Timestamp, long_term_days: int,
+               max_groups: int = 8) -> LotGroups:
+    """Group ``lots`` (the engine's lot columns) so no asset has more than ``max_groups``.
+
+    ``prices`` are per share, indexed by asset; ``date`` decides short or long term.
+    """
+    if max_groups < 4:
+        raise InputError("max_groups", f"is {max_groups}; at least 4 (one per short/long x gain/loss kind)")
+    if lots.empty:
+        return LotGroups(pd.DataFrame(columns=LOT_COLUMNS), np.zeros(0, dtype=bool), np.zeros(0, dtype=int), np.zeros(0, dtype=object),
+                         np.zeros(0))
+    asset_codes, asset_names = pd.factorize(lots["asset"].to_numpy())
+    price = prices.reindex(asset_names).to_numpy(dtype=float)[asset_codes]
+    quantity = lots["quantity"].to_numpy(dtype=float)
+    basis = lots["cost_basis"].to_numpy(dtype=float)
+    acquired = lots["acquired"].to_numpy(dtype="datetime64[ns]")
+    gain = 1.0 - basis / price
+    held_days = (np.datetime64(pd.Timestamp(date), "ns") - acquired) / np.timedelta64(1, "D")
+    kind = np.where(held_days > long_term_days, 2, 0) + (gain > 0)
+
+    order = np.lexsort((gain, kind, asset_codes))
+    segment = asset_codes[order] * 4 + kind[order]                 # (asset, kind) of each sorted lot
+    seg_start = np.r_[0, np.nonzero(np.diff(segment))[0] + 1]
+    seg_count = np.diff(np.r_[seg_start, len(order)])
+    seg_asset = segment[seg_start] // 4
+    slots = np.concatenate([_slots_per_kind(seg_count[seg_asset == a], max_groups)
+                            for a in range(len(asset_names))])
+    rank = np.arange(len(order)) - np.repeat(seg_start, seg_count)
+    sub = (rank * np.repeat(slots, seg_count)) // np.repeat(seg_count, seg_count)
+    key = segment * max_groups + sub
+    group_keys, member_group = np.unique(key, return_inverse=True)
+
+    q = quantity[order]
+    n_groups = len(group_keys)
+    group_quantity = np.bincount(member_group, q, n_groups)
+    group_basis = np.bincount(member_group, q * basis[order], n_groups) / group_quantity
+    newest_int = np.full(n_groups, np.iinfo(np.int64).min)
+    np.maximum.at(newest_int, member_group, acquired[order].astype(np.int64))
+    newest = newest_int.astype("datetime64[ns]")
+    group_asset = asset_names[(group_keys // max_groups) // 4]
+    group_ids = [f"{a}#{(k // max_groups) % 4}{k % max_groups}" for a, k in zip(group_asset, group_keys)]
+    frame = pd.DataFrame({"lot_id": group_ids, "asset": group_asset, "quantity": group_quantity,
+                          "cost_basis": group_basis, "acquired": newest})
+    loss = ((group_keys // max_groups) % 4) % 2 == 0
+    return LotGroups(frame, loss, member_group, lots["lot_id"].to_numpy(dtype=object)[order], q)
+
+
+def _slots_per_kind(counts: np.ndarray, max_groups: int) -> np.ndarray:
+    """Share ``max_groups`` slots among one asset's kinds (lot ``counts`` each), in proportion.
+
+    Every kind gets at least one slot and never more slots than lots.
+    """
+    share = np.ones(len(counts), dtype=int)
+    spare = max_groups - len(counts)
+    extra = counts - 1
+    if spare > 0 and extra.sum() > 0:
+        share += np.minimum(np.floor(extra / extra.sum() * spare).astype(int), extra)
+        for k in np.argsort(-counts, kind="stable"):             # hand out what rounding left
+            add = min(int(counts[k] - share[k]), max_groups - int(share.sum()))
+            share[k] += max(add, 0)
+    return share
+
+
+def relieve(groups: LotGroups, group_shares: dict[str, float]) -> dict[str, float]:
+    """Ledger lots to sell for the shares sold per group: least gain per dollar first.
+
+    Returns ``{ledger lot_id: shares}``; raises :class:`InputError` for an unknown group
+    or a sale above the group's quantity (beyond rounding).
+    """
+    position = {g: k for k, g in enumerate(groups.lots["lot_id"])}
+    out: dict[str, float] = {}
+    for group_id, shares in group_shares.items():
+        k = position.get(group_id)
+        if k is None:
+            raise InputError("lot_sales", "names a lot group the policy did not make", lot=str(group_id))
+        members = np.nonzero(groups.member_group == k)[0]
+        held = float(groups.member_quantity[members].sum())
+        left = float(shares)
+        if left > held * (1 + OVERSELL_TOLERANCE) + 1e-9:
+            raise InputError("lot_sales", f"sells {left:g} shares of a group holding {held:g}", lot=str(group_id))
+        left = min(left, held)                 # solver rounding
+        for m in members:
+            if left <= 0:
+                break
+            take = min(float(groups.member_quantity[m]), left)
+            out[str(groups.member_id[m])] = take
+            left -= take
+    return out
