@@ -173,8 +173,15 @@ class Policy(ABC):
         self._target: np.ndarray | None = None
 
     def start(self, assets: tuple[str, ...]) -> None:
-        """Called once before the first date (and again on resume): align to ``assets``."""
+        """Called once before the first date (and again on resume): align to ``assets``.
+
+        Also rewinds every :class:`Schedule` (a resumed run then loads its position), so
+        the same policy object can be run again from the first date.
+        """
         self._target = target_array(self.target, assets)
+        for schedule in vars(self).values():
+            if isinstance(schedule, Schedule):
+                schedule.last = None
 
     @abstractmethod
     def decide(self, date: pd.Timestamp, state: State) -> Orders | None:

@@ -186,6 +186,17 @@ def test_daily_quarterly_calendar_trades_on_the_last_trading_day_of_the_quarter(
     assert list(first.index[first]) == [pd.Timestamp("2019-04-01")]
 
 
+def test_start_rewinds_the_schedule_so_a_policy_can_run_twice(daily_2019):
+    policy = Calendar({"SP500": 0.6, "UST10Y": 0.4}, "M")
+    first = daily_2019.run(policy)
+    assert policy.state_dict()["schedule"] is not None
+    policy.start(daily_2019.assets)
+    assert policy.state_dict() == {"schedule": None}
+    again = daily_2019.run(policy)
+    np.testing.assert_array_equal(again.events, first.events)
+    assert first.events.sum() == 5                          # Jan .. May month ends; not the final 2019-06-28
+
+
 class Interrupt(Exception):
     pass
 
