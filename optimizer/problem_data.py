@@ -86,6 +86,8 @@ class ProblemData:
     lot_long_term: np.ndarray      # slots: bool
     lot_tax: np.ndarray            # slots: tax due now per unit sold, rate * gain (negative for losses)
     lot_tax_cost: np.ndarray       # slots: what that sale costs, valued (TaxRules.realization_cost * gain)
+    tax_offset: float              # valued tax of the year's gains before this trade, NAV fraction (0: unknown)
+    carry_value: float             # share of a loss's value kept beyond the gains it offsets (1: no netting)
     lot_sell_max: np.ndarray       # slots: largest sale allowed (0 where blocked)
     buy_max: np.ndarray            # assets
     trade_max: np.ndarray          # assets: gross trade cap
@@ -225,6 +227,7 @@ def prepare(
     gain = np.where(occupied, 1.0 - lot_basis / slot_price, 0.0)
     lot_tax = rate * gain
     lot_tax_cost = tax.realization_cost(long_term) * gain
+    tax_offset, carry_value = _year_to_date(portfolio, tax, nav)
 
     no_trade = restrictions.flag("no_trade", assets) | ~tradeable
     no_buy = no_trade | restrictions.flag("no_buy", assets)
@@ -301,6 +304,8 @@ def prepare(
         lot_long_term=long_term,
         lot_tax=lot_tax,
         lot_tax_cost=lot_tax_cost,
+        tax_offset=tax_offset,
+        carry_value=carry_value,
         lot_sell_max=lot_sell_max,
         buy_max=buy_max,
         trade_max=trade_max,
@@ -317,6 +322,20 @@ def prepare(
         settings=settings,
         tax=tax,
     )
+
+
+def _year_to_date(portfolio: Portfolio, tax: TaxRules, nav: float) -> tuple[float, float]:
+    """``(tax_offset, carry_value)`` of the tax term's netting (see :mod:`optimizer.terms.tax`).
+
+    The year's gains so far plus the ordinary-income offset still available are what a
+    loss sold now can absorb; they are valued at the mean of the short- and long-term
+    realization costs (the kink of a convex approximation, not an exact netting).
+    """
+    if portfolio.realized_gain_usd is None:
+        return 0.0, 1.0
+    rate = float(tax.realization_cost(np.array([False, True])).mean())
+    room_usd = portfolio.realized_gain_usd + tax.ordinary_offset_usd
+    return rate * room_usd / nav, tax.carry_value
 
 
 def _check_known(portfolio: Portfolio, assets: list[str], market: Market, untradeable: list[str]) -> None:

@@ -57,6 +57,13 @@ def _build(data: ProblemData, *, elastic: bool):
     return buy, sell, short, ov, exposure, net, gross, constraints, below, above, cash_gap
 
 
+def _netted_tax(data: ProblemData, sell: cp.Variable) -> cp.Expression:
+    """The tax part written plainly: ``max(X, k X) - max(X0, k X0)``, ``X = lot_tax_cost @ sell + X0``."""
+    k, x0 = data.carry_value, data.tax_offset
+    x = data.lot_tax_cost @ sell + x0
+    return cp.maximum(x, k * x) - max(x0, k * x0)
+
+
 def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple[Trade, float]:
     """Solve the plain formulation; returns the trade and the objective in bps of NAV.
 
@@ -69,7 +76,7 @@ def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple
                  + s.impact_weight * cp.sum(cp.multiply(data.impact, cp.square(net)))
                  + s.cost_weight * (data.linear_cost @ gross + (data.overlay_cost @ cp.abs(ov) if ov is not None else 0))
                  + s.cost_weight * (data.overlay_holding_cost @ cp.abs(data.overlay0 + ov) if ov is not None else 0)
-                 + s.tax_weight * (data.lot_tax_cost @ sell))
+                 + s.tax_weight * _netted_tax(data, sell))
     if data.shape.soft_bands:
         objective = objective + s.band_penalty * (cp.sum(below) + cp.sum(above))
     problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * objective), constraints)

@@ -274,14 +274,14 @@ class Ledger:
         self.total_short_usd += short
         self.total_long_usd += long
 
-    def _year_outcome(self, short: float = 0.0, long: float = 0.0) -> NetTax:
+    def year_outcome(self, short: float = 0.0, long: float = 0.0) -> NetTax:
         """The current tax year netted with extra (short, long) gains, dollars."""
         return net_tax(self.year_short_usd + short, self.year_long_usd + long, self.tax, self.carry_short_usd,
                        self.carry_long_usd)
 
     def _close_year(self) -> None:
         """End ``tax_year``: its unsettled tax becomes due, its losses carry forward."""
-        outcome = self._year_outcome()
+        outcome = self.year_outcome()
         self.tax_due_usd += outcome.tax_usd - self.year_settled_usd
         self.carry_short_usd, self.carry_long_usd = outcome.carry_short_usd, outcome.carry_long_usd
         self.year_short_usd = self.year_long_usd = self.year_settled_usd = 0.0
@@ -292,8 +292,8 @@ class Ledger:
         Returns the amount paid (dollars; negative when the account is credited, e.g. the
         ordinary-income offset of a net loss, or a credit reversed by later gains).
         """
-        year_tax = self._year_outcome().tax_usd
-        owed = self.tax_due_usd + year_tax - self.year_settled_usd
+        year_tax = self.year_outcome().tax_usd
+        owed = self.tax_owed_usd()
         self.year_settled_usd = year_tax
         self.tax_due_usd = 0.0
         self.cash_usd -= owed
@@ -302,7 +302,7 @@ class Ledger:
 
     def tax_owed_usd(self) -> float:
         """What :meth:`settle_tax` would pay now (dollars; negative when it would credit)."""
-        return self.tax_due_usd + self._year_outcome().tax_usd - self.year_settled_usd
+        return self.tax_due_usd + self.year_outcome().tax_usd - self.year_settled_usd
 
     def unrealized_usd(self, prices: np.ndarray, date) -> tuple[float, float]:
         """Unrealized (short, long) gains of all lots at ``prices``, dollars."""
@@ -328,10 +328,10 @@ class Ledger:
         short, long = self.unrealized_usd(prices, date)
         year = pd.Timestamp(date).year
         if self.tax_year is None or year == self.tax_year:
-            return self.tax_due_usd + self._year_outcome(short, long).tax_usd - self.year_settled_usd
+            return self.tax_due_usd + self.year_outcome(short, long).tax_usd - self.year_settled_usd
         if year < self.tax_year:
             raise InputError("liquidation_tax.date", f"is in {year}, before the ledger's tax year {self.tax_year}")
-        closed = self._year_outcome()
+        closed = self.year_outcome()
         due = self.tax_due_usd + closed.tax_usd - self.year_settled_usd
         final = net_tax(short, long, self.tax, closed.carry_short_usd, closed.carry_long_usd)
         return due + final.tax_usd

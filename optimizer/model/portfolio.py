@@ -39,6 +39,10 @@ class Portfolio:
         the wash-sale window is blocked.
     overdraft_usd:
         How far below zero ``cash_usd`` may be on input (>= 0).
+    realized_gain_usd:
+        Net capital gain realized so far in the tax year less losses carried in, account
+        currency (negative: losses available to absorb gains). ``None`` (default): unknown,
+        and every loss sold is assumed to offset other gains at full value.
     """
 
     lots: pd.DataFrame
@@ -47,8 +51,11 @@ class Portfolio:
     overlay_contracts: pd.Series = field(default_factory=_empty_series)
     recent_loss_sales: pd.Series = field(default_factory=lambda: pd.Series(dtype="datetime64[ns]"))
     overdraft_usd: float = 0.0
+    realized_gain_usd: float | None = None
 
     def __post_init__(self) -> None:
+        if self.realized_gain_usd is not None:
+            object.__setattr__(self, "realized_gain_usd", finite_number(self.realized_gain_usd, "realized_gain_usd"))
         object.__setattr__(self, "lots", _validated_lots(self.lots))
         overdraft = finite_number(self.overdraft_usd, "overdraft_usd", minimum=0.0)
         cash = finite_number(self.cash_usd, "cash_usd")

@@ -38,6 +38,14 @@ class TaxRules:
     loss (``g < 0``) is worth a rate difference plus time value, not the full rate. With
     ``at_horizon="step_up"`` (bequest or donation: the gain is never taxed) nothing is
     avoided and the cost is ``rate_now`` in full.
+
+    **Netting within the year** (engine): when the account's realized gain so far this year
+    is known (``Portfolio.realized_gain_usd``), a loss is worth its full value only while it
+    offsets gains (realized this year, in this trade, or the yearly ordinary-income
+    offset); beyond that it can only be carried forward, and keeps ``carry_value`` of its
+    value (the replacement's lower basis will meet the carried loss at the horizon, so a
+    carried loss is worth little). Likewise a gain absorbed by losses already realized
+    costs only ``carry_value`` of its price. See :mod:`optimizer.terms.tax`.
     """
 
     short_term_rate: float = 0.37
@@ -48,6 +56,7 @@ class TaxRules:
     horizon_years: float = 10.0
     discount_rate: float = 0.05
     at_horizon: str = "liquidate"
+    carry_value: float = 0.1
 
     def __post_init__(self) -> None:
         for name in ("short_term_rate", "long_term_rate"):
@@ -59,6 +68,8 @@ class TaxRules:
         finite_number(self.ordinary_offset_usd, "tax.ordinary_offset_usd", minimum=0.0)
         finite_number(self.horizon_years, "tax.horizon_years", minimum=0.0)
         finite_number(self.discount_rate, "tax.discount_rate", minimum=0.0)
+        if not 0.0 <= finite_number(self.carry_value, "tax.carry_value", minimum=0.0) <= 1.0:
+            raise InputError("tax.carry_value", f"is {self.carry_value!r}; a fraction between 0 and 1")
         if self.at_horizon not in AT_HORIZON:
             raise InputError("tax.at_horizon", f"is {self.at_horizon!r}; use one of {AT_HORIZON}")
 

@@ -186,7 +186,8 @@ class OptimizerPolicy(Policy):
         groups = group_lots(ledger.lots_frame(), prices, date, self.tax.long_term_days, self.lot_groups)
         lots = _mark_recent_buys(groups, ledger, date, self.tax)
         portfolio = Portfolio(lots=lots, cash_usd=max(state.cash_usd, 0.0),
-                              recent_loss_sales=pd.Series(ledger.last_loss_sale, dtype="datetime64[ns]"))
+                              recent_loss_sales=pd.Series(ledger.last_loss_sale, dtype="datetime64[ns]"),
+                              realized_gain_usd=_realized_gain_usd(ledger, date))
         settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()))
         data = prepare(portfolio, self._targets, market, settings, tax=self.tax, lot_slots=self.lot_groups)
         result = self._solve_without_small_trades(data)
@@ -224,6 +225,16 @@ class OptimizerPolicy(Policy):
         self.schedule.last = state.get("schedule")
         self._risk_key = state.get("risk_key")
         self._risk = state.get("risk")
+
+
+def _realized_gain_usd(ledger, date: pd.Timestamp) -> float:
+    """Net gain realized in ``date``'s tax year less the losses carried into it (dollars)."""
+    if ledger.tax_year is None:
+        return 0.0
+    if ledger.tax_year == date.year:
+        return ledger.year_short_usd + ledger.year_long_usd - ledger.carry_short_usd - ledger.carry_long_usd
+    closed = ledger.year_outcome()
+    return -(closed.carry_short_usd + closed.carry_long_usd)
 
 
 def _mark_recent_buys(groups: LotGroups, ledger, date: pd.Timestamp, tax: TaxRules) -> pd.DataFrame:

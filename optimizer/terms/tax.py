@@ -4,6 +4,13 @@ The tax due now is ``rate_j * g_j`` (:func:`price`, what the result reports). Th
 charges what the sale is worth (:func:`cost`): ``TaxRules.realization_cost`` per dollar of
 gain, the rate now minus the discounted tax the sale avoids later. Loss lots have a
 negative gain, so selling them earns a benefit (harvesting).
+
+Netting within the year (a convex approximation): with ``X = lot_tax_cost @ sell +
+tax_offset``, where ``tax_offset`` values the year's realized gains so far (plus the
+ordinary-income offset still available), the objective charges ``max(X, k X)`` less its
+value with no trade, ``k = carry_value``. While ``X > 0`` (losses sold meet gains) every
+dollar counts in full; below, losses can only be carried forward and count for ``k``.
+With no year-to-date information ``k = 1`` and the charge is linear.
 """
 
 from __future__ import annotations
@@ -28,8 +35,15 @@ def price(data: ProblemData, trade: Trade) -> float:
 
 
 def cost(data: ProblemData, trade: Trade) -> float:
-    """What the trade's lot sales cost after deferral (the objective's tax part), NAV fraction."""
-    return float(data.lot_tax_cost @ trade.sell)
+    """What the trade's lot sales cost after deferral and netting (the objective's tax part), NAV fraction."""
+    return netted(data, float(data.lot_tax_cost @ trade.sell))
+
+
+def netted(data: ProblemData, valued: float) -> float:
+    """``max(X, k X) - max(X0, k X0)`` for ``X = valued + tax_offset`` (see the module docstring)."""
+    k, x0 = data.carry_value, data.tax_offset
+    x = valued + x0
+    return max(x, k * x) - max(x0, k * x0)
 
 
 class CapitalGainsTax(Term):
@@ -38,10 +52,25 @@ class CapitalGainsTax(Term):
     def __init__(self, shape, v):
         super().__init__(shape, v)
         self.lot_tax = cp.Parameter(shape.n_lots, name="lot_tax")
-        self._expression = self.lot_tax @ v.sell
+        self.lot_tax_carried = cp.Parameter(shape.n_lots, name="lot_tax_carried")   # k * lot_tax
+        self.offset = cp.Parameter(name="tax_offset")
+        self.offset_carried = cp.Parameter(name="tax_offset_carried")
+        self.at_zero = cp.Parameter(name="tax_at_zero")
+        self.charged = cp.Variable(name="tax_charged")
+        self._constraints = [self.charged >= self.lot_tax @ v.sell + self.offset,
+                             self.charged >= self.lot_tax_carried @ v.sell + self.offset_carried]
+        self._expression = self.charged - self.at_zero
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
+        k, x0 = data.carry_value, data.tax_offset
         self.lot_tax.value = weight * data.lot_tax_cost
+        self.lot_tax_carried.value = weight * k * data.lot_tax_cost
+        self.offset.value = weight * x0
+        self.offset_carried.value = weight * k * x0
+        self.at_zero.value = weight * max(x0, k * x0)
+
+    def constraints(self):
+        return self._constraints
 
     def objective(self):
         return self._expression
