@@ -100,7 +100,8 @@ class OptimizerPolicy(Policy):
                  risk_aversion: float = 100.0, cost_weight: float = 1.0, impact_weight: float = 1.0,
                  tax_weight: float = 1.0, band_width: float = 0.10, every: str = "W", lookback: int = 504,
                  risk_every: str = "M", n_factors: int = 5, lot_groups: int = 8, min_trade_usd: float = 100.0,
-                 min_trade_weight: float = 0.001, solvers: tuple[str, ...] | None = None, name: str | None = None):
+                 min_trade_weight: float = 0.001, holding_years: float | None = None,
+                 solvers: tuple[str, ...] | None = None, name: str | None = None):
         super().__init__(target)
         for field, value in (("min_trade_usd", min_trade_usd), ("min_trade_weight", min_trade_weight)):
             if not (np.isfinite(value) and value >= 0):
@@ -128,8 +129,12 @@ class OptimizerPolicy(Policy):
         self.inaccurate = 0
         self.decision_seconds: list[float] = []
         self.solver_seconds: list[float] = []
+        if holding_years is not None and not (np.isfinite(holding_years) and holding_years > 0):
+            raise InputError("holding_years", f"is {holding_years!r}; a positive number of years, or None")
+        self.holding_years = holding_years
         self._risk: RiskModel | None = None
         self._risk_key: tuple | None = None
+        self._holding_years = 1.0
 
     def start(self, assets: tuple[str, ...]) -> None:
         super().start(assets)
@@ -174,6 +179,9 @@ class OptimizerPolicy(Policy):
         self._risk = RiskModel.from_returns(returns, min(self.n_factors, len(names)), state.periods_per_year,
                                             shrink=True)
         self._risk_key = key
+        self._holding_years = self.holding_years or expected_holding_years(
+            self._risk, self._target, self._half_spread.to_numpy() + self._commission.to_numpy(),
+            self.settings.risk_aversion)
         return self._risk
 
     def _decide(self, date: pd.Timestamp, state: State, risk: RiskModel) -> Orders | None:
@@ -188,7 +196,8 @@ class OptimizerPolicy(Policy):
         portfolio = Portfolio(lots=lots, cash_usd=max(state.cash_usd, 0.0),
                               recent_loss_sales=pd.Series(ledger.last_loss_sale, dtype="datetime64[ns]"),
                               realized_gain_usd=_realized_gain_usd(ledger, date))
-        settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()))
+        settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()),
+                           risk_aversion=self.settings.risk_aversion * self._holding_years)
         data = prepare(portfolio, self._targets, market, settings, tax=self.tax, lot_slots=self.lot_groups)
         result = self._solve_without_small_trades(data)
         if not result.accurate:
@@ -219,12 +228,46 @@ class OptimizerPolicy(Policy):
         return result
 
     def state_dict(self) -> dict:
-        return {"schedule": self.schedule.last, "risk_key": self._risk_key, "risk": self._risk}
+        return {"schedule": self.schedule.last, "risk_key": self._risk_key, "risk": self._risk,
+                "holding_years": self._holding_years}
 
     def load_state_dict(self, state: dict) -> None:
         self.schedule.last = state.get("schedule")
         self._risk_key = state.get("risk_key")
         self._risk = state.get("risk")
+        self._holding_years = state.get("holding_years", 1.0)
+
+
+def expected_holding_years(risk: RiskModel, target: np.ndarray, linear_cost: np.ndarray,
+                           risk_aversion: float) -> float:
+    """How long a rebalancing trade stays useful (years): the horizon risk is priced over.
+
+    An asset of target weight ``w`` drifts from it with annual variance ``w**2 * s2``
+    (``s2``: variance of its return less the target portfolio's, from ``risk``). With a
+    proportional cost ``c`` the optimal no-trade band has half-width (small-cost
+    asymptotics: Constantinides 1986; Davis and Norman 1990; Rogers 2004)::
+
+        band = (1.5 * c * w**2 / risk_aversion) ** (1/3)
+
+    and drift takes about ``band**2 / (w**2 * s2)`` years to cross it: the time before the
+    deviation a trade removes has come back. Pricing risk over that holding period puts
+    one-off costs and risk in the same units (Boyd et al. 2017, "Multi-period trading via
+    convex optimization", on amortising costs over a holding period) and turns the
+    myopic program's no-trade region, ``c / (risk_aversion * H * s2)``, into the dynamic
+    one up to a constant, whatever the decision frequency. The median over held assets
+    is returned, kept within a day and ten years.
+    """
+    if risk_aversion <= 0:
+        return 1.0
+    cov = risk.covariance().to_numpy()
+    w = np.asarray(target, dtype=float)
+    relative_var = np.diag(cov) - 2.0 * cov @ w + w @ cov @ w
+    held = (w > 0) & (relative_var > 0) & (linear_cost > 0)
+    if not held.any():
+        return 1.0
+    band = (1.5 * linear_cost[held] * w[held] ** 2 / risk_aversion) ** (1.0 / 3.0)
+    years = band ** 2 / (w[held] ** 2 * relative_var[held])
+    return float(np.clip(np.median(years), 1.0 / 252.0, 10.0))
 
 
 def _realized_gain_usd(ledger, date: pd.Timestamp) -> float:
