@@ -227,8 +227,13 @@ def explain_deviation(result: BacktestResult, *, cheap_ratio: float = 0.5, gain_
             reasons.append(f"Tax does not explain it: trimming the overweight assets to fund it would realize "
                            f"no gains (${total:,.0f}).")
     elif mean_dev > 0 and value > 0:
-        reasons.append(f"Tax does not explain it: at the end it is ${final_dev_usd:,.0f} off target and its lots "
-                       f"carry ${unrealized:,.0f} of unrealized gains ({unrealized / value:.0%} of its value).")
+        where = (f"${abs(final_dev_usd):,.0f} {'over' if final_dev_usd > 0 else 'under'} target"
+                 if abs(final_dev_usd) >= 0.5 else "on target")
+        reasons.append(f"Tax does not explain it: at the end it is {where}, so there is no overweight left to "
+                       f"trim, although its lots carry ${unrealized:,.0f} of unrealized gains "
+                       f"({unrealized / value:.0%} of its value)." if final_dev_usd <= 0 else
+                       f"Tax does not explain it: at the end it is {where} and its lots carry "
+                       f"${unrealized:,.0f} of unrealized gains ({unrealized / value:.0%} of its value).")
     if vol < cheap_ratio * others:
         reasons.append(f"Risk: its volatility is {vol:.1%}/yr vs a median of {others:.1%}/yr for the other "
                        f"assets, so a deviation there costs little tracking error.")
