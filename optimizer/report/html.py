@@ -83,6 +83,7 @@ def write_report(comparisons: dict[str, Comparison], out_dir: Path, *, title: st
         ]
         shown = format_table(table[[c for c in HTML_COLUMNS if c in table.columns]])
         shown.columns = [LABELS.get(c, c.replace("_", " ")) for c in shown.columns]
+        shown.index.name = None
         images = "\n".join(f'<img src="{f.name}" alt="{html.escape(f.stem)}">' for f in figures)
         sections.append(
             f"<h2>{html.escape(key)}</h2>\n{verdict_html(comparison)}\n"

@@ -90,10 +90,12 @@ def frontier(table: pd.DataFrame, path: Path, *, cost: str = "total_cost_bps", t
     if len(front):
         ax.plot(front[cost], front["tracking_error"] * 1e2, "o-", color="tab:red", lw=2, ms=7, zorder=4,
                 label="optimizer sweep (risk aversion)")
-        for k, (name, row) in enumerate(front.iterrows()):     # alternate sides so neighbours do not collide
-            right = k % 2 == 0
+        xs = table[cost].to_numpy(dtype=float)
+        middle = 0.5 * (np.nanmin(xs) + np.nanmax(xs))
+        for k, (name, row) in enumerate(front.iterrows()):
+            right = row[cost] < middle                             # label towards the inside of the axes
             ax.annotate(str(name).replace(frontier_prefix + "_ra", "ra "), (row[cost], row["tracking_error"] * 1e2),
-                        fontsize=8, color="tab:red", xytext=(7, 3) if right else (-7, -11),
+                        fontsize=8, color="tab:red", xytext=(7 if right else -7, 4 if k % 2 == 0 else -11),
                         ha="left" if right else "right", textcoords="offset points", zorder=5)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     label = "total cost incl. tax" if cost == "total_cost_bps" else cost.replace("_", " ")

@@ -126,13 +126,13 @@ def dominance_verdicts(table: pd.DataFrame, *, frontier_prefix: str = "optimizer
                     f"{best['total_cost_bps']:.1f} bp/yr.")
         elif np.isfinite(t["a_cost_miss_bps"]):
             miss_te = t["a_te_miss"]
-            tail = (f", and the cheapest-enough point tracks {miss_te * 100:.2f} %-points/yr worse"
-                    if np.isfinite(miss_te) else ", and no optimizer point is as cheap")
-            text = (f"{h} (TE {h_te:.2%}, cost {h_cost:.1f} bp/yr): not dominated; optimizer points as tight "
-                    f"cost at least {t['a_cost_miss_bps']:.1f} bp/yr more{tail}.")
+            tail = (f"; those at least as cheap track at least {miss_te * 100:.2f} %-points/yr worse"
+                    if np.isfinite(miss_te) else "; no optimizer point is as cheap")
+            text = (f"{h} (TE {h_te:.2%}, cost {h_cost:.1f} bp/yr): not dominated; optimizer points at least as "
+                    f"tight cost at least {t['a_cost_miss_bps']:.1f} bp/yr more{tail}.")
         else:
             miss_te = t["a_te_miss"]
-            tail = (f"; the closest point at no more cost tracks {miss_te * 100:.2f} %-points/yr worse"
+            tail = (f"; those at least as cheap track at least {miss_te * 100:.2f} %-points/yr worse"
                     if np.isfinite(miss_te) else "")
             text = (f"{h} (TE {h_te:.2%}, cost {h_cost:.1f} bp/yr): not dominated; no optimizer point tracks "
                     f"as tightly{tail}.")
