@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from optimizer.backtest.compare import frontier_verdicts
-from optimizer.demo import run_demo
+from optimizer.demo import DEMO_RISK_AVERSIONS, run_demo
 from optimizer.policies import water_fill
 from optimizer.report.verdict import _gain_to_sell, dominance_verdicts, headline_verdicts
 
@@ -79,13 +79,14 @@ def test_quick_demo_writes_an_html_report_with_its_figures(tmp_path, capsys):
         pngs = list(tmp_path.glob(f"*_{figure}.png"))
         assert len(pngs) == 1 and pngs[0].stat().st_size > 5_000 and pngs[0].name in page
     table = pd.read_csv(tmp_path / "comparison.csv", index_col=0)
-    assert {"buy_and_hold", "calendar_monthly", "optimizer_ra100"} <= set(table.index)
+    sweep = [f"optimizer_ra{ra:g}" for ra in DEMO_RISK_AVERSIONS]
+    assert {"buy_and_hold", "calendar_monthly", *sweep} <= set(table.index)
     assert table.loc["buy_and_hold", "rebalance_events"] == 0
     assert table.loc["calendar_monthly", "rebalance_events"] > table.loc["calendar_annual", "rebalance_events"]
     printed = capsys.readouterr().out
-    assert "optimizer_ra1000" in printed and "report:" in printed and "done in" in printed
+    assert sweep[-1] in printed and "report:" in printed and "done in" in printed
     assert page.index('class="verdict"') < page.index('class="dataframe metrics"')  # the verdict comes first
     for heading in ("Lowest total cost incl. tax:", "Highest after-tax terminal wealth:",
                     "no worse on both tracking error and total cost", "Why the optimizer deviates"):
         assert heading in page
-    assert "optimizer_ra1 deviates most in" in page
+    assert all(f"{name} deviates most in" in page for name in sweep)
