@@ -32,8 +32,9 @@ from optimizer.report.html import LABELS
 from optimizer.report.verdict import headline_verdicts
 
 #: Risk aversions of the optimizer sweep (the policy scales them by the expected holding period of a
-#: trade, so the effective aversion grows about as their cube root). Measured on the full 2014-2020 run
-#: (weekly decisions): tracking error 1.01, 0.62, 0.41, 0.28 %/yr.
+#: trade, so the effective aversion grows about as their cube root). On the full 2014-2020 run (weekly
+#: decisions) tracking error went from about 1.0 %/yr (30) to 0.28 %/yr (1e5), total cost from about -1
+#: to 19 bp/yr; re-measure if the policy's scaling changes.
 DEMO_RISK_AVERSIONS = (30.0, 1_000.0, 10_000.0, 100_000.0)
 SHOWN = ["tracking_error", "drift_mean", "rebalance_events", "turnover", "trading_cost_bps", "tax_bps",
          "annual_return", "volatility", "after_tax_terminal_usd", "tax_alpha_bps"]
