@@ -220,9 +220,10 @@ def explain_deviation(result: BacktestResult, *, cheap_ratio: float = 0.5, gain_
         total = float(sum(gains.values()))
         if total > 0:
             top = sorted(gains, key=gains.get, reverse=True)[:3]
-            reasons.append(f"Tax: at the end it is ${-final_dev_usd:,.0f} under target; funding it by trimming the "
-                           f"overweight assets ({', '.join(top)}{', ...' if len(gains) > 3 else ''}) to target, "
-                           f"highest-basis lots first, would realize ${total:,.0f} of gains.")
+            reasons.append(f"Tax: at the end it is ${-final_dev_usd:,.0f} under target while the overweight assets "
+                           f"({', '.join(top)}{', ...' if len(gains) > 3 else ''}) are ${float(over.sum()):,.0f} "
+                           f"over; trimming those to target, highest-basis lots first, would realize "
+                           f"${total:,.0f} of gains.")
         else:
             reasons.append(f"Tax does not explain it: trimming the overweight assets to fund it would realize "
                            f"no gains (${total:,.0f}).")
