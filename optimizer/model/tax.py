@@ -43,9 +43,11 @@ class TaxRules:
     is known (``Portfolio.realized_gain_usd``), a loss is worth its full value only while it
     offsets gains (realized this year, in this trade, or the yearly ordinary-income
     offset); beyond that it can only be carried forward, and keeps ``carry_value`` of its
-    value (the replacement's lower basis will meet the carried loss at the horizon, so a
-    carried loss is worth little). Likewise a gain absorbed by losses already realized
-    costs only ``carry_value`` of its price. See :mod:`optimizer.terms.tax`.
+    value. The default, 0, is what liquidation at the horizon implies: the carried loss
+    will offset exactly the extra gain the replacement's lower basis creates there.
+    Likewise a gain absorbed by losses already carried costs ``carry_value`` of its price
+    (0: realized now or at the horizon, it meets the same carried loss). See
+    :mod:`optimizer.terms.tax`.
     """
 
     short_term_rate: float = 0.37
@@ -56,7 +58,7 @@ class TaxRules:
     horizon_years: float = 10.0
     discount_rate: float = 0.05
     at_horizon: str = "liquidate"
-    carry_value: float = 0.1
+    carry_value: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("short_term_rate", "long_term_rate"):
