@@ -62,13 +62,15 @@ QUICK_OUT = Path(tempfile.gettempdir()) / "policy_comparison_quick"
 #: every="W"), one run each. Edit freely; a ``name`` key sets the row's name.
 SWEEP = (
     {"risk_aversion": 0.1},
-    {"risk_aversion": 0.3},
     {"risk_aversion": 1.0},
-    {"risk_aversion": 3.0},
     {"risk_aversion": 10.0},
-    {"risk_aversion": 30.0},
     {"risk_aversion": 100.0},
-    {"risk_aversion": 300.0},
+    {"risk_aversion": 1e3},
+    {"risk_aversion": 1e4},
+    {"risk_aversion": 1e5},
+    {"risk_aversion": 1e6},
+    {"risk_aversion": 1e4, "every": "D", "name": "optimizer_ra1e4_daily"},
+    {"risk_aversion": 1e5, "every": "D", "name": "optimizer_ra1e5_daily"},
 )
 
 INITIAL_USD = 1_000_000.0
@@ -158,7 +160,7 @@ def optimizer_policies(data: DataSet, points: tuple[dict, ...]) -> list[Optimize
     config = data.simulator.config
     policies = []
     for kwargs in points:
-        policy = OptimizerPolicy(data.target, costs=config.costs, tax=config.tax, every="W", **kwargs)
+        policy = OptimizerPolicy(data.target, costs=config.costs, tax=config.tax, **{"every": "W", **kwargs})
         if not policy.name.startswith("optimizer"):
             policy.name = f"optimizer_{policy.name}"
         policies.append(policy)

@@ -320,18 +320,18 @@ def _mark_recent_buys(groups: LotGroups, ledger, date: pd.Timestamp, tax: TaxRul
     buy is stamped on its loss groups (a blocked loss group's term no longer matters).
     """
     lots = groups.lots
-    today = pd.Timestamp(date)
-    recent = {asset: day for asset, day in getattr(ledger, "last_buy_day", {}).items()
-              if (today - pd.Timestamp(np.datetime64(int(day), "D"))).days <= tax.wash_sale_days}
+    today = np.datetime64(pd.Timestamp(date).date(), "D").astype(np.int64)
+    recent = {asset: np.datetime64(int(day), "D") for asset, day in ledger.last_buy_day.items()
+              if today - int(day) <= tax.wash_sale_days}
     if not recent or lots.empty:
         return lots
-    lots = lots.copy()
-    loss = pd.Series(groups.loss, index=lots.index)
-    for asset, day in recent.items():
-        rows = loss & (lots["asset"] == asset)
-        bought = pd.Timestamp(np.datetime64(int(day), "D"))
-        lots.loc[rows, "acquired"] = lots.loc[rows, "acquired"].where(lots.loc[rows, "acquired"] >= bought, bought)
-    return lots
+    bought = lots["asset"].map(recent).to_numpy(dtype="datetime64[ns]")
+    rows = groups.loss & ~np.isnat(bought)
+    if not rows.any():
+        return lots
+    acquired = lots["acquired"].to_numpy(dtype="datetime64[ns]").copy()
+    acquired[rows] = np.maximum(acquired[rows], bought[rows])
+    return lots.assign(acquired=acquired)
 
 
 def _ledger_lot_sales(result: RebalanceResult, groups: LotGroups) -> dict[str, dict[str, float]]:
