@@ -91,6 +91,13 @@ class RiskModel:
             cov = ledoit_wolf(clean.to_numpy(dtype=float))[0] * periods_per_year
         else:
             cov = clean.cov().to_numpy() * periods_per_year
+        return cls.from_covariance(pd.DataFrame(cov, index=returns.columns, columns=returns.columns), n_factors)
+
+    @classmethod
+    def from_covariance(cls, covariance: pd.DataFrame, n_factors: int) -> "RiskModel":
+        """Factor form of an annualised covariance (keys x keys): its ``n_factors`` leading
+        principal components, and what they leave of each key's variance as specific."""
+        cov = covariance.to_numpy(dtype=float)
         eigval, eigvec = np.linalg.eigh(cov)
         order = np.argsort(eigval)[::-1][:n_factors]
         loadings = eigvec[:, order]
@@ -98,9 +105,9 @@ class RiskModel:
         specific = np.clip(np.diag(cov) - np.einsum("ik,k,ik->i", loadings, np.diag(factor_cov), loadings), 0.0, None)
         names = [f"pc{i + 1}" for i in range(len(order))]
         return cls(
-            loadings=pd.DataFrame(loadings, index=returns.columns, columns=names),
+            loadings=pd.DataFrame(loadings, index=covariance.index, columns=names),
             factor_cov=pd.DataFrame(factor_cov, index=names, columns=names),
-            specific_var=pd.Series(specific, index=returns.columns),
+            specific_var=pd.Series(specific, index=covariance.index),
         )
 
 

@@ -22,8 +22,9 @@ has a lower basis), so it is worth the rate now less the discounted rate at the 
 
 What keeps it from churning
 ---------------------------
-* the risk model (:meth:`RiskModel.from_returns` with Ledoit-Wolf shrinkage on a
-  ``lookback`` window) is re-estimated once per ``risk_every`` period, not every date;
+* the risk model (Ledoit-Wolf shrinkage on a ``lookback`` window, blended into the
+  previous estimate with weight ``risk_blend``) is re-estimated once per ``risk_every``
+  period, not every date;
 * a trade smaller than ``max(min_trade_usd, min_trade_weight * NAV)`` is not made: the
   asset is frozen and the program re-solved, so the remaining trades stay consistent;
 * lots are grouped by tax per dollar into at most ``lot_groups`` slots per asset
@@ -50,6 +51,7 @@ import pandas as pd
 from optimizer.backtest.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.model import Market, Portfolio, RiskModel, Settings, Targets, TaxRules
+from optimizer.model.covariance import ledoit_wolf
 from optimizer.policies.base import Orders, Policy, Schedule, State, period_key
 from optimizer.policies.lot_groups import LotGroups, group_lots, relieve
 from optimizer.problem_data import ProblemData, prepare
@@ -88,6 +90,11 @@ class OptimizerPolicy(Policy):
         Trailing returns used for the risk model (periods of the data).
     risk_every:
         How often the risk model is re-estimated (a :data:`FREQUENCIES` code).
+    shrink:
+        Ledoit-Wolf shrinkage of the covariance before its principal components are taken.
+    risk_blend:
+        Weight of each new estimate in the covariance the policy keeps (an exponential
+        average over re-estimations; 1 = use the new window alone).
     n_factors:
         Principal components of the (shrunk) covariance kept as factors.
     lot_groups:
@@ -106,7 +113,9 @@ class OptimizerPolicy(Policy):
     def __init__(self, target, *, costs: CostModel = CostModel(), tax: TaxRules = TaxRules(),
                  risk_aversion: float = 100.0, cost_weight: float = 1.0, impact_weight: float = 1.0,
                  tax_weight: float = 1.0, band_width: float = 0.10, every: str = "W", lookback: int = 504,
-                 risk_every: str = "M", n_factors: int = 5, lot_groups: int = 8, min_trade_usd: float = 100.0,
+                 risk_every: str = "M", shrink: bool = True, risk_blend: float = 0.05, n_factors: int = 5,
+                 lot_groups: int = 8,
+                 min_trade_usd: float = 100.0,
                  min_trade_weight: float = 0.001, min_harvest_loss: float = 0.05, holding_years: float | None = None,
                  solvers: tuple[str, ...] | None = None, name: str | None = None):
         super().__init__(target)
@@ -127,6 +136,11 @@ class OptimizerPolicy(Policy):
         period_key(pd.Timestamp("2000-01-03"), risk_every)   # validates
         self.risk_every = risk_every
         self.n_factors = n_factors
+        self.shrink = shrink
+        if not 0.0 < risk_blend <= 1.0:
+            raise InputError("risk_blend", f"is {risk_blend!r}; a fraction in (0, 1]")
+        self.risk_blend = risk_blend
+        self._covariance: np.ndarray | None = None
         self.lot_groups = lot_groups
         self.min_trade_usd = min_trade_usd
         self.min_trade_weight = min_trade_weight
@@ -157,6 +171,7 @@ class OptimizerPolicy(Policy):
         self._adv = pd.Series(adv, index=names)
         self._risk = None
         self._risk_key = None
+        self._covariance = None
 
     # -- one decision ------------------------------------------------------------------
     def decide(self, date: pd.Timestamp, state: State) -> Orders | None:
@@ -184,9 +199,17 @@ class OptimizerPolicy(Policy):
         if len(history) < 21:
             return None
         names = list(state.assets)
-        returns = pd.DataFrame(history[1:] / history[:-1] - 1.0, columns=names)
-        self._risk = RiskModel.from_returns(returns, min(self.n_factors, len(names)), state.periods_per_year,
-                                            shrink=True)
+        returns = history[1:] / history[:-1] - 1.0
+        if self.shrink:
+            estimate = ledoit_wolf(returns)[0] * state.periods_per_year
+        else:
+            estimate = np.cov(returns, rowvar=False, ddof=1).reshape(len(names), len(names)) * state.periods_per_year
+        if self._covariance is None or self._covariance.shape != estimate.shape:
+            self._covariance = estimate
+        else:
+            self._covariance = (1.0 - self.risk_blend) * self._covariance + self.risk_blend * estimate
+        self._risk = RiskModel.from_covariance(pd.DataFrame(self._covariance, index=names, columns=names),
+                                               min(self.n_factors, len(names)))
         self._risk_key = key
         self._holding_years = self.holding_years or expected_holding_years(
             self._risk, self._target, self._half_spread.to_numpy() + self._commission.to_numpy(),
@@ -218,34 +241,52 @@ class OptimizerPolicy(Policy):
         return Orders(trade, _ledger_lot_sales(result, groups) or None)
 
     def _solve_without_small_trades(self, data: ProblemData) -> RebalanceResult:
-        """Solve; while some asset's trade is below the minimum, freeze it and re-solve."""
+        """Solve; while some asset's trade is below the minimum, freeze it and re-solve.
+
+        The tax buffer is dropped if the book cannot hold it (the simulator then funds the
+        tax itself); a freeze that makes the program infeasible ends the rounds, keeping
+        the last answer without its small trades.
+        """
+        try:
+            result = self._solve(data)
+        except InfeasibleError:
+            if data.cash_min <= 0:
+                raise
+            data = replace(data, cash_min=0.0)
+            result = self._solve(data)
         smallest = max(self.min_trade_usd / data.nav_usd, self.min_trade_weight)
         L = data.shape.lot_slots
         frozen = np.zeros(data.shape.n_assets, dtype=bool)
         for _ in range(MIN_TRADE_ROUNDS):
-            result = self.rebalancer.solve(data)
-            self.solver_seconds.append(sum(a.solver_seconds or a.seconds for a in result.attempts))
             trade = result.trades["trade_usd"].reindex(data.shape.assets).fillna(0.0).to_numpy() / data.nav_usd
             small = (np.abs(trade) < smallest) & (trade != 0) & ~frozen
             if not small.any():
-                break
+                return result
             frozen |= small
             sell_max = data.lot_sell_max.reshape(-1, L).copy()
             sell_max[frozen] = 0.0
             data = data.with_bounds(buy_max=np.where(frozen, 0.0, data.buy_max), lot_sell_max=sell_max.ravel())
-        else:
-            result = _drop_small(result, smallest * data.nav_usd)
+            try:
+                result = self._solve(data)
+            except InfeasibleError:
+                break
+        return _drop_small(result, smallest * data.nav_usd)
+
+    def _solve(self, data: ProblemData) -> RebalanceResult:
+        result = self.rebalancer.solve(data)
+        self.solver_seconds.append(sum(a.solver_seconds or a.seconds for a in result.attempts))
         return result
 
     def state_dict(self) -> dict:
         return {"schedule": self.schedule.last, "risk_key": self._risk_key, "risk": self._risk,
-                "holding_years": self._holding_years}
+                "holding_years": self._holding_years, "covariance": self._covariance}
 
     def load_state_dict(self, state: dict) -> None:
         self.schedule.last = state.get("schedule")
         self._risk_key = state.get("risk_key")
         self._risk = state.get("risk")
         self._holding_years = state.get("holding_years", 1.0)
+        self._covariance = state.get("covariance")
 
 
 #: Broadie-Glasserman-Kou continuity correction: a boundary checked every ``dt`` is crossed,
