@@ -45,7 +45,7 @@ class JitterProbe(OptimizerPolicy):
     def decide(self, date, state):
         if not self.schedule.due(date, state.next_date):
             return None
-        previous, previous_years = self._risk, self._holding_years
+        previous, previous_var = self._risk, self._relative_var
         risk = self.risk_model(date, state)
         if risk is None:
             return None
@@ -53,9 +53,9 @@ class JitterProbe(OptimizerPolicy):
         new = np.zeros(len(state.assets)) if orders is None else orders.trade_usd
         self.total_usd += float(np.abs(new).sum()) / 2
         if previous is not None and risk is not previous:
-            years, self._holding_years = self._holding_years, previous_years
+            current_var, self._relative_var = self._relative_var, previous_var
             old_orders = self._decide(date, state, previous)
-            self._holding_years = years
+            self._relative_var = current_var
             old = np.zeros(len(state.assets)) if old_orders is None else old_orders.trade_usd
             self.jitter_usd += float(np.abs(new - old).sum()) / 2
             self.reestimations += 1

@@ -5,20 +5,22 @@ answers to exactly the target the heuristics chase and the metrics measure.
 
 Decision economics (the same whatever the decision frequency)
 --------------------------------------------------------------
-Each decision minimises, in NAV fractions::
+Each decision minimises, in NAV fractions per year::
 
     0.5 * risk_aversion * (annual tracking-error variance after the trade)
-    + spread + commission + impact                          (paid once, now)
-    + sum over lots sold of gain * TaxRules.realization_cost (tax now less the tax it avoids later)
+    + (spread + commission) / H                            (paid once, amortised)
+    + sum over lots sold of (gain * TaxRules.realization_cost) / H  (valued tax, amortised)
+    + impact
 
-The risk term prices one year of tracking error; the costs are one-off. In other words
-a trade is made when the tracking-error variance it removes, held for a year, is worth
-more than what the trade costs: costs are amortised over a one-year holding period
-(Boyd et al. 2017, "Multi-period trading via convex optimization", sec. 4.4), and the
-answer does not depend on how often decisions are taken. A weekly and a monthly
-schedule share one no-trade region; the weekly one just checks it more often. Taxes are
-valued, not charged at face value: harvesting a loss only defers tax (the replacement lot
-has a lower basis), so it is worth the rate now less the discounted rate at the horizon.
+The risk term prices one year of tracking error. Each one-off cost is amortised over the
+holding period ``H`` of the trade it pays for: the time drift takes to undo it, from the
+no-trade band asymptotics, less the overshoot of a band checked only every ``every``
+(:mod:`optimizer.policies.amortization`; Boyd et al. 2017, "Multi-period trading via
+convex optimization"). The program's no-trade region is then the dynamic one at every
+cost level (a fresh lot's spread, an old lot's tax), and the same whatever the decision
+frequency. Taxes are valued, not charged at face value: realizing a gain costs the rate
+now less the discounted tax it avoids at the horizon; harvesting a loss is worth the same
+difference, and only while it offsets gains (``TaxRules.carry_value`` beyond).
 
 What keeps it from churning
 ---------------------------
@@ -53,6 +55,7 @@ from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.model import Market, Portfolio, RiskModel, Settings, Targets, TaxRules
 from optimizer.model.covariance import ledoit_wolf
 from optimizer.policies.base import Orders, Policy, Schedule, State, period_key
+from optimizer.policies.amortization import DECISION_YEARS, amortize_costs, relative_variance
 from optimizer.policies.lot_groups import LotGroups, group_lots, relieve
 from optimizer.problem_data import ProblemData, prepare
 from optimizer.rebalancer import Rebalancer
@@ -105,9 +108,6 @@ class OptimizerPolicy(Policy):
         A lot whose loss is under this fraction of its value earns no harvesting credit
         (it is priced as a flat lot): the practitioners' threshold, which also stands for
         the value of waiting for a deeper loss. Deeper losses are credited in full.
-    holding_years:
-        Horizon risk is priced over; ``None`` (default) derives it from the no-trade band
-        asymptotics (:func:`expected_holding_years`).
     """
 
     def __init__(self, target, *, costs: CostModel = CostModel(), tax: TaxRules = TaxRules(),
@@ -116,7 +116,7 @@ class OptimizerPolicy(Policy):
                  risk_every: str = "M", shrink: bool = True, risk_blend: float = 0.05, n_factors: int = 5,
                  lot_groups: int = 8,
                  min_trade_usd: float = 100.0,
-                 min_trade_weight: float = 0.001, min_harvest_loss: float = 0.05, holding_years: float | None = None,
+                 min_trade_weight: float = 0.001, min_harvest_loss: float = 0.05,
                  solvers: tuple[str, ...] | None = None, name: str | None = None):
         super().__init__(target)
         for field, value in (("min_trade_usd", min_trade_usd), ("min_trade_weight", min_trade_weight),
@@ -152,12 +152,9 @@ class OptimizerPolicy(Policy):
         self.inaccurate = 0
         self.decision_seconds: list[float] = []
         self.solver_seconds: list[float] = []
-        if holding_years is not None and not (np.isfinite(holding_years) and holding_years > 0):
-            raise InputError("holding_years", f"is {holding_years!r}; a positive number of years, or None")
-        self.holding_years = holding_years
         self._risk: RiskModel | None = None
         self._risk_key: tuple | None = None
-        self._holding_years = 1.0
+        self._relative_var: np.ndarray | None = None
 
     def start(self, assets: tuple[str, ...]) -> None:
         super().start(assets)
@@ -211,9 +208,7 @@ class OptimizerPolicy(Policy):
         self._risk = RiskModel.from_covariance(pd.DataFrame(self._covariance, index=names, columns=names),
                                                min(self.n_factors, len(names)))
         self._risk_key = key
-        self._holding_years = self.holding_years or expected_holding_years(
-            self._risk, self._target, self._half_spread.to_numpy() + self._commission.to_numpy(),
-            self.settings.risk_aversion, DECISION_YEARS[self.schedule.frequency])
+        self._relative_var = relative_variance(self._risk, self._target)
         return self._risk
 
     def _decide(self, date: pd.Timestamp, state: State, risk: RiskModel) -> Orders | None:
@@ -228,10 +223,10 @@ class OptimizerPolicy(Policy):
         portfolio = Portfolio(lots=lots, cash_usd=max(state.cash_usd, 0.0),
                               recent_loss_sales=pd.Series(ledger.last_loss_sale, dtype="datetime64[ns]"),
                               realized_gain_usd=_realized_gain_usd(ledger, date))
-        settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()),
-                           risk_aversion=self.settings.risk_aversion * self._holding_years)
+        settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()))
         data = prepare(portfolio, self._targets, market, settings, tax=self.tax, lot_slots=self.lot_groups)
         data = _without_small_harvests(data, self.min_harvest_loss)
+        data = amortize_costs(data, self._target, self._relative_var, DECISION_YEARS[self.schedule.frequency])
         result = self._solve_without_small_trades(data)
         if not result.accurate:
             self.inaccurate += 1
@@ -279,58 +274,14 @@ class OptimizerPolicy(Policy):
 
     def state_dict(self) -> dict:
         return {"schedule": self.schedule.last, "risk_key": self._risk_key, "risk": self._risk,
-                "holding_years": self._holding_years, "covariance": self._covariance}
+                "relative_var": self._relative_var, "covariance": self._covariance}
 
     def load_state_dict(self, state: dict) -> None:
         self.schedule.last = state.get("schedule")
         self._risk_key = state.get("risk_key")
         self._risk = state.get("risk")
-        self._holding_years = state.get("holding_years", 1.0)
+        self._relative_var = state.get("relative_var")
         self._covariance = state.get("covariance")
-
-
-#: Broadie-Glasserman-Kou continuity correction: a boundary checked every ``dt`` is crossed,
-#: on average, ``0.5826 * sigma * sqrt(dt)`` further out than one watched continuously.
-DISCRETE_MONITORING = 0.5826
-#: Years between decisions of each schedule frequency.
-DECISION_YEARS = {"D": 1 / 252, "W": 1 / 52, "M": 1 / 12, "Q": 1 / 4, "S": 1 / 2, "A": 1.0}
-
-
-def expected_holding_years(risk: RiskModel, target: np.ndarray, linear_cost: np.ndarray, risk_aversion: float,
-                           decision_years: float = 0.0) -> float:
-    """The horizon risk is priced over (years), so that one-off costs and risk share units.
-
-    An asset of target weight ``w`` drifts from it with annual volatility ``w * s``
-    (``s**2``: variance of its return less the target portfolio's, from ``risk``). With a
-    proportional cost ``c`` the optimal no-trade band of a continuously watched book has
-    half-width (small-cost asymptotics: Constantinides 1986; Davis and Norman 1990;
-    Rogers 2004)::
-
-        band = (1.5 * c * w**2 / risk_aversion) ** (1/3)
-
-    A book looked at every ``decision_years`` overshoots a boundary before it is seen, by
-    about ``0.5826 * w * s * sqrt(decision_years)`` (Broadie, Glasserman and Kou 1997), so
-    the program's own region is that much narrower (but at least a quarter of ``band``).
-    The single-period program with cost ``c`` and risk priced over ``H`` years has the
-    region ``c / (risk_aversion * H * s**2)``; ``H`` is chosen to make it that region
-    (Boyd et al. 2017, "Multi-period trading via convex optimization", on amortising costs
-    over a holding period). The myopic decision then keeps the dynamic band, and the same
-    one whatever the decision frequency. The median over held assets is returned, kept
-    within a day and ten years.
-    """
-    if risk_aversion <= 0:
-        return 1.0
-    cov = risk.covariance().to_numpy()
-    w = np.asarray(target, dtype=float)
-    relative_var = np.diag(cov) - 2.0 * cov @ w + w @ cov @ w
-    held = (w > 0) & (relative_var > 0) & (linear_cost > 0)
-    if not held.any():
-        return 1.0
-    c, w, s2 = linear_cost[held], w[held], relative_var[held]
-    band = (1.5 * c * w ** 2 / risk_aversion) ** (1.0 / 3.0)
-    region = np.maximum(band - DISCRETE_MONITORING * w * np.sqrt(s2 * decision_years), 0.25 * band)
-    years = c / (risk_aversion * s2 * region)
-    return float(np.clip(np.median(years), 1.0 / 252.0, 10.0))
 
 
 def _without_small_harvests(data: ProblemData, min_loss: float) -> ProblemData:
