@@ -68,8 +68,7 @@ SWEEP = (
     {"risk_aversion": 1e3},
     {"risk_aversion": 1e4},
     {"risk_aversion": 1e5},
-    {"risk_aversion": 1e6},
-    {"risk_aversion": 1e4, "every": "D", "name": "optimizer_ra1e4_daily"},
+    {"risk_aversion": 1e3, "every": "D", "name": "optimizer_ra1000_daily"},
     {"risk_aversion": 1e5, "every": "D", "name": "optimizer_ra1e5_daily"},
 )
 
