@@ -275,6 +275,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", action="append", choices=list(DATA_SETS),
                         help="data set to run (repeatable); default all")
     parser.add_argument("--out", type=Path, default=None, help=f"output folder (default {RESULTS})")
+    parser.add_argument("--combine", type=Path, nargs="+", default=None, metavar="DIR",
+                        help="instead of running, combine the policy_comparison.csv of earlier runs "
+                             "(e.g. one data set per process) into --out")
     return parser.parse_args(argv)
 
 
@@ -284,7 +287,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     out = args.out or (QUICK_OUT if args.quick else RESULTS)
     out.mkdir(parents=True, exist_ok=True)
     tables = {}
-    for name in args.data or list(DATA_SETS):
+    if args.combine:
+        for folder in args.combine:
+            part = pd.read_csv(folder / "policy_comparison.csv", index_col=["data", "policy"])
+            for name, frame in part.groupby(level="data", sort=False):
+                tables[name] = frame.droplevel("data")
+    for name in [] if args.combine else (args.data or list(DATA_SETS)):
         started = time.perf_counter()
         data = DATA_SETS[name](args.quick)
         policies = heuristic_policies(data.target) + optimizer_policies(data, sweep_points(args.quick))
