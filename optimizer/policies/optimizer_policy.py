@@ -64,6 +64,8 @@ from optimizer.result import RebalanceResult
 
 #: Rounds of "freeze the assets whose trade is too small, re-solve" per decision.
 MIN_TRADE_ROUNDS = 3
+#: Trades below this NAV fraction are solver noise: dropped without a re-solve.
+SOLVER_NOISE = 1e-6
 
 
 class OptimizerPolicy(Policy):
@@ -115,10 +117,8 @@ class OptimizerPolicy(Policy):
                  risk_aversion: float = 100.0, cost_weight: float = 1.0, impact_weight: float = 1.0,
                  tax_weight: float = 1.0, band_width: float = 0.10, every: str = "W", lookback: int = 504,
                  risk_every: str = "M", shrink: bool = True, risk_blend: float = 0.05, n_factors: int = 5,
-                 lot_groups: int = 8,
-                 min_trade_usd: float = 100.0,
-                 min_trade_weight: float = 0.001, min_harvest_loss: float = 0.05,
-                 solvers: tuple[str, ...] | None = None, name: str | None = None):
+                 lot_groups: int = 8, min_trade_usd: float = 100.0, min_trade_weight: float = 0.001,
+                 min_harvest_loss: float = 0.05, solvers: tuple[str, ...] | None = None, name: str | None = None):
         super().__init__(target)
         for field, value in (("min_trade_usd", min_trade_usd), ("min_trade_weight", min_trade_weight),
                              ("min_harvest_loss", min_harvest_loss)):
@@ -257,10 +257,10 @@ class OptimizerPolicy(Policy):
         L = data.shape.lot_slots
         frozen = np.zeros(data.shape.n_assets, dtype=bool)
         for _ in range(MIN_TRADE_ROUNDS):
-            trade = result.trades["trade_usd"].reindex(data.shape.assets).fillna(0.0).to_numpy() / data.nav_usd
-            small = (np.abs(trade) < smallest) & (trade != 0) & ~frozen
+            trade = np.abs(result.trades["trade_usd"].reindex(data.shape.assets).fillna(0.0).to_numpy()) / data.nav_usd
+            small = (trade < smallest) & (trade > SOLVER_NOISE) & ~frozen
             if not small.any():
-                return result
+                break
             frozen |= small
             sell_max = data.lot_sell_max.reshape(-1, L).copy()
             sell_max[frozen] = 0.0
@@ -269,7 +269,7 @@ class OptimizerPolicy(Policy):
                 result = self._solve(data)
             except InfeasibleError:
                 break
-        return _drop_small(result, smallest * data.nav_usd)
+        return _drop_small(result, smallest * data.nav_usd)     # solver noise, or what the rounds left
 
     def _solve(self, data: ProblemData) -> RebalanceResult:
         result = self.rebalancer.solve(data)
@@ -339,7 +339,7 @@ def _ledger_lot_sales(result: RebalanceResult, groups: LotGroups) -> dict[str, d
 
 
 def _drop_small(result: RebalanceResult, smallest_usd: float) -> RebalanceResult:
-    """Give up on the re-solves: zero the trades still below ``smallest_usd`` (rare)."""
+    """Zero the trades below ``smallest_usd``: solver noise, or what the re-solve rounds left."""
     trades = result.trades.copy()
     small = trades["trade_usd"].abs() < smallest_usd
     trades.loc[small, "trade_usd"] = 0.0
