@@ -53,7 +53,7 @@ import pandas as pd
 
 from optimizer.backtest.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError, SolverError
-from optimizer.model import Market, Portfolio, RiskModel, Settings, Targets, TaxRules
+from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets, TaxRules
 from optimizer.model.covariance import ledoit_wolf
 from optimizer.policies.base import Orders, Policy, Schedule, State, period_key
 from optimizer.policies.amortization import DECISION_YEARS, amortize_costs, relative_variance
@@ -66,6 +66,8 @@ from optimizer.result import RebalanceResult
 MIN_TRADE_ROUNDS = 3
 #: Trades below this NAV fraction are solver noise: dropped without a re-solve.
 SOLVER_NOISE = 1e-6
+#: Built once: validating an empty restriction table costs more than the rest of ``prepare``.
+NO_RESTRICTIONS = Restrictions()
 
 
 class OptimizerPolicy(Policy):
@@ -228,7 +230,8 @@ class OptimizerPolicy(Policy):
                               recent_loss_sales=pd.Series(ledger.last_loss_sale, dtype="datetime64[ns]"),
                               realized_gain_usd=_realized_gain_usd(ledger, date))
         settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()))
-        data = prepare(portfolio, self._targets, market, settings, tax=self.tax, lot_slots=self.lot_groups)
+        data = prepare(portfolio, self._targets, market, settings, tax=self.tax, restrictions=NO_RESTRICTIONS,
+                       lot_slots=self.lot_groups)
         data = _without_small_harvests(data, self.min_harvest_loss)
         data = amortize_costs(data, self._target, self._relative_var, DECISION_YEARS[self.schedule.frequency])
         result = self._solve_without_small_trades(data)
