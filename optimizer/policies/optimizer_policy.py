@@ -233,7 +233,8 @@ class OptimizerPolicy(Policy):
         data = prepare(portfolio, self._targets, market, settings, tax=self.tax, restrictions=NO_RESTRICTIONS,
                        lot_slots=self.lot_groups)
         data = _without_small_harvests(data, self.min_harvest_loss)
-        data = amortize_costs(data, self._target, self._relative_var, DECISION_YEARS[self.schedule.frequency])
+        decision_years = max(DECISION_YEARS[self.schedule.frequency], 1.0 / state.periods_per_year)
+        data = amortize_costs(data, self._target, self._relative_var, decision_years)
         result = self._solve_without_small_trades(data)
         if not result.accurate:
             self.inaccurate += 1
