@@ -238,10 +238,15 @@ class OptimizerPolicy(Policy):
         result = self._solve_without_small_trades(data)
         if not result.accurate:
             self.inaccurate += 1
-        trade = result.trades["trade_usd"].reindex(names).fillna(0.0).to_numpy(dtype=float)
+        trade = result.trades["trade_usd"].reindex(names).fillna(0.0).to_numpy(dtype=float, copy=True)
         if not np.any(trade):
             return None
-        return Orders(trade, _ledger_lot_sales(result, groups) or None)
+        lot_sales = _ledger_lot_sales(result, groups)
+        for asset, sales in lot_sales.items():
+            i = names.index(asset)
+            if trade[i] < 0:    # sell exactly the named lots, so no rounding remainder reaches other lots
+                trade[i] = -state.prices[i] * sum(sales.values())
+        return Orders(trade, lot_sales or None)
 
     def _solve_without_small_trades(self, data: ProblemData) -> RebalanceResult:
         """Solve; while some asset's trade is below the minimum, freeze it and re-solve.

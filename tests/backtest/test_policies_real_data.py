@@ -101,3 +101,27 @@ def test_optimizer_policy_tracks_better_than_holding_and_realizes_less_gain_when
         realized[tax.short_term_rate > 0] = m["realized_short_usd"] + m["realized_long_usd"]
     # taxed, it sells its high-basis and losing lots and keeps its gains; untaxed it has no reason to
     assert realized[True] < 0.9 * realized[False]
+
+
+def test_optimizer_sells_exactly_the_lots_it_names():
+    """A sell order is the named lots' value, so no rounding remainder is relieved from other
+    (possibly loss) lots by the ledger's default method."""
+    prices = real_data.stocks_daily(start="2007-01-03", end="2009-12-31")
+    target = pd.Series(0.98 / prices.shape[1], index=prices.columns)
+    seen = []
+
+    class Recording(OptimizerPolicy):
+        def decide(self, date, state):
+            orders = super().decide(date, state)
+            if orders is not None and orders.lot_sales:
+                seen.append((state.prices.copy(), orders))
+            return orders
+
+    result = Simulator(prices, BacktestConfig(tax=TaxRules())).run(Recording(target))
+    assert seen
+    for price, orders in seen:
+        for asset, sales in orders.lot_sales.items():
+            i = list(prices.columns).index(asset)
+            if orders.trade_usd[i] < 0:
+                assert orders.trade_usd[i] == pytest.approx(-price[i] * sum(sales.values()), rel=1e-12)
+    assert result.wash_sale_violations() == 0
