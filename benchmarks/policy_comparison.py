@@ -63,7 +63,11 @@ QUICK_OUT = Path(tempfile.gettempdir()) / "policy_comparison_quick"
 SWEEP = (
     {"risk_aversion": 0.1},
     {"risk_aversion": 1.0},
+    {"risk_aversion": 2.0},
+    {"risk_aversion": 3.0},
+    {"risk_aversion": 5.0},
     {"risk_aversion": 10.0},
+    {"risk_aversion": 30.0},
     {"risk_aversion": 100.0},
     {"risk_aversion": 1e3},
     {"risk_aversion": 1e4},
