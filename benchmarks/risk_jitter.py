@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     flows = pd.Series(10_000.0, index=pd.DatetimeIndex(quarter_starts.to_numpy()[1:]))
     simulator = Simulator(prices, BacktestConfig(tax=TaxRules()), flows=flows)
     rows = []
-    for label, options in (("shrunk_monthly", {}), ("sample_daily", {"shrink": False, "risk_every": "D", "risk_blend": 1.0})):
+    designs = (("shrunk_monthly", {}), ("sample_daily", {"shrink": False, "risk_every": "D", "risk_blend": 1.0}))
+    for label, options in designs:
         started = time.perf_counter()
         probe = JitterProbe(target, **options)
         metrics = simulator.run(probe).metrics()

@@ -70,8 +70,8 @@ def group_lots(lots: pd.DataFrame, prices: pd.Series, date: pd.Timestamp, long_t
     if max_groups < 4:
         raise InputError("max_groups", f"is {max_groups}; at least 4 (one per short/long x gain/loss kind)")
     if lots.empty:
-        return LotGroups(pd.DataFrame(columns=LOT_COLUMNS), np.zeros(0, dtype=bool), np.zeros(0, dtype=int), np.zeros(0, dtype=object),
-                         np.zeros(0))
+        return LotGroups(pd.DataFrame(columns=LOT_COLUMNS), np.zeros(0, dtype=bool), np.zeros(0, dtype=int),
+                         np.zeros(0, dtype=object), np.zeros(0))
     asset_codes, asset_names = pd.factorize(lots["asset"].to_numpy())
     price = prices.reindex(asset_names).to_numpy(dtype=float)[asset_codes]
     quantity = lots["quantity"].to_numpy(dtype=float)
