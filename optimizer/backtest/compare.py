@@ -6,20 +6,17 @@ Used by ``benchmarks/policy_comparison.py`` and :func:`optimizer.demo.run_demo`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from optimizer.backtest.costs import CostModel
 from optimizer.backtest.metrics import tax_alpha_bps
 from optimizer.backtest.result import BacktestResult
 from optimizer.backtest.simulator import Simulator
 from optimizer.errors import InputError
-from optimizer.model import TaxRules
-from optimizer.policies import (Bands, BuyAndHold, Calendar, CalendarThreshold, CashFlowRouting, OptimizerPolicy,
-                                Policy, Threshold)
+from optimizer.policies import Bands, BuyAndHold, Calendar, CalendarThreshold, CashFlowRouting, Policy, Threshold
 
 #: Strategic mix of the daily multi-asset set, on the classes of ``problems.real_data.multi_asset_classes``.
 MULTI_ASSET_CLASS_TARGET = {"US_EQUITY": 0.50, "SHORT_BONDS": 0.15, "LONG_BONDS": 0.30, "CASH": 0.05}
@@ -59,13 +56,6 @@ def heuristic_policies(target: pd.Series | dict, *, checks_daily: bool = True) -
         CashFlowRouting(target, Bands.absolute(0.02)),
     ]
     return policies
-
-
-def optimizer_sweep(target: pd.Series | dict, risk_aversions: Sequence[float], *, costs: CostModel, tax: TaxRules,
-                    every: str = "W", lookback: int = 252, band_width: float = 0.10) -> list[OptimizerPolicy]:
-    """One :class:`OptimizerPolicy` per risk aversion (each keeps its own Rebalancer)."""
-    return [OptimizerPolicy(target, costs=costs, tax=tax, risk_aversion=ra, every=every, lookback=lookback,
-                            band_width=band_width) for ra in risk_aversions]
 
 
 @dataclass
