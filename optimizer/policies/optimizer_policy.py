@@ -55,8 +55,8 @@ from optimizer.backtest.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets, TaxRules
 from optimizer.model.covariance import ledoit_wolf
-from optimizer.policies.base import Orders, Policy, Schedule, State, period_key
 from optimizer.policies.amortization import DECISION_YEARS, amortize_costs, relative_variance
+from optimizer.policies.base import Orders, Policy, Schedule, State, period_key
 from optimizer.policies.lot_groups import LotGroups, group_lots, relieve
 from optimizer.problem_data import ProblemData, prepare
 from optimizer.rebalancer import Rebalancer
