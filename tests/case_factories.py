@@ -100,3 +100,24 @@ def make_case(
 def prepare_case(case: Case, **options) -> ProblemData:
     """``prepare`` with the case's own options."""
     return prepare(case.portfolio, case.targets, case.market, case.settings, **case.options(), **options)
+
+
+class Interrupt(Exception):
+    """Raised by a :func:`crash_once` policy: stands for a run killed mid-way."""
+
+
+def crash_once(policy_class: type) -> type:
+    """A subclass of ``policy_class`` whose ``decide`` raises :class:`Interrupt` once, on the
+    step set in its ``crash_at`` attribute (to simulate an interrupted backtest)."""
+
+    class Crashing(policy_class):
+        crash_at: int | None = None
+
+        def decide(self, date, state):
+            if state.step == self.crash_at:
+                self.crash_at = None
+                raise Interrupt
+            return super().decide(date, state)
+
+    Crashing.__name__ = f"Crashing{policy_class.__name__}"
+    return Crashing

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from case_factories import Interrupt, crash_once
 from optimizer.backtest import BacktestConfig, CostModel, Simulator
 from optimizer.errors import InputError
 from optimizer.model import TaxRules
@@ -197,18 +198,7 @@ def test_start_rewinds_the_schedule_so_a_policy_can_run_twice(daily_2019):
     assert first.events.sum() == 5                          # Jan .. May month ends; not the final 2019-06-28
 
 
-class Interrupt(Exception):
-    pass
-
-
-class CrashingCalendar(Calendar):
-    crash_at: int | None = None
-
-    def decide(self, date, state):
-        if state.step == self.crash_at:
-            self.crash_at = None
-            raise Interrupt
-        return super().decide(date, state)
+CrashingCalendar = crash_once(Calendar)
 
 
 def test_calendar_resumes_from_a_checkpoint_on_the_same_dates(tmp_path):

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from case_factories import Interrupt, crash_once
 from optimizer.backtest import (BacktestConfig, CalendarError, CashShortfallError, CheckpointError, CostModel,
                                 PriceDataError, Simulator)
 from optimizer.model import TaxRules
@@ -108,20 +109,7 @@ def test_trade_to_target_scales_buys_to_the_cash_it_has():
     assert result.spread_usd.sum() > 0 and result.impact_usd.sum() > 0
 
 
-class Interrupt(Exception):
-    pass
-
-
-class Crashing(Threshold):
-    """A threshold policy that dies once on a given step (to simulate an interrupted run)."""
-
-    crash_at: int | None = None
-
-    def decide(self, date, state):
-        if state.step == self.crash_at:
-            self.crash_at = None
-            raise Interrupt
-        return super().decide(date, state)
+Crashing = crash_once(Threshold)
 
 
 def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_path):
