@@ -251,6 +251,12 @@ class Ledger:
             self.last_loss_sale[asset] = pd.Timestamp(np.datetime64(today, "D"))
         return (0.0, gain, take) if long_term else (gain, 0.0, take)
 
+    def recent_buy_days(self, date, days: int) -> dict[str, int]:
+        """Assets bought within ``days`` calendar days up to ``date``: their latest buy day
+        (:func:`day_number`), the buys the wash-sale rule looks back at."""
+        today = day_number(date)
+        return {asset: day for asset, day in self.last_buy_day.items() if today - day <= days}
+
     def gains_first(self, i: int, price: float) -> dict[str, float]:
         """All lots of asset ``i`` as a ``{lot_id: shares}`` relief order: lots at a gain (or
         none) at ``price`` first, then loss lots; highest basis first within each group."""
@@ -293,7 +299,7 @@ class Ledger:
         ordinary-income offset of a net loss, or a credit reversed by later gains).
         """
         year_tax = self.year_outcome().tax_usd
-        owed = self.tax_owed_usd()
+        owed = self._unsettled(year_tax)
         self.year_settled_usd = year_tax
         self.tax_due_usd = 0.0
         self.cash_usd -= owed
@@ -302,7 +308,21 @@ class Ledger:
 
     def tax_owed_usd(self) -> float:
         """What :meth:`settle_tax` would pay now (dollars; negative when it would credit)."""
-        return self.tax_due_usd + self.year_outcome().tax_usd - self.year_settled_usd
+        return self._unsettled(self.year_outcome().tax_usd)
+
+    def _unsettled(self, year_tax_usd: float) -> float:
+        """Tax still to settle when the current tax year's tax is ``year_tax_usd`` (dollars)."""
+        return self.tax_due_usd + year_tax_usd - self.year_settled_usd
+
+    def realized_gain_usd(self, date) -> float:
+        """Net gain realized in ``date``'s tax year less the losses carried into it (dollars;
+        negative: losses available to absorb gains), as ``Portfolio.realized_gain_usd`` wants."""
+        if self.tax_year is None:
+            return 0.0
+        if pd.Timestamp(date).year == self.tax_year:
+            return self.year_short_usd + self.year_long_usd - self.carry_short_usd - self.carry_long_usd
+        closed = self.year_outcome()
+        return -(closed.carry_short_usd + closed.carry_long_usd)
 
     def unrealized_usd(self, prices: np.ndarray, date) -> tuple[float, float]:
         """Unrealized (short, long) gains of all lots at ``prices``, dollars."""
@@ -328,11 +348,11 @@ class Ledger:
         short, long = self.unrealized_usd(prices, date)
         year = pd.Timestamp(date).year
         if self.tax_year is None or year == self.tax_year:
-            return self.tax_due_usd + self.year_outcome(short, long).tax_usd - self.year_settled_usd
+            return self._unsettled(self.year_outcome(short, long).tax_usd)
         if year < self.tax_year:
             raise InputError("liquidation_tax.date", f"is in {year}, before the ledger's tax year {self.tax_year}")
         closed = self.year_outcome()
-        due = self.tax_due_usd + closed.tax_usd - self.year_settled_usd
+        due = self._unsettled(closed.tax_usd)
         final = net_tax(short, long, self.tax, closed.carry_short_usd, closed.carry_long_usd)
         return due + final.tax_usd
 

@@ -39,7 +39,7 @@ import pandas as pd
 from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
 from optimizer.backtest.errors import CashShortfallError, CheckpointError
-from optimizer.backtest.ledger import Ledger, day_number
+from optimizer.backtest.ledger import Ledger
 from optimizer.backtest.result import BacktestResult
 from optimizer.errors import InputError
 from optimizer.model import TaxRules
@@ -324,11 +324,10 @@ class Simulator:
         """
         prices = self.prices[k]
         holdings = ledger.shares * prices
-        today = day_number(self.calendar[k])
-        window = self.config.tax.wash_sale_days
+        recent = ledger.recent_buy_days(self.calendar[k], self.config.tax.wash_sale_days)
         offer = holdings.copy()
         for i, asset in enumerate(self.assets):
-            if today - ledger.last_buy_day.get(asset, today - window - 1) <= window:
+            if asset in recent:
                 offer[i] = ledger.gains_usd_available(i, prices[i])
         if offer.sum() >= want:
             return np.minimum(want * offer / offer.sum(), holdings)

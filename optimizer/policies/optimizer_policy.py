@@ -228,7 +228,7 @@ class OptimizerPolicy(Policy):
         lots = _mark_recent_buys(groups, ledger, date, self.tax)
         portfolio = Portfolio(lots=lots, cash_usd=max(state.cash_usd, 0.0),
                               recent_loss_sales=pd.Series(ledger.last_loss_sale, dtype="datetime64[ns]"),
-                              realized_gain_usd=_realized_gain_usd(ledger, date))
+                              realized_gain_usd=ledger.realized_gain_usd(date))
         settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()))
         data = prepare(portfolio, self._targets, market, settings, tax=self.tax, restrictions=NO_RESTRICTIONS,
                        lot_slots=self.lot_groups)
@@ -307,16 +307,6 @@ def _without_small_harvests(data: ProblemData, min_loss: float) -> ProblemData:
     return replace(data, lot_tax_cost=np.where(shallow, 0.0, data.lot_tax_cost))
 
 
-def _realized_gain_usd(ledger, date: pd.Timestamp) -> float:
-    """Net gain realized in ``date``'s tax year less the losses carried into it (dollars)."""
-    if ledger.tax_year is None:
-        return 0.0
-    if ledger.tax_year == date.year:
-        return ledger.year_short_usd + ledger.year_long_usd - ledger.carry_short_usd - ledger.carry_long_usd
-    closed = ledger.year_outcome()
-    return -(closed.carry_short_usd + closed.carry_long_usd)
-
-
 def _mark_recent_buys(groups: LotGroups, ledger, date: pd.Timestamp, tax: TaxRules) -> pd.DataFrame:
     """Date each loss group of an asset bought in the last ``wash_sale_days`` at that buy.
 
@@ -325,9 +315,8 @@ def _mark_recent_buys(groups: LotGroups, ledger, date: pd.Timestamp, tax: TaxRul
     buy is stamped on its loss groups (a blocked loss group's term no longer matters).
     """
     lots = groups.lots
-    today = np.datetime64(pd.Timestamp(date).date(), "D").astype(np.int64)
-    recent = {asset: np.datetime64(int(day), "D") for asset, day in ledger.last_buy_day.items()
-              if today - int(day) <= tax.wash_sale_days}
+    recent = {asset: np.datetime64(day, "D")
+              for asset, day in ledger.recent_buy_days(date, tax.wash_sale_days).items()}
     if not recent or lots.empty:
         return lots
     bought = lots["asset"].map(recent).to_numpy(dtype="datetime64[ns]")
