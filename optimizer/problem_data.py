@@ -109,6 +109,12 @@ class ProblemData:
         return self.half_spread + self.commission
 
     @property
+    def lot_gain(self) -> np.ndarray:
+        """Gain per dollar sold per lot slot, ``1 - basis / price`` (negative at a loss; 0 if empty)."""
+        slot_price = np.repeat(self.price, self.shape.lot_slots)
+        return np.where(self.lot_ids != "", 1.0 - self.lot_basis / slot_price, 0.0)
+
+    @property
     def exposure_matrix(self) -> sp.csr_matrix:
         return self.shape.exposure_matrix
 

@@ -299,9 +299,7 @@ class OptimizerPolicy(Policy):
 
 def _without_small_harvests(data: ProblemData, min_loss: float) -> ProblemData:
     """``data`` with no harvesting credit for lots losing less than ``min_loss`` of their value."""
-    slot_price = np.repeat(data.price, data.shape.lot_slots)
-    gain = np.where(data.lot_ids != "", 1.0 - data.lot_basis / slot_price, 0.0)
-    shallow = (gain < 0) & (gain > -min_loss)
+    shallow = (data.lot_gain < 0) & (data.lot_gain > -min_loss)
     if not shallow.any():
         return data
     return replace(data, lot_tax_cost=np.where(shallow, 0.0, data.lot_tax_cost))

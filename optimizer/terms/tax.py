@@ -24,9 +24,7 @@ from optimizer.terms.base import Term, Trade
 
 def realized_gain(data: ProblemData, trade: Trade) -> np.ndarray:
     """Gain realized per lot slot, NAV fraction (negative for losses)."""
-    slot_price = np.repeat(data.price, data.shape.lot_slots)
-    gain_fraction = np.where(data.lot_ids != "", 1.0 - data.lot_basis / slot_price, 0.0)
-    return gain_fraction * trade.sell
+    return data.lot_gain * trade.sell
 
 
 def price(data: ProblemData, trade: Trade) -> float:
