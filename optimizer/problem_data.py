@@ -37,6 +37,7 @@ class ProblemShape:
     soft_bands: bool
     shorts: bool = False        # some asset may be sold short (else no short variables)
     trade_caps: bool = False    # some asset has a finite gross trade cap (else no cap rows)
+    tax_netting: bool = False   # the year's realized gain is known: the tax term nets (else linear)
 
     @property
     def n_assets(self) -> int:
@@ -286,6 +287,7 @@ def prepare(
         soft_bands=settings.bands == "soft",
         shorts=bool(np.any(short_max > 0)),
         trade_caps=bool(np.any(trade_max < UNLIMITED)),
+        tax_netting=portfolio.realized_gain_usd is not None,
     )
     return ProblemData(
         shape=shape,

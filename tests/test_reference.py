@@ -99,11 +99,16 @@ def test_restrictions_bind_in_both_formulations():
     assert gross == pytest.approx(cap, rel=1e-4)  # the cap binds: it wants to trade more
 
 
+def netting(data, offset: float, carry_value: float):
+    """``data`` in the shape with the netted tax term, at a given year-to-date offset and carry value."""
+    return replace(data, shape=replace(data.shape, tax_netting=True), tax_offset=offset, carry_value=carry_value)
+
+
 @pytest.mark.parametrize("offset, carry_value", [(0.0, 0.0), (0.0005, 0.0), (-0.0005, 0.3), (0.002, 0.5)])
 def test_netted_tax_matches_reference(offset, carry_value):
     """The year-to-date netting term max(X, kX) - max(X0, kX0) agrees with the plain formulation."""
     case = synthetic_case(8, 3, 2, seed=11, settings=Settings(wash_sale=False))
-    data = replace(prepare_case(case), tax_offset=offset, carry_value=carry_value)
+    data = netting(prepare_case(case), offset, carry_value)
     result = Rebalancer().solve(data)
     ref_trade, ref_objective = solve_reference(data)
     assert objective_value(data, ref_trade) == pytest.approx(ref_objective, rel=1e-6, abs=1e-6)
@@ -116,8 +121,18 @@ def test_gains_absorbed_by_carried_losses_are_free():
     the one of a tax-free book (a check by a different route, not by the same formula)."""
     case = synthetic_case(8, 3, 2, seed=11, settings=Settings(wash_sale=False))
     data = prepare_case(case)
-    carried = Rebalancer().solve(replace(data, tax_offset=-1.0, carry_value=0.0))
+    carried = Rebalancer().solve(netting(data, -1.0, 0.0))
     untaxed = Rebalancer().solve(replace(data, lot_tax_cost=np.zeros_like(data.lot_tax_cost)))
     taxed = Rebalancer().solve(data)
     np.testing.assert_allclose(carried.trades["trade_usd"], untaxed.trades["trade_usd"], atol=1e-5 * data.nav_usd)
     assert np.abs(taxed.trades["trade_usd"] - untaxed.trades["trade_usd"]).max() > 1e-3 * data.nav_usd
+
+
+def test_the_netted_tax_term_is_built_only_when_the_year_to_date_is_known():
+    case = synthetic_case(6, 2, 2, seed=3, settings=Settings(wash_sale=False))
+    assert not prepare_case(case).shape.tax_netting                 # linear term, no extra rows
+    known = replace(case, portfolio=replace(case.portfolio, realized_gain_usd=-5_000.0))
+    data = prepare_case(known)
+    assert data.shape.tax_netting and data.carry_value == known.tax.carry_value
+    result = Rebalancer().solve(data)
+    assert result.objective_bps == pytest.approx(solve_reference(data)[1], rel=1e-6, abs=1e-6)

@@ -45,11 +45,18 @@ def netted(data: ProblemData, valued: float) -> float:
 
 
 class CapitalGainsTax(Term):
+    """The tax term: linear ``lot_tax_cost @ sell``, or the netted ``max(X, kX)`` form in shapes
+    with ``tax_netting`` (a variable and two rows more, built only where the year to date is known)."""
+
     name = "tax"
 
     def __init__(self, shape, v):
         super().__init__(shape, v)
         self.lot_tax = cp.Parameter(shape.n_lots, name="lot_tax")
+        self._constraints = []
+        if not shape.tax_netting:
+            self._expression = self.lot_tax @ v.sell
+            return
         self.lot_tax_carried = cp.Parameter(shape.n_lots, name="lot_tax_carried")   # k * lot_tax
         self.offset = cp.Parameter(name="tax_offset")
         self.offset_carried = cp.Parameter(name="tax_offset_carried")
@@ -60,8 +67,10 @@ class CapitalGainsTax(Term):
         self._expression = self.charged - self.at_zero
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
-        k, x0 = data.carry_value, data.tax_offset
         self.lot_tax.value = weight * data.lot_tax_cost
+        if not self.shape.tax_netting:
+            return
+        k, x0 = data.carry_value, data.tax_offset
         self.lot_tax_carried.value = weight * k * data.lot_tax_cost
         self.offset.value = weight * x0
         self.offset_carried.value = weight * k * x0
