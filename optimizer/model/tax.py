@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -59,8 +60,17 @@ class TaxRules:
     discount_rate: float = 0.05
     at_horizon: str = "liquidate"
     carry_value: float = 0.0
+    identical_groups: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        groups = self.identical_groups
+        if not isinstance(groups, Mapping):
+            raise InputError("tax.identical_groups", f"expected a mapping asset -> group name, got {type(groups).__name__}")
+        for asset, group in groups.items():
+            if not isinstance(group, str) or not group:
+                raise InputError("tax.identical_groups", f"maps to {group!r}; a group is a non-empty name",
+                                 asset=str(asset))
+        object.__setattr__(self, "identical_groups", {str(a): g for a, g in groups.items()})
         for name in ("short_term_rate", "long_term_rate"):
             rate = finite_number(getattr(self, name), f"tax.{name}", minimum=0.0)
             if rate > 1:
@@ -74,6 +84,15 @@ class TaxRules:
             raise InputError("tax.carry_value", f"is {self.carry_value!r}; a fraction between 0 and 1")
         if self.at_horizon not in AT_HORIZON:
             raise InputError("tax.at_horizon", f"is {self.at_horizon!r}; use one of {AT_HORIZON}")
+
+    def wash_group(self, asset: str) -> str:
+        """The wash-sale group of ``asset``: its ``identical_groups`` entry, else the asset itself."""
+        return self.identical_groups.get(asset, asset)
+
+    def __hash__(self) -> int:
+        return hash((self.short_term_rate, self.long_term_rate, self.long_term_days, self.wash_sale_days,
+                     self.ordinary_offset_usd, self.horizon_years, self.discount_rate, self.at_horizon,
+                     self.carry_value, tuple(sorted(self.identical_groups.items()))))
 
     @property
     def deferred_rate(self) -> float:
