@@ -90,6 +90,7 @@ class ProblemData:
     tax_offset: float              # valued tax of the year's gains before this trade, NAV fraction (0: unknown)
     carry_value: float             # share of a loss's value kept beyond the gains it offsets (1: no netting)
     lot_sell_max: np.ndarray       # slots: largest sale allowed (0 where blocked)
+    wash_group: np.ndarray         # assets: integer code of the wash-sale group (TaxRules.identical_groups)
     buy_max: np.ndarray            # assets
     trade_max: np.ndarray          # assets: gross trade cap
     short_max: np.ndarray          # assets
@@ -239,14 +240,11 @@ def prepare(
     no_trade = restrictions.flag("no_trade", assets) | ~tradeable
     no_buy = no_trade | restrictions.flag("no_buy", assets)
     no_sell = no_trade | restrictions.flag("no_sell", assets)
-    if settings.wash_sale:
-        no_buy |= _recent_loss_sale(portfolio, assets, date, tax)
+    wash_group, group_codes = _wash_groups(assets, tax)
     sell_ok = np.repeat(~no_sell, slots) & occupied
     if settings.wash_sale:
-        recently_bought = np.zeros(n, dtype=bool)
-        recent = occupied & (held_days <= tax.wash_sale_days)
-        recently_bought[np.unique(np.nonzero(recent)[0] // slots)] = True
-        sell_ok &= ~(np.repeat(recently_bought, slots) & (gain < 0))
+        no_buy |= _recent_loss_sale(portfolio, wash_group, group_codes, date, tax)
+        sell_ok &= ~_bought_in_window(portfolio, wash_group, group_codes, lot_ids, lot_acquired, date, tax) | (gain >= 0)
     lot_sell_max = np.where(sell_ok, lot_value, 0.0)
 
     def cap(values_usd: np.ndarray) -> np.ndarray:
@@ -306,6 +304,7 @@ def prepare(
         half_spread=half_spread,
         commission=commission,
         lot_ids=lot_ids,
+        wash_group=wash_group,
         lot_value=lot_value,
         lot_quantity=lot_quantity,
         lot_basis=lot_basis,
@@ -357,11 +356,47 @@ def _check_known(portfolio: Portfolio, assets: list[str], market: Market, untrad
         raise InputError(field, "is not in the universe", asset=outside[0])
 
 
-def _recent_loss_sale(portfolio: Portfolio, assets: list[str], date: pd.Timestamp, tax: TaxRules) -> np.ndarray:
-    recent = portfolio.recent_loss_sales
-    blocked = np.zeros(len(assets), dtype=bool)
-    for i, asset in enumerate(assets):
-        when = recent.get(asset)
-        if when is not None and pd.notna(when) and (date - pd.Timestamp(when)).days <= tax.wash_sale_days:
-            blocked[i] = True
+def _wash_groups(assets: list[str], tax: TaxRules) -> tuple[np.ndarray, dict[str, int]]:
+    """Per asset, an integer code of its wash-sale group (:meth:`TaxRules.wash_group`), and
+    the codes by group name."""
+    codes: dict[str, int] = {}
+    return np.array([codes.setdefault(tax.wash_group(a), len(codes)) for a in assets], dtype=int), codes
+
+
+def _recent_loss_sale(portfolio: Portfolio, wash_group: np.ndarray, codes: dict[str, int], date: pd.Timestamp,
+                      tax: TaxRules) -> np.ndarray:
+    """Assets that may not buy: a member of their wash-sale group sold at a loss within the window."""
+    blocked_groups = [codes[tax.wash_group(str(asset))] for asset, when in portfolio.recent_loss_sales.items()
+                      if pd.notna(when) and 0 <= (date - pd.Timestamp(when)).days <= tax.wash_sale_days
+                      and tax.wash_group(str(asset)) in codes]
+    return np.isin(wash_group, blocked_groups)
+
+
+def _bought_in_window(portfolio: Portfolio, wash_group: np.ndarray, codes: dict[str, int], lot_ids: np.ndarray,
+                      lot_acquired: np.ndarray, date: pd.Timestamp, tax: TaxRules) -> np.ndarray:
+    """Per lot slot: its wash-sale group bought something other than this lot within the window
+    before ``date`` (a lot still held, or a buy in ``Portfolio.recent_buys``), so a loss sale
+    of the slot would be a wash sale."""
+    slot_group = np.repeat(wash_group, len(lot_ids) // max(len(wash_group), 1))
+    window = np.timedelta64(tax.wash_sale_days, "D")
+    today = np.datetime64(date, "ns")
+    age = today - lot_acquired
+    bought = {(int(slot_group[k]), str(lot_ids[k]))
+              for k in np.nonzero((lot_ids != "") & (age >= np.timedelta64(0)) & (age <= window))[0]}
+    recent = portfolio.recent_buys
+    if len(recent):
+        age = today - recent["acquired"].to_numpy(dtype="datetime64[ns]")
+        inside = recent[(age >= np.timedelta64(0)) & (age <= window)]
+        for asset, lot_id in inside[["asset", "lot_id"]].itertuples(index=False):
+            group = codes.get(tax.wash_group(asset))
+            if group is not None:
+                bought.add((group, lot_id or f"sold {asset} lot"))
+    blocked = np.zeros(len(lot_ids), dtype=bool)
+    if not bought:
+        return blocked
+    by_group: dict[int, set[str]] = {}
+    for group, lot_id in bought:
+        by_group.setdefault(group, set()).add(lot_id)
+    for k in np.nonzero(lot_ids != "")[0]:
+        blocked[k] = bool(by_group.get(int(slot_group[k]), set()) - {str(lot_ids[k])})
     return blocked

@@ -11,6 +11,7 @@ from optimizer.errors import InputError
 from optimizer.model._checks import as_series, finite, finite_number, nonnegative
 
 LOT_COLUMNS = ("lot_id", "asset", "quantity", "cost_basis", "acquired")
+RECENT_BUY_COLUMNS = ("asset", "lot_id", "acquired")
 
 
 def _empty_series() -> pd.Series:
@@ -35,8 +36,16 @@ class Portfolio:
     overlay_contracts:
         Futures / swap contracts held, keyed by instrument name (signed, whole or not).
     recent_loss_sales:
-        Date of the latest sale at a loss, keyed by asset; buying such an asset within
-        the wash-sale window is blocked.
+        Date of the latest sale at a loss, keyed by asset; buying such an asset (or one
+        substantially identical to it, ``TaxRules.identical_groups``) within the
+        wash-sale window is blocked.
+    recent_buys:
+        Purchases of the last weeks, **held or already sold**, one row per buy with
+        columns ``asset``, ``lot_id`` (the lot it opened; may be empty) and ``acquired``
+        (date). A loss sale of an asset (or of a substantially identical one) within the
+        wash-sale window after such a buy is blocked, except of the bought lot itself.
+        Lots still held are read from ``lots`` too, so this only needs the buys whose
+        lots were sold since.
     overdraft_usd:
         How far below zero ``cash_usd`` may be on input (>= 0).
     realized_gain_usd:
@@ -52,6 +61,7 @@ class Portfolio:
     recent_loss_sales: pd.Series = field(default_factory=lambda: pd.Series(dtype="datetime64[ns]"))
     overdraft_usd: float = 0.0
     realized_gain_usd: float | None = None
+    recent_buys: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(RECENT_BUY_COLUMNS)))
 
     def __post_init__(self) -> None:
         if self.realized_gain_usd is not None:
@@ -77,6 +87,7 @@ class Portfolio:
         if isinstance(recent, dict):
             recent = pd.Series(recent)
         object.__setattr__(self, "recent_loss_sales", pd.to_datetime(recent))
+        object.__setattr__(self, "recent_buys", _validated_recent_buys(self.recent_buys))
 
     @property
     def quantity(self) -> pd.Series:
@@ -126,6 +137,24 @@ def _validated_lots(lots: pd.DataFrame) -> pd.DataFrame:
     if acquired.isna().any():
         row = out[acquired.isna()].iloc[0]
         raise InputError("lots.acquired", f"{row['acquired']!r} is not a date", asset=row["asset"], lot=row["lot_id"])
+    out["acquired"] = acquired
+    return out
+
+
+def _validated_recent_buys(buys: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(buys, pd.DataFrame):
+        raise InputError("recent_buys", f"expected a pandas DataFrame, got {type(buys).__name__}")
+    missing = [c for c in ("asset", "acquired") if c not in buys.columns]
+    if missing:
+        raise InputError("recent_buys", f"is missing column(s) {missing}; expected {list(RECENT_BUY_COLUMNS)}")
+    out = pd.DataFrame({"asset": buys["asset"].astype(str).to_numpy(),
+                        "lot_id": (buys["lot_id"].fillna("").astype(str).to_numpy() if "lot_id" in buys.columns
+                                   else [""] * len(buys))})
+    acquired = pd.to_datetime(buys["acquired"], errors="coerce").reset_index(drop=True)
+    if acquired.isna().any():
+        bad = acquired.isna().to_numpy()
+        raise InputError("recent_buys.acquired", f"{buys['acquired'].to_numpy()[bad][0]!r} is not a date",
+                         asset=out["asset"][bad].iloc[0])
     out["acquired"] = acquired
     return out
 
