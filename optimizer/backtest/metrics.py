@@ -22,6 +22,8 @@ Definitions (``ppy`` = periods per year of the data, ``years`` = span of the cal
   US netting (the year's realized gains, the liquidation's gains and the loss
   carry-forward together); the tax of that year is paid, or credited when a net loss
   offsets ordinary income (up to ``TaxRules.ordinary_offset_usd``), so it can exceed NAV;
+* ``losses_harvested_usd``: the sum of the losses realized lot by lot over the run, as
+  positive dollars (:func:`losses_harvested_usd`; gains are not netted against them);
 * ``wash_sale_violations``: (loss relief, buy of the same asset within 30 calendar days)
   pairs found by the independent checker :func:`optimizer.backtest.audit.wash_sale_violations`;
 * :func:`tax_alpha_bps`: annualised after-tax wealth ratio to a baseline run.
@@ -66,6 +68,15 @@ def max_drawdown(returns: np.ndarray) -> float:
     return float((1.0 - level / peak).max()) if len(level) else 0.0
 
 
+def losses_harvested_usd(result: "BacktestResult") -> float:
+    """Sum of the realized losses of every lot relief in the run, positive dollars.
+
+    Read from ``result.lot_reliefs`` (``gain_usd`` per relief); gains are not netted.
+    """
+    gains = result.lot_reliefs["gain_usd"].to_numpy(dtype=float)
+    return float(-gains[gains < 0].sum())
+
+
 def summarize(result: "BacktestResult") -> dict[str, float]:
     """All metrics of one run as a flat dict (see the module docstring)."""
     r = period_returns(result)
@@ -100,6 +111,7 @@ def summarize(result: "BacktestResult") -> dict[str, float]:
         "realized_short_usd": result.realized_short_usd,
         "realized_long_usd": result.realized_long_usd,
         "after_tax_terminal_usd": result.after_tax_terminal_usd,
+        "losses_harvested_usd": losses_harvested_usd(result),
         "wash_sale_violations": result.wash_sale_violations(),
     }
 
