@@ -87,6 +87,7 @@ class ProblemData:
     lot_long_term: np.ndarray      # slots: bool
     lot_tax: np.ndarray            # slots: tax due now per unit sold, rate * gain (negative for losses)
     lot_tax_cost: np.ndarray       # slots: what that sale costs, valued (TaxRules.realization_cost * gain)
+    lot_wait_cost: np.ndarray      # slots: least charge per dollar sold now of a lot soon long-term (TaxRules.wait_cost)
     tax_offset: float              # valued tax of the year's gains before this trade, NAV fraction (0: unknown)
     carry_value: float             # share of a loss's value kept beyond the gains it offsets (1: no netting)
     lot_sell_max: np.ndarray       # slots: largest sale allowed (0 where blocked)
@@ -235,6 +236,7 @@ def prepare(
     gain = np.where(occupied, 1.0 - lot_basis / slot_price, 0.0)
     lot_tax = rate * gain
     lot_tax_cost = tax.realization_cost(long_term) * gain
+    lot_wait_cost = np.where(occupied, tax.wait_cost(gain, held_days), 0.0)
     tax_offset, carry_value = _year_to_date(portfolio, tax, nav)
 
     no_trade = restrictions.flag("no_trade", assets) | ~tradeable
@@ -311,6 +313,7 @@ def prepare(
         lot_long_term=long_term,
         lot_tax=lot_tax,
         lot_tax_cost=lot_tax_cost,
+        lot_wait_cost=lot_wait_cost,
         tax_offset=tax_offset,
         carry_value=carry_value,
         lot_sell_max=lot_sell_max,

@@ -58,10 +58,12 @@ def _build(data: ProblemData, *, elastic: bool):
 
 
 def _netted_tax(data: ProblemData, sell: cp.Variable) -> cp.Expression:
-    """The tax part written plainly: ``max(X, k X) - max(X0, k X0)``, ``X = lot_tax_cost @ sell + X0``."""
+    """The tax part written plainly: ``max(X, k X) - max(X0, k X0)``, ``X = lot_tax_cost @ sell + X0``,
+    plus, per lot, the part of its waiting-for-long-term floor above its valued tax."""
     k, x0 = data.carry_value, data.tax_offset
     x = data.lot_tax_cost @ sell + x0
-    return cp.maximum(x, k * x) - max(x0, k * x0)
+    floor = np.where(data.lot_wait_cost > 0, np.maximum(data.lot_tax_cost, data.lot_wait_cost), data.lot_tax_cost)
+    return cp.maximum(x, k * x) - max(x0, k * x0) + (floor - data.lot_tax_cost) @ sell
 
 
 def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple[Trade, float]:

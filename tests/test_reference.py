@@ -121,6 +121,7 @@ def test_gains_absorbed_by_carried_losses_are_free():
     the one of a tax-free book (a check by a different route, not by the same formula)."""
     case = synthetic_case(8, 3, 2, seed=11, settings=Settings(wash_sale=False))
     data = prepare_case(case)
+    data = replace(data, lot_wait_cost=np.zeros_like(data.lot_wait_cost))   # netting only, no waiting premium
     carried = Rebalancer().solve(netting(data, -1.0, 0.0))
     untaxed = Rebalancer().solve(replace(data, lot_tax_cost=np.zeros_like(data.lot_tax_cost)))
     taxed = Rebalancer().solve(data)

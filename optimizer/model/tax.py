@@ -49,6 +49,17 @@ class TaxRules:
     Likewise a gain absorbed by losses already carried costs ``carry_value`` of its price
     (0: realized now or at the horizon, it meets the same carried loss). See
     :mod:`optimizer.terms.tax`.
+
+    **Waiting for long-term** (engine, ``wait_for_long_term=True``): a short-term lot at a
+    gain that turns long-term in ``d`` days saves ``(short_term_rate - long_term_rate) * g``
+    per dollar if its sale waits those days. Waiting costs the tracking error of not
+    selling until then, which the program prices per year; so selling it now is charged
+    at least ``(short_term_rate - long_term_rate) * g / (d / 365.25)`` per dollar, the
+    saving per year of waiting (:meth:`wait_cost`). A lot days from long-term is then
+    kept unless its sale is urgent, and another lot or asset is sold instead; one a year
+    away is charged its plain cost. Expected drift is not modelled (no return forecast),
+    nor netting (the saving is valued at the full rate difference even when carried
+    losses would absorb the gain).
     """
 
     short_term_rate: float = 0.37
@@ -61,6 +72,7 @@ class TaxRules:
     at_horizon: str = "liquidate"
     carry_value: float = 0.0
     identical_groups: Mapping[str, str] = field(default_factory=dict)
+    wait_for_long_term: bool = True
 
     def __post_init__(self) -> None:
         groups = self.identical_groups
@@ -82,6 +94,8 @@ class TaxRules:
         finite_number(self.discount_rate, "tax.discount_rate", minimum=0.0)
         if not 0.0 <= finite_number(self.carry_value, "tax.carry_value", minimum=0.0) <= 1.0:
             raise InputError("tax.carry_value", f"is {self.carry_value!r}; a fraction between 0 and 1")
+        if not isinstance(self.wait_for_long_term, (bool, np.bool_)):
+            raise InputError("tax.wait_for_long_term", f"is {self.wait_for_long_term!r}; use true or false")
         if self.at_horizon not in AT_HORIZON:
             raise InputError("tax.at_horizon", f"is {self.at_horizon!r}; use one of {AT_HORIZON}")
 
@@ -92,7 +106,7 @@ class TaxRules:
     def __hash__(self) -> int:
         return hash((self.short_term_rate, self.long_term_rate, self.long_term_days, self.wash_sale_days,
                      self.ordinary_offset_usd, self.horizon_years, self.discount_rate, self.at_horizon,
-                     self.carry_value, tuple(sorted(self.identical_groups.items()))))
+                     self.carry_value, tuple(sorted(self.identical_groups.items())), self.wait_for_long_term))
 
     @property
     def deferred_rate(self) -> float:
@@ -107,6 +121,19 @@ class TaxRules:
         Multiply by the gain (negative for a loss) for the value the engine charges.
         """
         return np.where(long_term, self.long_term_rate, self.short_term_rate) - self.deferred_rate
+
+    def wait_cost(self, gain: np.ndarray, held_days: np.ndarray) -> np.ndarray:
+        """Per lot, the least charge per dollar sold now for a short-term lot at a gain: the
+        tax saved by waiting until it turns long-term, per year of waiting (0 elsewhere, or
+        when ``wait_for_long_term`` is off). ``gain`` per dollar sold, ``held_days`` so far."""
+        gain = np.asarray(gain, dtype=float)
+        held = np.asarray(held_days, dtype=float)
+        if not self.wait_for_long_term:
+            return np.zeros_like(gain)
+        waiting = (held <= self.long_term_days) & (gain > 0) & np.isfinite(held)
+        days_left = np.where(waiting, self.long_term_days + 1 - held, 1.0)
+        saving = (self.short_term_rate - self.long_term_rate) * gain
+        return np.where(waiting, saving / (days_left / 365.25), 0.0)
 
     @classmethod
     def none(cls) -> "TaxRules":

@@ -11,6 +11,10 @@ ordinary-income offset still available), the objective charges ``max(X, k X)`` l
 value with no trade, ``k = carry_value``. While ``X > 0`` (losses sold meet gains) every
 dollar counts in full; below, losses can only be carried forward and count for ``k``.
 With no year-to-date information ``k = 1`` and the charge is linear.
+
+Waiting for long-term: a lot whose ``lot_wait_cost`` (``TaxRules.wait_cost``) exceeds its
+``lot_tax_cost`` is charged the difference on top, linearly, outside the netting: the
+sale then costs at least the tax saved per year by waiting until it turns long-term.
 """
 
 from __future__ import annotations
@@ -33,8 +37,16 @@ def price(data: ProblemData, trade: Trade) -> float:
 
 
 def cost(data: ProblemData, trade: Trade) -> float:
-    """What the trade's lot sales cost after deferral and netting (the objective's tax part), NAV fraction."""
-    return netted(data, float(data.lot_tax_cost @ trade.sell))
+    """What the trade's lot sales cost after deferral and netting, plus the premium of selling
+    lots soon long-term now (the objective's tax part), NAV fraction."""
+    return netted(data, float(data.lot_tax_cost @ trade.sell)) + float(wait_premium(data) @ trade.sell)
+
+
+def wait_premium(data: ProblemData) -> np.ndarray:
+    """Per lot slot, what selling now is charged beyond its valued tax for not waiting until
+    the lot turns long-term: ``max(lot_wait_cost - lot_tax_cost, 0)`` per dollar sold where
+    the lot has a waiting cost (0 elsewhere)."""
+    return np.where(data.lot_wait_cost > 0, np.maximum(data.lot_wait_cost - data.lot_tax_cost, 0.0), 0.0)
 
 
 def netted(data: ProblemData, valued: float) -> float:
@@ -55,8 +67,9 @@ class CapitalGainsTax(Term):
         self.lot_tax = cp.Parameter(shape.n_lots, name="lot_tax")
         self._constraints = []
         if not shape.tax_netting:
-            self._expression = self.lot_tax @ v.sell
+            self._expression = self.lot_tax @ v.sell              # valued tax + waiting premium
             return
+        self.wait = cp.Parameter(shape.n_lots, nonneg=True, name="lot_wait_premium")
         self.lot_tax_carried = cp.Parameter(shape.n_lots, name="lot_tax_carried")   # k * lot_tax
         self.offset = cp.Parameter(name="tax_offset")
         self.offset_carried = cp.Parameter(name="tax_offset_carried")
@@ -64,12 +77,15 @@ class CapitalGainsTax(Term):
         self.charged = cp.Variable(name="tax_charged")
         self._constraints = [self.charged >= self.lot_tax @ v.sell + self.offset,
                              self.charged >= self.lot_tax_carried @ v.sell + self.offset_carried]
-        self._expression = self.charged - self.at_zero
+        self._expression = self.charged - self.at_zero + self.wait @ v.sell
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
-        self.lot_tax.value = weight * data.lot_tax_cost
+        premium = weight * wait_premium(data)
         if not self.shape.tax_netting:
+            self.lot_tax.value = weight * data.lot_tax_cost + premium
             return
+        self.lot_tax.value = weight * data.lot_tax_cost
+        self.wait.value = premium
         k, x0 = data.carry_value, data.tax_offset
         self.lot_tax_carried.value = weight * k * data.lot_tax_cost
         self.offset.value = weight * x0
