@@ -74,7 +74,7 @@ def losses_harvested_usd(result: "BacktestResult") -> float:
     Read from ``result.lot_reliefs`` (``gain_usd`` per relief); gains are not netted.
     """
     gains = result.lot_reliefs["gain_usd"].to_numpy(dtype=float)
-    return float(-gains[gains < 0].sum())
+    return float(np.abs(gains[gains < 0]).sum())
 
 
 def summarize(result: "BacktestResult") -> dict[str, float]:
