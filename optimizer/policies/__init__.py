@@ -1,7 +1,8 @@
 """Rebalancing policies behind one interface: ``decide(date, state) -> Orders | None``.
 
 Heuristics (buy-and-hold, calendar, threshold bands, calendar-checked bands, cash-flow
-routing), the rule-based :class:`LossHarvester` and :class:`OptimizerPolicy`, which wraps one :class:`optimizer.Rebalancer`.
+routing), the rule-based :class:`LossHarvester`, and :class:`OptimizerPolicy`, which wraps
+one :class:`optimizer.Rebalancer`.
 """
 
 from optimizer.policies.bands import Bands
@@ -12,6 +13,6 @@ from optimizer.policies.harvest import LossHarvester
 from optimizer.policies.optimizer_policy import OptimizerPolicy
 
 __all__ = [
-    "Bands", "BuyAndHold", "Calendar", "CalendarThreshold", "CashFlowRouting", "LossHarvester", "OptimizerPolicy", "Orders",
-    "Policy", "Schedule", "State", "Threshold", "water_fill",
+    "Bands", "BuyAndHold", "Calendar", "CalendarThreshold", "CashFlowRouting", "LossHarvester", "OptimizerPolicy",
+    "Orders", "Policy", "Schedule", "State", "Threshold", "water_fill",
 ]
