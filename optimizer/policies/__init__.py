@@ -7,9 +7,9 @@ one :class:`optimizer.Rebalancer`.
 
 from optimizer.policies.bands import Bands
 from optimizer.policies.base import Orders, Policy, Schedule, State
+from optimizer.policies.harvest import LossHarvester
 from optimizer.policies.heuristics import (BuyAndHold, Calendar, CalendarThreshold, CashFlowRouting, Threshold,
                                            water_fill)
-from optimizer.policies.harvest import LossHarvester
 from optimizer.policies.optimizer_policy import OptimizerPolicy
 
 __all__ = [

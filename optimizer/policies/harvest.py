@@ -49,6 +49,8 @@ from optimizer.policies.base import Orders, Policy, Schedule, State
 from optimizer.policies.heuristics import outside
 
 SWAP_BACK = ("always", "if_pays")
+#: With whole shares, buys leave this fraction of the traded value in cash for costs.
+COST_RESERVE = 0.005
 #: Fewest trailing returns a correlation is computed from.
 MIN_CORRELATION_RETURNS = 20
 
@@ -340,13 +342,22 @@ class LossHarvester(Policy):
         for i in np.nonzero(trade > 0)[0]:
             if self._buy_blocked(i, today, state):
                 trade[i] = 0.0
-            elif self.whole_shares:
-                trade[i] = np.floor(trade[i] / prices[i]) * prices[i]
-                if trade[i] < self.min_trade_usd:
-                    trade[i] = 0.0
+        if self.whole_shares:
+            self._whole_share_buys(state, trade)
         if not np.any(trade):
             return None
         return Orders(trade, lot_sales or None)
+
+    def _whole_share_buys(self, state: State, trade: np.ndarray) -> None:
+        """Round buys down to whole shares, first scaled to the cash the sales leave less
+        :data:`COST_RESERVE` of the traded value (so the simulator never scales them again)."""
+        buys = np.maximum(trade, 0.0)
+        budget = state.cash_usd - trade[trade < 0].sum() - COST_RESERVE * np.abs(trade).sum()
+        if buys.sum() > budget:
+            buys *= max(budget, 0.0) / buys.sum()
+        buys = np.floor(buys / state.prices) * state.prices
+        buys[buys < self.min_trade_usd] = 0.0
+        trade[trade > 0] = buys[trade > 0]
 
     # -- resume ------------------------------------------------------------------------
     def state_dict(self) -> dict:
