@@ -9,7 +9,7 @@ lot counts share one problem shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Sequence
 
@@ -38,6 +38,9 @@ class ProblemShape:
     shorts: bool = False        # some asset may be sold short (else no short variables)
     trade_caps: bool = False    # some asset has a finite gross trade cap (else no cap rows)
     tax_netting: bool = False   # the year's realized gain is known: the tax term nets (else linear)
+    accounts: tuple[str, ...] = ()      # a household: its accounts, each with its own cash (else one account)
+    asset_account: tuple[int, ...] = () # a household: the account of each asset position
+    holding_costs: bool = False  # some position costs something per year held (e.g. tax drag on income)
 
     @property
     def n_assets(self) -> int:
@@ -54,6 +57,12 @@ class ProblemShape:
         rows = [index[key] for key in self.asset_keys]
         return sp.csr_matrix((np.ones(self.n_assets), (rows, np.arange(self.n_assets))),
                              shape=(len(self.keys), self.n_assets))
+
+    @cached_property
+    def account_matrix(self) -> sp.csr_matrix:
+        """``A`` (accounts x assets, sparse): 1 where a position belongs to an account (households)."""
+        return sp.csr_matrix((np.ones(self.n_assets), (list(self.asset_account), np.arange(self.n_assets))),
+                             shape=(len(self.accounts), self.n_assets))
 
     @cached_property
     def lot_matrix(self) -> sp.csr_matrix:
@@ -105,6 +114,8 @@ class ProblemData:
     overlay_gross_limit: float     # cap on sum of |notional|, NAV fraction (at least the current gross)
     settings: Settings
     tax: TaxRules
+    account_cash_free: np.ndarray = field(default_factory=lambda: np.zeros(0))  # accounts: cash0 - cash_min
+    holding_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))      # assets: cost per NAV fraction held a year
 
     @property
     def linear_cost(self) -> np.ndarray:
@@ -237,7 +248,7 @@ def prepare(
     lot_tax = rate * gain
     lot_tax_cost = tax.realization_cost(long_term) * gain
     lot_wait_cost = np.where(occupied, tax.wait_cost(gain, held_days), 0.0)
-    tax_offset, carry_value = _year_to_date(portfolio, tax, nav)
+    tax_offset, carry_value = year_to_date(portfolio.realized_gain_usd, tax, nav)
 
     no_trade = restrictions.flag("no_trade", assets) | ~tradeable
     no_buy = no_trade | restrictions.flag("no_buy", assets)
@@ -334,17 +345,17 @@ def prepare(
     )
 
 
-def _year_to_date(portfolio: Portfolio, tax: TaxRules, nav: float) -> tuple[float, float]:
+def year_to_date(realized_gain_usd: float | None, tax: TaxRules, nav: float) -> tuple[float, float]:
     """``(tax_offset, carry_value)`` of the tax term's netting (see :mod:`optimizer.terms.tax`).
 
     The year's gains so far plus the ordinary-income offset still available are what a
     loss sold now can absorb; they are valued at the mean of the short- and long-term
     realization costs (the kink of a convex approximation, not an exact netting).
     """
-    if portfolio.realized_gain_usd is None:
+    if realized_gain_usd is None:
         return 0.0, 1.0
     rate = float(tax.realization_cost(np.array([False, True])).mean())
-    room_usd = portfolio.realized_gain_usd + tax.ordinary_offset_usd
+    room_usd = realized_gain_usd + tax.ordinary_offset_usd
     return rate * room_usd / nav, tax.carry_value
 
 

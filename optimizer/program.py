@@ -17,6 +17,7 @@ from optimizer.terms import bands, cash, limits
 from optimizer.terms.bands import Bands
 from optimizer.terms.base import Trade, Variables
 from optimizer.terms.cash import Cash
+from optimizer.terms.holding import HoldingCost
 from optimizer.terms.impact import MarketImpact
 from optimizer.terms.limits import TradeLimits
 from optimizer.terms.linear_costs import LinearCosts
@@ -46,6 +47,8 @@ class Program:
         self.overlay = OverlayLimits(shape, v) if shape.overlays else None
         if self.overlay is not None:
             self.terms.append(self.overlay)
+        if shape.holding_costs:
+            self.terms.append(HoldingCost(shape, v))
         objective = sum(term.objective() for term in self.terms if term.objective() is not None)
         constraints = v.definitions + [c for term in self.terms for c in term.constraints()]
         self.problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * objective), constraints)
@@ -83,13 +86,14 @@ class Program:
 
 def objective_value(data: ProblemData, trade: Trade) -> float:
     """The program's objective for ``trade``, recomputed in numpy (basis points of NAV)."""
-    from optimizer.terms import impact, linear_costs, overlay, tax, tracking
+    from optimizer.terms import holding, impact, linear_costs, overlay, tax, tracking
 
     s = data.settings
     value = (0.5 * s.risk_aversion * tracking.price(data, trade)
              + s.impact_weight * impact.price(data, trade)
              + s.cost_weight * (linear_costs.price(data, trade) + overlay.carry(data, trade))
-             + s.tax_weight * tax.cost(data, trade))
+             + s.tax_weight * tax.cost(data, trade)
+             + holding.price(data, trade))
     if data.shape.soft_bands:
         value += s.band_penalty * bands.price(data, trade)
     return OBJECTIVE_SCALE * value

@@ -50,7 +50,12 @@ def _build(data: ProblemData, *, elastic: bool):
         constraints += [exposure + below >= data.band_lower, exposure - above <= data.band_upper]
     else:
         constraints += [exposure >= data.band_lower, exposure <= data.band_upper]
-    if elastic:
+    if data.shape.accounts:                      # a household: each account pays from its own cash
+        for a in range(len(data.shape.accounts)):
+            mine = np.array(data.shape.asset_account) == a
+            spent = cp.sum(net[mine]) + data.linear_cost[mine] @ gross[mine]
+            constraints.append(spent <= data.account_cash_free[a] + (cash_gap if elastic else 0))
+    elif elastic:
         constraints.append(cash_after + cash_gap >= data.cash_min + margin)
     else:
         constraints.append(cash_after >= data.cash_min + margin)
@@ -78,7 +83,8 @@ def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple
                  + s.impact_weight * cp.sum(cp.multiply(data.impact, cp.square(net)))
                  + s.cost_weight * (data.linear_cost @ gross + (data.overlay_cost @ cp.abs(ov) if ov is not None else 0))
                  + s.cost_weight * (data.overlay_holding_cost @ cp.abs(data.overlay0 + ov) if ov is not None else 0)
-                 + s.tax_weight * _netted_tax(data, sell))
+                 + s.tax_weight * _netted_tax(data, sell)
+                 + (data.holding_cost @ net if len(data.holding_cost) else 0))
     if data.shape.soft_bands:
         objective = objective + s.band_penalty * (cp.sum(below) + cp.sum(above))
     problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * objective), constraints)
