@@ -24,8 +24,12 @@ Definitions (``ppy`` = periods per year of the data, ``years`` = span of the cal
   offsets ordinary income (up to ``TaxRules.ordinary_offset_usd``), so it can exceed NAV;
 * ``losses_harvested_usd``: the sum of the losses realized lot by lot over the run, as
   positive dollars (:func:`losses_harvested_usd`; gains are not netted against them);
-* ``wash_sale_violations``: (loss relief, buy of the same asset within 30 calendar days)
-  pairs found by the independent checker :func:`optimizer.backtest.audit.wash_sale_violations`;
+* ``wash_sale_violations``: (loss relief, buy of the same asset or of a substantially
+  identical one within 30 calendar days) pairs found by the independent checker
+  :func:`optimizer.backtest.audit.wash_sale_violations`;
+* ``disallowed_loss_usd``: total loss the ledger disallowed under the wash-sale rule
+  (positive dollars; deferred into replacement lots' basis, to another account, or lost
+  for good to a tax-exempt one);
 * :func:`tax_alpha_bps`: annualised after-tax wealth ratio to a baseline run.
 """
 
@@ -113,6 +117,7 @@ def summarize(result: "BacktestResult") -> dict[str, float]:
         "after_tax_terminal_usd": result.after_tax_terminal_usd,
         "losses_harvested_usd": losses_harvested_usd(result),
         "wash_sale_violations": result.wash_sale_violations(),
+        "disallowed_loss_usd": result.disallowed_loss_usd,
     }
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from optimizer.backtest import audit as _audit
 from optimizer.backtest import metrics as _metrics
+from optimizer.backtest.ledger import WASH_COLUMNS as _WASH_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,11 @@ class BacktestResult:
     :meth:`optimizer.backtest.ledger.Ledger.liquidation_tax_usd`). ``buys`` logs every buy
     (``date, asset, lot_id, shares, price``; the initial investment included) and
     ``lot_reliefs`` every lot relief (``date, asset, lot_id, shares, price, basis,
-    acquired, gain_usd, long_term``); prices per share and amounts in dollars.
+    acquired, gain_usd, long_term, bought_lot_id``); prices per share and amounts in dollars.
+    ``wash_sales`` logs every wash-sale disallowance of the ledger (columns of
+    :meth:`optimizer.backtest.ledger.Ledger.wash_sales_frame`; ``disallowed_usd`` positive
+    dollars) and ``identical_groups`` is the run's asset -> group map of substantially
+    identical securities (``TaxRules.identical_groups``), which the independent audit reads.
     """
 
     policy: str
@@ -54,6 +60,8 @@ class BacktestResult:
     final_lots: pd.DataFrame
     buys: pd.DataFrame
     lot_reliefs: pd.DataFrame
+    wash_sales: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_WASH_COLUMNS))
+    identical_groups: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def nav(self) -> pd.Series:
@@ -77,9 +85,15 @@ class BacktestResult:
         return float(self.nav_usd[-1] - self.liquidation_tax_usd)
 
     def wash_sale_violations(self, window_days: int = 30) -> int:
-        """Count of (loss relief, buy) pairs within ``window_days`` calendar days, found by the
-        independent checker :func:`optimizer.backtest.audit.wash_sale_violations`."""
-        return len(_audit.wash_sale_violations(self.buys, self.lot_reliefs, window_days))
+        """Count of (loss relief, buy of the same wash group) pairs within ``window_days``
+        calendar days, found by the independent checker
+        :func:`optimizer.backtest.audit.wash_sale_violations`."""
+        return len(_audit.wash_sale_violations(self.buys, self.lot_reliefs, window_days, self.identical_groups))
+
+    @property
+    def disallowed_loss_usd(self) -> float:
+        """Total loss the ledger disallowed under the wash-sale rule (positive dollars)."""
+        return float(self.wash_sales["disallowed_usd"].astype(float).sum()) if len(self.wash_sales) else 0.0
 
     def metrics(self) -> dict[str, float]:
         """See :func:`optimizer.backtest.metrics.summarize`."""

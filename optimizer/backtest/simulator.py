@@ -189,7 +189,8 @@ class Simulator:
             realized_short_usd=ledger.total_short_usd, realized_long_usd=ledger.total_long_usd,
             liquidation_tax_usd=ledger.liquidation_tax_usd(self.prices[-1], self.calendar[-1]),
             periods_per_year=self.periods_per_year, final_lots=ledger.lots_frame(),
-            buys=ledger.buys_frame(), lot_reliefs=ledger.reliefs_frame(),
+            buys=ledger.buys_frame(), lot_reliefs=ledger.reliefs_frame(), wash_sales=ledger.wash_sales_frame(),
+            identical_groups=dict(self.config.tax.identical_groups),
         )
 
     def _step(self, k: int, policy: Policy, ledger: Ledger, rec: "_Records") -> None:
