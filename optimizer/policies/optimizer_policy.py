@@ -113,6 +113,16 @@ class OptimizerPolicy(Policy):
         A lot whose loss is under this fraction of its value earns no harvesting credit
         (it is priced as a flat lot): the practitioners' threshold, which also stands for
         the value of waiting for a deeper loss. Deeper losses are credited in full.
+    substitutes:
+        Approved replacements, ``{asset: [replacement, ...]}`` (another fund on a
+        different index, correlated stocks), each in the price history with no target
+        of its own. When given, an asset without a target may be bought only as a listed
+        replacement. Harvesting a loss then sells the lot and, while the wash-sale window
+        blocks buying the asset back, holds a replacement: the risk model prices the
+        tracking error of the swap, and the program swaps back after the window when the
+        tracking error saved pays for the trade and any tax on the replacement's gain. A
+        replacement in the asset's own wash-sale group (``TaxRules.identical_groups``)
+        is refused.
     """
 
     def __init__(self, target, *, costs: CostModel = CostModel(), tax: TaxRules = TaxRules(),
@@ -120,8 +130,10 @@ class OptimizerPolicy(Policy):
                  tax_weight: float = 1.0, band_width: float = 0.10, every: str = "W", lookback: int = 504,
                  risk_every: str = "M", shrink: bool = True, risk_blend: float = 0.05, n_factors: int = 5,
                  lot_groups: int = 8, min_trade_usd: float = 100.0, min_trade_weight: float = 0.001,
-                 min_harvest_loss: float = 0.05, solvers: tuple[str, ...] | None = None, name: str | None = None):
+                 min_harvest_loss: float = 0.05, substitutes: dict[str, list[str]] | None = None,
+                 solvers: tuple[str, ...] | None = None, name: str | None = None):
         super().__init__(target)
+        self.substitutes = _checked_substitutes(substitutes, tax)
         for field, value in (("min_trade_usd", min_trade_usd), ("min_trade_weight", min_trade_weight),
                              ("min_harvest_loss", min_harvest_loss)):
             if not (np.isfinite(value) and value >= 0):
@@ -170,9 +182,25 @@ class OptimizerPolicy(Policy):
         self._half_spread = pd.Series(half_spread, index=names)
         self._commission = pd.Series(commission, index=names)
         self._adv = pd.Series(adv, index=names)
+        self._restrictions = self._substitute_restrictions(names, weight)
         self._risk = None
         self._risk_key = None
         self._covariance = None
+
+    def _substitute_restrictions(self, names: list[str], weight: pd.Series) -> Restrictions:
+        """No buys of assets without a target unless they are listed replacements (when
+        ``substitutes`` is given); checks that every listed asset is in the price history."""
+        if self.substitutes is None:
+            return NO_RESTRICTIONS
+        for asset, replacements in self.substitutes.items():
+            for name in [asset, *replacements]:
+                if name not in weight.index:
+                    raise InputError("substitutes", "names an asset that is not in the price history", asset=name)
+        allowed = {r for replacements in self.substitutes.values() for r in replacements}
+        blocked = [a for a in names if weight[a] <= 0 and a not in allowed]
+        if not blocked:
+            return NO_RESTRICTIONS
+        return Restrictions(pd.DataFrame({"no_buy": True}, index=pd.Index(blocked)))
 
     # -- one decision ------------------------------------------------------------------
     def decide(self, date: pd.Timestamp, state: State) -> Orders | None:
@@ -230,7 +258,7 @@ class OptimizerPolicy(Policy):
                               recent_loss_sales=pd.Series(ledger.last_loss_sale, dtype="datetime64[ns]"),
                               realized_gain_usd=ledger.realized_gain_usd(date))
         settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()))
-        data = prepare(portfolio, self._targets, market, settings, tax=self.tax, restrictions=NO_RESTRICTIONS,
+        data = prepare(portfolio, self._targets, market, settings, tax=self.tax, restrictions=self._restrictions,
                        lot_slots=self.lot_groups)
         data = _without_small_harvests(data, self.min_harvest_loss)
         decision_years = max(DECISION_YEARS[self.schedule.frequency], 1.0 / state.periods_per_year)
@@ -295,6 +323,27 @@ class OptimizerPolicy(Policy):
         self._risk = state.get("risk")
         self._relative_var = state.get("relative_var")
         self._covariance = state.get("covariance")
+
+
+def _checked_substitutes(substitutes: dict[str, list[str]] | None, tax: TaxRules) -> dict[str, list[str]] | None:
+    """``substitutes`` as ``{asset: [replacement, ...]}`` with names as strings; a replacement
+    substantially identical to its asset (same wash-sale group) is refused."""
+    if substitutes is None:
+        return None
+    if not isinstance(substitutes, dict):
+        raise InputError("substitutes", f"expected a mapping asset -> list of replacements, got "
+                                        f"{type(substitutes).__name__}")
+    checked = {}
+    for asset, replacements in substitutes.items():
+        if isinstance(replacements, str) or not isinstance(replacements, (list, tuple)):
+            raise InputError("substitutes", "lists replacements as a list of names", asset=str(asset))
+        for name in replacements:
+            if tax.wash_group(str(name)) == tax.wash_group(str(asset)):
+                raise InputError("substitutes", f"lists {name!r}, substantially identical to the asset "
+                                                f"(same wash-sale group): buying it would be a wash sale",
+                                 asset=str(asset))
+        checked[str(asset)] = [str(name) for name in replacements]
+    return checked
 
 
 def _without_small_harvests(data: ProblemData, min_loss: float) -> ProblemData:
