@@ -113,6 +113,13 @@ class OptimizerPolicy(Policy):
         A lot whose loss is under this fraction of its value earns no harvesting credit
         (it is priced as a flat lot): the practitioners' threshold, which also stands for
         the value of waiting for a deeper loss. Deeper losses are credited in full.
+    min_harvest_usd, min_holding_days:
+        The other harvesting rules practitioners use: a lot (group) losing fewer dollars
+        than ``min_harvest_usd``, or held fewer than ``min_holding_days`` calendar days,
+        earns no harvesting credit either (default: no such rule).
+    whole_shares:
+        Trade whole shares only (buys rounded down, lot sales to the nearest share, cash
+        kept >= 0: :func:`optimizer.rounding.round_to_whole_units`).
     substitutes:
         Approved replacements, ``{asset: [replacement, ...]}`` (another fund on a
         different index, correlated stocks), each in the price history with no target
@@ -130,12 +137,14 @@ class OptimizerPolicy(Policy):
                  tax_weight: float = 1.0, band_width: float = 0.10, every: str = "W", lookback: int = 504,
                  risk_every: str = "M", shrink: bool = True, risk_blend: float = 0.05, n_factors: int = 5,
                  lot_groups: int = 8, min_trade_usd: float = 100.0, min_trade_weight: float = 0.001,
-                 min_harvest_loss: float = 0.05, substitutes: dict[str, list[str]] | None = None,
+                 min_harvest_loss: float = 0.05, min_harvest_usd: float = 0.0, min_holding_days: int = 0,
+                 whole_shares: bool = False, substitutes: dict[str, list[str]] | None = None,
                  solvers: tuple[str, ...] | None = None, name: str | None = None):
         super().__init__(target)
         self.substitutes = _checked_substitutes(substitutes, tax)
         for field, value in (("min_trade_usd", min_trade_usd), ("min_trade_weight", min_trade_weight),
-                             ("min_harvest_loss", min_harvest_loss)):
+                             ("min_harvest_loss", min_harvest_loss), ("min_harvest_usd", min_harvest_usd),
+                             ("min_holding_days", min_holding_days)):
             if not (np.isfinite(value) and value >= 0):
                 raise InputError(field, f"is {value!r}; it must be a non-negative number")
         if lookback < 20:
@@ -160,6 +169,9 @@ class OptimizerPolicy(Policy):
         self.min_trade_usd = min_trade_usd
         self.min_trade_weight = min_trade_weight
         self.min_harvest_loss = min_harvest_loss
+        self.min_harvest_usd = min_harvest_usd
+        self.min_holding_days = min_holding_days
+        self.whole_shares = bool(whole_shares)
         self.rebalancer = Rebalancer()
         self.name = name or f"optimizer_ra{risk_aversion:g}"
         self.failures: list[tuple[pd.Timestamp, str]] = []
@@ -260,7 +272,7 @@ class OptimizerPolicy(Policy):
         settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()))
         data = prepare(portfolio, self._targets, market, settings, tax=self.tax, restrictions=self._restrictions,
                        lot_slots=self.lot_groups)
-        data = _without_small_harvests(data, self.min_harvest_loss)
+        data = self._without_small_harvests(data, lots)
         decision_years = max(DECISION_YEARS[self.schedule.frequency], 1.0 / state.periods_per_year)
         data = amortize_costs(data, self._target, self._relative_var, decision_years)
         result = self._solve_without_small_trades(data)
@@ -308,8 +320,24 @@ class OptimizerPolicy(Policy):
                 break
         return _drop_small(result, smallest * data.nav_usd)     # solver noise, or what the rounds left
 
+    def _without_small_harvests(self, data: ProblemData, lots: pd.DataFrame) -> ProblemData:
+        """``data`` with no harvesting credit for loss lots (groups) below the harvesting rules:
+        losing under ``min_harvest_loss`` of their value or ``min_harvest_usd`` dollars, or held
+        under ``min_holding_days``."""
+        loss = data.lot_gain < 0
+        small = loss & (data.lot_gain > -self.min_harvest_loss)
+        if self.min_harvest_usd > 0:
+            small |= loss & (-data.lot_gain * data.lot_value * data.nav_usd < self.min_harvest_usd)
+        if self.min_holding_days > 0 and loss.any():
+            acquired = dict(zip(lots["lot_id"], lots["acquired"]))
+            held = np.array([(data.date - acquired[k]).days if k in acquired else np.inf for k in data.lot_ids])
+            small |= loss & (held < self.min_holding_days)
+        if not small.any():
+            return data
+        return replace(data, lot_tax_cost=np.where(small, 0.0, data.lot_tax_cost))
+
     def _solve(self, data: ProblemData) -> RebalanceResult:
-        result = self.rebalancer.solve(data)
+        result = self.rebalancer.solve(data, whole_units=self.whole_shares)
         self._solver_clock += sum(a.solver_seconds or a.seconds for a in result.attempts)
         return result
 
@@ -344,14 +372,6 @@ def _checked_substitutes(substitutes: dict[str, list[str]] | None, tax: TaxRules
                                  asset=str(asset))
         checked[str(asset)] = [str(name) for name in replacements]
     return checked
-
-
-def _without_small_harvests(data: ProblemData, min_loss: float) -> ProblemData:
-    """``data`` with no harvesting credit for lots losing less than ``min_loss`` of their value."""
-    shallow = (data.lot_gain < 0) & (data.lot_gain > -min_loss)
-    if not shallow.any():
-        return data
-    return replace(data, lot_tax_cost=np.where(shallow, 0.0, data.lot_tax_cost))
 
 
 def _mark_recent_buys(groups: LotGroups, ledger, date: pd.Timestamp, tax: TaxRules) -> pd.DataFrame:
