@@ -23,8 +23,9 @@
   inside the wash-sale window, nor sold) and its substitute takes the rest of the
   original's target weight. Sales relieve lots highest basis first (HIFO).
 
-Every trade goes through the same wash-sale guard, which reads the ledger's buy and
-loss-sale history (``Ledger.recent_buy_days``, ``Ledger.last_loss_sale``) plus the
+Lots are read off ``Ledger.lots`` (each starts ``[lot_id, shares, basis per share,
+acquisition day]``). Every trade goes through the same wash-sale guard, which reads the
+ledger's buy and loss-sale history (``Ledger.recent_buy_days``, ``Ledger.last_loss_sale``) plus the
 policy's own loss sales, by wash-sale group:
 
 * no buy of a group with a loss sale within ``wash_sale_days`` calendar days (or today);
@@ -220,7 +221,7 @@ class LossHarvester(Policy):
         """``{lot_id: (shares, basis)}`` of asset ``i``'s lots past every harvest threshold."""
         price = state.prices[i]
         out = {}
-        for lot_id, shares, basis, day in state.ledger.lots[i]:
+        for lot_id, shares, basis, day in (lot[:4] for lot in state.ledger.lots[i]):
             if (price <= basis * (1.0 - self.min_loss_pct) and shares * (basis - price) >= self.min_loss_usd
                     and today - day >= self.min_holding_days and shares * (basis - price) > 0):
                 out[lot_id] = (shares, basis)
@@ -306,7 +307,7 @@ class LossHarvester(Policy):
         no_loss = self._bought_recently(i, today, state) or self._groups[i] in bought
         lots = sorted(state.ledger.lots[i], key=lambda lot: -lot[2])
         out, left = {}, shares
-        for lot_id, held, basis, _ in lots:
+        for lot_id, held, basis in (lot[:3] for lot in lots):
             if left <= 0:
                 break
             if no_loss and basis > price:

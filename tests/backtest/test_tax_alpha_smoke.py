@@ -36,9 +36,3 @@ def test_quick_direct_indexing_run(tmp_path):
     ratio = rows["after_tax_terminal_usd"] / rows.loc["buy_and_hold", "after_tax_terminal_usd"] - 1.0
     pd.testing.assert_series_equal(rows["tax_alpha_bps_per_year"], ratio / rows["years"] * 1e4, check_names=False,
                                    rtol=0, atol=1e-4)
-
-
-def test_household_part_is_a_marked_placeholder(tmp_path):
-    bench = load_script()
-    with pytest.raises(bench.BenchmarkError, match="household"):
-        bench.main(["--quick", "--part", "household", "--out", str(tmp_path)])
