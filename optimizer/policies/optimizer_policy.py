@@ -265,9 +265,10 @@ class OptimizerPolicy(Policy):
                         half_spread=self._half_spread, commission=self._commission)
         ledger = state.ledger
         groups = group_lots(ledger.lots_frame(), prices, date, self.tax.long_term_days, self.lot_groups)
-        lots = _mark_recent_buys(groups, ledger, date, self.tax)
+        lots = groups.lots
         portfolio = Portfolio(lots=lots, cash_usd=max(state.cash_usd, 0.0),
                               recent_loss_sales=pd.Series(ledger.last_loss_sale, dtype="datetime64[ns]"),
+                              recent_buys=ledger.recent_buys(date, self.tax.wash_sale_days),
                               realized_gain_usd=ledger.realized_gain_usd(date))
         settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()))
         data = prepare(portfolio, self._targets, market, settings, tax=self.tax, restrictions=self._restrictions,
@@ -372,27 +373,6 @@ def _checked_substitutes(substitutes: dict[str, list[str]] | None, tax: TaxRules
                                  asset=str(asset))
         checked[str(asset)] = [str(name) for name in replacements]
     return checked
-
-
-def _mark_recent_buys(groups: LotGroups, ledger, date: pd.Timestamp, tax: TaxRules) -> pd.DataFrame:
-    """Date each loss group of an asset bought in the last ``wash_sale_days`` at that buy.
-
-    The engine blocks loss sales of an asset holding a lot bought inside the wash-sale
-    window; a buy whose lot was already sold again would escape it, so the asset's latest
-    buy is stamped on its loss groups (a blocked loss group's term no longer matters).
-    """
-    lots = groups.lots
-    recent = {asset: np.datetime64(day, "D")
-              for asset, day in ledger.recent_buy_days(date, tax.wash_sale_days).items()}
-    if not recent or lots.empty:
-        return lots
-    bought = lots["asset"].map(recent).to_numpy(dtype="datetime64[ns]")
-    rows = groups.loss & ~np.isnat(bought)
-    if not rows.any():
-        return lots
-    acquired = lots["acquired"].to_numpy(dtype="datetime64[ns]").copy()
-    acquired[rows] = np.maximum(acquired[rows], bought[rows])
-    return lots.assign(acquired=acquired)
 
 
 def _ledger_lot_sales(result: RebalanceResult, groups: LotGroups) -> dict[str, dict[str, float]]:
