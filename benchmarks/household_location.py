@@ -89,7 +89,8 @@ def household_rows(quick: bool = False) -> pd.DataFrame:
         print(f"  {policy} ...", end="", flush=True)
         started = time.perf_counter()
         runs[policy] = (simulator.run(policy, TARGET), time.perf_counter() - started)
-        print(f" {runs[policy][1]:.0f} s", flush=True)
+        print(f" {runs[policy][1]:.0f} s; final holdings ($k):", flush=True)
+        print((runs[policy][0].final_holdings_usd / 1e3).round(0).to_string(), flush=True)
     base = runs[BASELINE][0]
     separate = runs["separate"][0]
     rows = []

@@ -14,8 +14,9 @@ earns the cash index. On each date, in this order:
    tax (:meth:`Ledger.settle_tax`, US netting) and the drag accrued so far, from cash;
 3. on the first trading day of each month the policy decides (``"joint"``: one
    :func:`optimizer.household.rebalance_household` program with the tax drag in its
-   objective, the wash-sale rule applied per group across accounts, see :func:`_solve_household`; ``"separate"``: each account rebalanced alone toward the household target by
-   :class:`optimizer.Rebalancer`, taxable accounts with the household's
+   objective, the wash-sale rule applied per group across accounts, see
+   :func:`_solve_household`; ``"separate"``: each account rebalanced alone toward the
+   household target by :class:`optimizer.Rebalancer`, taxable accounts with the household's
    :class:`TaxRules`, the others with rates 0, no tax drag; ``"hold"``: never trades);
    orders fill per account at today's prices, sales before buys (a net sell relieves the
    lots the decision named, then HIFO; a net buy opens a lot), costs priced by
@@ -56,11 +57,13 @@ from optimizer.household import (ACCOUNT_KINDS, Account, Household, HouseholdRes
 from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets, TaxRules
 from optimizer.model.covariance import ledoit_wolf
 from optimizer.policies.lot_groups import LotGroups, group_lots, relieve
-from optimizer.rebalancer import WASH_SALE_TOLERANCE, Rebalancer
+from optimizer.rebalancer import Rebalancer
 
 POLICIES = ("joint", "separate", "hold")
 #: Trades below this many dollars are not filled (arithmetic noise).
 DUST_TRADE_USD = 0.01
+#: A group's buys or loss sales below this NAV fraction count as none for the wash-sale rule.
+WASH_SALE_TOLERANCE = 1e-7
 #: Rounds of forced sales when cash is short.
 FUND_ROUNDS = 5
 NO_RESTRICTIONS = Restrictions()
@@ -170,6 +173,8 @@ class HouseholdBacktestResult:
         with an ``account`` column; empty if the ledger does not book them).
     forced_dates, failures:
         Dates with forced sales; decisions that failed ``(date, message)`` (book left alone).
+    final_holdings_usd:
+        Accounts x (assets + ``"idle_cash"``) on the last date: where each asset ended up.
     """
 
     policy: str
@@ -189,6 +194,7 @@ class HouseholdBacktestResult:
     forced_dates: list
     failures: list
     decisions: int
+    final_holdings_usd: pd.DataFrame
 
     @property
     def after_tax_terminal_usd(self) -> float:
@@ -368,7 +374,9 @@ class HouseholdSimulator:
             tax_paid_usd=pd.Series([a.tax_paid_usd for a in accounts], index=names),
             drag_paid_usd=pd.Series([a.drag_paid_usd for a in accounts], index=names),
             terminal=self._terminal(accounts), losses_harvested_usd=_losses(accounts),
-            wash_sales=_wash_sales(accounts), forced_dates=forced, failures=failures, decisions=decisions)
+            wash_sales=_wash_sales(accounts), forced_dates=forced, failures=failures, decisions=decisions,
+            final_holdings_usd=pd.DataFrame([np.r_[a.ledger.shares * self.prices[-1], a.ledger.cash_usd]
+                                             for a in accounts], index=names, columns=weights.columns))
 
     def _rules(self, kind: str) -> TaxRules:
         """The household's rules in a taxable account; rates 0 elsewhere."""
@@ -525,10 +533,11 @@ class HouseholdSimulator:
         trade = np.where(np.abs(trade_usd) < DUST_TRADE_USD, 0.0, trade_usd)
         sell_usd = np.maximum(-trade, 0.0)
         buy_usd = np.maximum(trade, 0.0)
-        for asset, lots in named.items():     # sell exactly the named lots (no remainder on others)
+        for asset, lots in named.items():     # sell exactly the named lots when they are the net sale
             i = self.assets.index(asset)
-            if sell_usd[i] > 0:
-                sell_usd[i] = prices[i] * sum(lots.values())
+            named_usd = prices[i] * sum(lots.values())
+            if sell_usd[i] > 0 and abs(named_usd - sell_usd[i]) <= 1e-6 * named_usd + 1.0:
+                sell_usd[i] = named_usd
         if scale_buys and buy_usd.any():
             buy_usd = self._affordable(k, ledger.cash_usd, buy_usd, sell_usd)
         sold = np.zeros_like(sell_usd)
@@ -606,7 +615,9 @@ def _solve_household(household: Household, targets: Targets, market: Market, set
     *position* (account, asset), so a taxable loss sale and an IRA buy of the same asset on
     the same date both survive (the loss is then lost for good). Here, while some group both
     buys (any account) and sells a taxable loss lot, the larger side is kept for the group
-    and the program re-solved (the two-pass rule, applied to groups).
+    and the program re-solved (the two-pass rule, applied to groups). Once the engine resolves
+    conflicts per wash-sale group itself (``optimizer.wash_sale``, in progress), this pass finds
+    none and changes nothing.
     """
     data, parts = prepare_household(household, targets, market, settings)
     result = rebalancer.solve(data)
