@@ -22,8 +22,9 @@ Definitions (``ppy`` = periods per year of the data, ``years`` = span of the cal
   US netting (the year's realized gains, the liquidation's gains and the loss
   carry-forward together); the tax of that year is paid, or credited when a net loss
   offsets ordinary income (up to ``TaxRules.ordinary_offset_usd``), so it can exceed NAV;
-* ``losses_harvested_usd``: the sum of the losses realized lot by lot over the run, as
-  positive dollars (:func:`losses_harvested_usd`; gains are not netted against them);
+* ``losses_harvested_usd``: the losses realized lot by lot over the run that count for
+  tax, as positive dollars: every relief's loss less the losses the ledger disallowed as
+  wash sales (:func:`losses_harvested_usd`; gains are not netted against them);
 * ``wash_sale_violations``: (loss relief, buy of the same asset or of a substantially
   identical one within 30 calendar days) pairs found by the independent checker
   :func:`optimizer.backtest.audit.wash_sale_violations`;
@@ -73,12 +74,15 @@ def max_drawdown(returns: np.ndarray) -> float:
 
 
 def losses_harvested_usd(result: "BacktestResult") -> float:
-    """Sum of the realized losses of every lot relief in the run, positive dollars.
+    """Realized losses that count for tax over the run, positive dollars.
 
-    Read from ``result.lot_reliefs`` (``gain_usd`` per relief); gains are not netted.
+    The losses of every lot relief (``result.lot_reliefs["gain_usd"] < 0``) less
+    ``result.disallowed_loss_usd`` (wash sales: a disallowed loss moves into the
+    replacement's basis and is counted when that lot is sold at a loss). Gains are not
+    netted.
     """
     gains = result.lot_reliefs["gain_usd"].to_numpy(dtype=float)
-    return float(np.abs(gains[gains < 0]).sum())
+    return float(max(np.abs(gains[gains < 0]).sum() - result.disallowed_loss_usd, 0.0))
 
 
 def summarize(result: "BacktestResult") -> dict[str, float]:

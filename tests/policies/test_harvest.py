@@ -162,3 +162,19 @@ def test_bad_parameters_raise_typed_errors():
         LossHarvester(TARGET, swap_back_days=30)
     with pytest.raises(InputError, match="min_loss_pct"):
         LossHarvester(TARGET, min_loss_pct=1.5)
+
+
+def test_losses_harvested_count_only_allowed_losses():
+    """Hand case: a $100 loss washed by a buy 4 days later moves into the new lot's basis
+    (95 + 10 = 105 per share), which is then sold at 80: $250 allowed, not $350."""
+    from types import SimpleNamespace
+
+    from optimizer.backtest.ledger import Ledger
+
+    ledger = Ledger(["A"])
+    ledger.buy(0, 10, 100.0, "2021-01-04")
+    ledger.sell(0, 10, 90.0, "2021-03-01")
+    ledger.buy(0, 10, 95.0, "2021-03-05")
+    ledger.sell(0, 10, 80.0, "2021-06-01")
+    run_like = SimpleNamespace(lot_reliefs=ledger.reliefs_frame(), disallowed_loss_usd=ledger.disallowed_loss_usd())
+    assert losses_harvested_usd(run_like) == pytest.approx(250.0)
