@@ -80,7 +80,7 @@ QUICK_SYMBOLS = 10
 QUICK_START = "2017-02-08"
 BASELINE = "buy_and_hold"
 COLUMNS = ["data", "policy", "years", "tax_alpha_bps_per_year", "tracking_error", "turnover",
-           "losses_harvested_usd", "wash_sale_violations", "after_tax_terminal_usd", "pretax_terminal_usd",
+           "losses_harvested_usd", "wash_sale_violations", "after_tax_terminal_usd", "disallowed_loss_usd", "pretax_terminal_usd",
            "liquidation_tax_usd", "tax_paid_usd", "tax_total_usd", "pretax_alpha_bps_per_year",
            "tax_saved_bps_per_year", "tax_alpha_geometric_bps", "trading_cost_bps",
            "realized_short_usd", "realized_long_usd", "rebalance_events", "harvests", "seconds"]
@@ -134,6 +134,7 @@ def row(data: str, policy: Policy, result: BacktestResult, baseline: BacktestRes
         "losses_harvested_usd": metrics["losses_harvested_usd"],
         "wash_sale_violations": metrics["wash_sale_violations"],
         "after_tax_terminal_usd": result.after_tax_terminal_usd,
+        "disallowed_loss_usd": metrics["disallowed_loss_usd"],
         "pretax_terminal_usd": float(result.nav_usd[-1]),
         "liquidation_tax_usd": result.liquidation_tax_usd,
         "tax_paid_usd": float(result.tax_paid_usd.sum()),
