@@ -80,8 +80,8 @@ QUICK_SYMBOLS = 10
 QUICK_START = "2017-02-08"
 BASELINE = "buy_and_hold"
 COLUMNS = ["data", "policy", "years", "tax_alpha_bps_per_year", "tracking_error", "turnover",
-           "losses_harvested_usd", "wash_sale_violations", "after_tax_terminal_usd", "disallowed_loss_usd", "pretax_terminal_usd",
-           "liquidation_tax_usd", "tax_paid_usd", "tax_total_usd", "pretax_alpha_bps_per_year",
+           "losses_harvested_usd", "wash_sale_violations", "after_tax_terminal_usd", "disallowed_loss_usd",
+           "pretax_terminal_usd", "liquidation_tax_usd", "tax_paid_usd", "tax_total_usd", "pretax_alpha_bps_per_year",
            "tax_saved_bps_per_year", "tax_alpha_geometric_bps", "trading_cost_bps",
            "realized_short_usd", "realized_long_usd", "rebalance_events", "harvests", "seconds"]
 
