@@ -10,17 +10,12 @@ import time
 from collections import OrderedDict
 from typing import Sequence
 
-import numpy as np
-
 from optimizer.model import Market, OverlayInstrument, Portfolio, Restrictions, Settings, Targets, TaxRules
 from optimizer.problem_data import ProblemData, ProblemShape, prepare
 from optimizer.program import Program
 from optimizer.result import RebalanceResult, build_result
 from optimizer.rounding import round_to_whole_units
-from optimizer.terms.base import Trade
-
-#: A trade smaller than this (NAV fraction) counts as none when applying the wash-sale rule.
-WASH_SALE_TOLERANCE = 1e-7
+from optimizer.wash_sale import resolve_conflicts
 
 
 class Rebalancer:
@@ -69,53 +64,24 @@ class Rebalancer:
         return self.solve(data, whole_units=whole_units)
 
     def solve(self, data: ProblemData, *, whole_units: bool = False) -> RebalanceResult:
-        """Solve prepared data (a second pass, repeated while needed, when the wash-sale rule bites)."""
+        """Solve prepared data; with the wash-sale rule, resolve same-date conflicts per wash-sale
+        group (:func:`optimizer.wash_sale.resolve_conflicts`: relaxed solve, scored decisions,
+        re-solves, local search, never worse than the first version's two-pass method)."""
         started = time.perf_counter()
         program = self.program(data.shape)
-        trade, outcome = program.solve(data)
-        attempts = list(outcome.attempts)
-        accurate = outcome.accurate
-        fixes: list[str] = []
         if data.settings.wash_sale:
-            # A re-solve can move a harvest to another asset, so repeat until no asset both buys
-            # and sells a loss lot. Each round fixes at least one asset for good, so it ends.
-            for _ in range(data.shape.n_assets):
-                fixed, new_fixes = wash_sale_fix(data, trade)
-                if not new_fixes:
-                    break
-                fixes += new_fixes
-                data = fixed
-                trade, outcome = program.solve(data)
-                attempts += outcome.attempts
-                accurate = accurate and outcome.accurate
+            solution = resolve_conflicts(program, data)
+            data, trade = solution.data, solution.trade
+            solver, accurate, attempts = solution.solver, solution.accurate, solution.attempts
+            fixes = [decision.describe() for decision in solution.decisions]
+        else:
+            trade, outcome = program.solve(data)
+            solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
         if whole_units:
             trade = round_to_whole_units(data, trade)
-        return build_result(data, trade, solver=outcome.solver, accurate=accurate, attempts=attempts,
+        return build_result(data, trade, solver=solver, accurate=accurate, attempts=attempts,
                             solve_seconds=time.perf_counter() - started, wash_sale_fixes=fixes,
                             whole_units=whole_units)
-
-
-def wash_sale_fix(data: ProblemData, trade: Trade) -> tuple[ProblemData, list[str]]:
-    """Second pass of the wash-sale method: per asset that both buys and sells loss lots,
-    keep the larger side and forbid the other. Returns the tightened data and what was fixed."""
-    L = data.shape.lot_slots
-    loss = (data.lot_tax < 0).reshape(-1, L)
-    loss_sales = (trade.sell.reshape(-1, L) * loss).sum(axis=1)
-    both = (trade.buy > WASH_SALE_TOLERANCE) & (loss_sales > WASH_SALE_TOLERANCE)
-    if not both.any():
-        return data, []
-    buy_max = data.buy_max.copy()
-    sell_max = data.lot_sell_max.copy().reshape(-1, L)
-    fixes = []
-    for i in np.nonzero(both)[0]:
-        asset = data.shape.assets[i]
-        if trade.buy[i] >= loss_sales[i]:
-            sell_max[i, loss[i]] = 0.0
-            fixes.append(f"{asset}: kept the buy, no loss lots sold")
-        else:
-            buy_max[i] = 0.0
-            fixes.append(f"{asset}: kept the loss sale, no buy")
-    return data.with_bounds(buy_max=buy_max, lot_sell_max=sell_max.ravel()), fixes
 
 
 def rebalance(

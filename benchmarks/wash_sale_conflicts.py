@@ -1,0 +1,169 @@
+"""Same-date wash-sale conflicts: our method against the exact optimum and the two-pass method.
+
+For random synthetic books with loss lots (``problems.synthetic.synthetic_case``; about a
+third of the lots sit below basis, so harvest-and-rebuy conflicts arise in most books) at
+20, 100 and 500 assets, solve each decision
+
+* plainly, without the rule (one solve: the time unit, and a lower bound),
+* with ``optimizer.wash_sale.resolve_conflicts`` (what ``Rebalancer.solve`` runs),
+* with the first version's two-pass method (``optimizer.wash_sale.two_pass``),
+* exactly: a mixed-integer program, one binary per wash-sale group that could conflict
+  (big-M on its buys and on its loss-lot sales), solved by SCIP through cvxpy
+  (``pip install .[bench]``; a time limit per book, the incumbent counts as the optimum
+  only when SCIP proves it within its gap, else the best known answer is used and the
+  book is flagged).
+
+Gaps are ``(objective - optimum) / |optimum|`` on the program's objective (numpy price,
+basis points of NAV). Writes ``benchmarks/results/wash_sale_conflicts.csv`` (one row per
+size) and ``wash_sale_conflicts_books.csv`` (one row per book).
+
+    python benchmarks/wash_sale_conflicts.py --books 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from optimizer import Rebalancer
+from optimizer.problem_data import ProblemData, prepare
+from optimizer.program import Program, objective_value
+from optimizer.terms.base import Trade
+from optimizer.wash_sale import DEFAULT_MAX_SOLVES, WashGroups, resolve_conflicts, two_pass
+from problems.synthetic import synthetic_case
+
+RESULTS = Path(__file__).parent / "results"
+SIZES = (20, 100, 500)
+#: SCIP's time limit per book (seconds) and its relative optimality gap.
+MIP_SECONDS = 30.0
+MIP_GAP = 1e-5
+
+
+def book(n_assets: int, seed: int) -> ProblemData:
+    """One random book: 5 lots per asset, 10 factors, the default tax rules and settings."""
+    case = synthetic_case(n_assets, 5, 10, seed=seed)
+    return prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
+
+
+def mip_optimum(program: Program, data: ProblemData, *, seconds: float = MIP_SECONDS) -> tuple[float, bool, float]:
+    """The exact optimum by SCIP: ``(objective_bps, proven, seconds)``; ``proven`` is False when
+    SCIP stopped at its time limit (the incumbent is then only an upper bound)."""
+    program.update(data)
+    v = program.variables
+    groups = WashGroups(data)
+    codes = groups.choosable(data)
+    choose = cp.Variable(len(codes), boolean=True)  # 1: keep the buy
+    sellable = float(data.lot_value.sum())
+    constraints = list(program.problem.constraints)
+    L = data.shape.lot_slots
+    for g, code in enumerate(codes):
+        members = groups.members(code)
+        big_buy = np.minimum(data.buy_max[members], data.cash0 + sellable + 1e-3)
+        constraints.append(v.buy[members] <= cp.multiply(big_buy, choose[g]))
+        slots = np.concatenate([i * L + np.nonzero(groups.loss[i])[0] for i in members]).astype(int)
+        if len(slots):
+            constraints.append(v.sell[slots] <= cp.multiply(data.lot_sell_max[slots], 1 - choose[g]))
+    problem = cp.Problem(program.problem.objective, constraints)
+    started = time.perf_counter()
+    problem.solve(solver="SCIP", scip_params={"limits/time": seconds, "limits/gap": MIP_GAP, "display/verblevel": 0})
+    elapsed = time.perf_counter() - started
+    trade = Trade.from_variables(v)
+    proven = bool(problem.status == cp.OPTIMAL and elapsed < seconds)
+    return float(objective_value(data, trade)), proven, elapsed
+
+
+def run_book(n_assets: int, seed: int, mip: bool, max_solves: int, cache: dict) -> dict:
+    data = book(n_assets, seed)
+    rebalancer = Rebalancer()
+    program = rebalancer.program(data.shape)
+    program.solve(data)                                    # build and first solve: not timed
+    started = time.perf_counter()
+    plain, _ = program.solve(data)
+    plain_seconds = time.perf_counter() - started
+    relaxed = objective_value(data, plain)
+    conflicts = len(WashGroups(data).conflicts(plain))
+
+    started = time.perf_counter()
+    ours = resolve_conflicts(program, data, max_solves=max_solves)
+    ours_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    baseline = two_pass(program, data)
+    two_pass_seconds = time.perf_counter() - started
+
+    row = dict(n_assets=n_assets, seed=seed, conflicts=conflicts, choosable=len(WashGroups(data).choosable(data)),
+               relaxed_bps=relaxed, ours_bps=ours.objective_bps, two_pass_bps=baseline.objective_bps,
+               ours_solves=ours.solves, two_pass_solves=baseline.solves, plain_seconds=plain_seconds,
+               ours_seconds=ours_seconds, two_pass_seconds=two_pass_seconds,
+               ours_violations=len(WashGroups(data).conflicts(ours.trade)))
+    key = f"{n_assets}-{seed}-{MIP_SECONDS}"
+    if mip and conflicts:
+        if key not in cache:
+            cache[key] = mip_optimum(program, data)
+        value, proven, seconds = cache[key]
+        row.update(mip_bps=value, mip_proven=proven, mip_seconds=seconds)
+    best = min(v for v in (row.get("mip_bps", np.inf), ours.objective_bps, baseline.objective_bps))
+    scale = max(abs(best), 1e-9)
+    row.update(optimum_bps=best, ours_gap=(ours.objective_bps - best) / scale,
+               two_pass_gap=(baseline.objective_bps - best) / scale)
+    return row
+
+
+def summarize(books: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for n, group in books.groupby("n_assets"):
+        conflicted = group[group["conflicts"] > 0]
+        rows.append(dict(
+            n_assets=n, books=len(group), books_with_conflicts=len(conflicted),
+            median_conflicts=float(conflicted["conflicts"].median()) if len(conflicted) else 0.0,
+            mip_proven=int(conflicted.get("mip_proven", pd.Series(dtype=bool)).fillna(False).sum()),
+            share_within_1pct=float((conflicted["ours_gap"] <= 0.01).mean()) if len(conflicted) else np.nan,
+            median_gap=float(conflicted["ours_gap"].median()), max_gap=float(conflicted["ours_gap"].max()),
+            two_pass_median_gap=float(conflicted["two_pass_gap"].median()),
+            two_pass_max_gap=float(conflicted["two_pass_gap"].max()),
+            worse_than_two_pass=int((conflicted["ours_bps"] > conflicted["two_pass_bps"] + 1e-6).sum()),
+            median_solves=float(conflicted["ours_solves"].median()),
+            median_time_ratio=float((conflicted["ours_seconds"] / conflicted["plain_seconds"]).median()),
+            max_time_ratio=float((conflicted["ours_seconds"] / conflicted["plain_seconds"]).max()),
+            two_pass_median_time_ratio=float((conflicted["two_pass_seconds"] / conflicted["plain_seconds"]).median()),
+        ))
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--books", type=int, default=20, help="books per size")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--no-mip", action="store_true", help="skip the SCIP oracle (best known answer instead)")
+    parser.add_argument("--max-solves", type=int, default=DEFAULT_MAX_SOLVES, help="resolve_conflicts budget")
+    parser.add_argument("--mip-cache", type=Path, help="JSON file keeping SCIP answers between runs")
+    args = parser.parse_args()
+    cache = json.loads(args.mip_cache.read_text()) if args.mip_cache and args.mip_cache.exists() else {}
+    mip = not args.no_mip and "SCIP" in cp.installed_solvers()
+    rows = []
+    for n in args.sizes:
+        for seed in range(args.books):
+            row = run_book(n, seed, mip, args.max_solves, cache)
+            if args.mip_cache:
+                args.mip_cache.write_text(json.dumps(cache))
+            rows.append(row)
+            print(f"n={n} seed={seed} conflicts={row['conflicts']} gap ours {row['ours_gap']:.4%} "
+                  f"two-pass {row['two_pass_gap']:.4%} solves {row['ours_solves']} "
+                  f"ratio {row['ours_seconds'] / row['plain_seconds']:.1f}"
+                  + (f" mip {row['mip_seconds']:.1f}s proven={row['mip_proven']}" if "mip_bps" in row else ""),
+                  flush=True)
+    books = pd.DataFrame(rows)
+    RESULTS.mkdir(exist_ok=True)
+    books.to_csv(RESULTS / "wash_sale_conflicts_books.csv", index=False, float_format="%.6g")
+    table = summarize(books)
+    table.to_csv(RESULTS / "wash_sale_conflicts.csv", index=False, float_format="%.6g")
+    print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

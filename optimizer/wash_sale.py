@@ -1,0 +1,486 @@
+"""Same-date wash-sale conflicts: per wash-sale group, buy or sell loss lots, never both.
+
+The rule (:class:`TaxRules.identical_groups`; an asset not listed is its own group): in one
+decision a group may not both buy (any member) and sell a loss lot (any member, a slot with
+``lot_tax < 0``). That makes the program a choice per group between two convex
+sub-problems, "keep the buy" (no loss lot of the group is sold) and "keep the loss sale" (no
+member buys). Both are expressed by tightening bounds (``buy_max``, ``lot_sell_max``), so
+every candidate is a warm re-solve of the one built program.
+
+Method (chosen by measurement, ``benchmarks/wash_sale_conflicts.py``):
+
+1. **Relaxed solve** (no rule): its objective is a lower bound of the exact optimum; the
+   groups that both buy and sell loss lots in it are the conflicts.
+2. **Score both options per conflicting group** from the relaxed trade, holding every other
+   asset's trade fixed (a coordinate estimate): per member asset the objective is a convex
+   piecewise-quadratic function of its own net trade (tracking error and impact are
+   quadratic in it; linear costs and the lot-ordered tax are piecewise linear), minimised
+   exactly over what the option still allows: "keep the buy" drops the loss sales and buys
+   the net (buying down to 0 when the loss sale was larger than the buy); "keep the loss
+   sale" stops buying and sells ``t`` of the group's lots, best tax first, ``t`` between 0
+   and what the relaxed trade sold. The option with the smaller estimated increase wins.
+3. **Fix every conflicting group at once and re-solve**; a re-solve can move a harvest to a
+   group that was not in conflict, so score and fix new conflicts and repeat (each round
+   decides at least one group for good).
+4. **Local search** over the closest calls (smallest score difference first): flip one
+   group's decision, re-solve, keep the flip if the objective falls; bounded by
+   ``max_solves``.
+5. **Never worse than the two-pass method** (the first version's "keep the larger side"):
+   when its decisions differ from ours, its answer is computed too and the better of the
+   two is returned.
+
+Objectives are compared with :func:`optimizer.program.objective_value` (numpy, basis
+points of NAV), the same price the result reports. The exact optimum (the oracle of the
+tests and the benchmark) enumerates the ``2^k`` decisions (:func:`enumerate_optimum`) or
+solves a mixed-integer program (``benchmarks/wash_sale_conflicts.py``).
+
+The coordinate score is the classic "one variable at a time" estimate used by
+branch-and-bound heuristics for choosing a branching direction (pseudo-costs, e.g.
+Achterberg, Koch and Martin, "Branching rules revisited", Oper. Res. Lett. 33, 2005), here
+evaluated exactly for the one-dimensional sub-problem instead of learnt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import product
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from optimizer.errors import InfeasibleError, SolveAttempt
+from optimizer.problem_data import ProblemData
+from optimizer.terms import tracking
+from optimizer.terms.base import Trade
+
+if TYPE_CHECKING:
+    from optimizer.program import Program
+
+#: A trade smaller than this (NAV fraction) counts as none when applying the wash-sale rule.
+WASH_SALE_TOLERANCE = 1e-7
+#: Solves one decision may spend on conflicts, the relaxed solve included (local search stops there).
+DEFAULT_MAX_SOLVES = 6
+
+#: A flip is tried when the estimate predicts it lowers the objective by more than this (bps of NAV).
+FLIP_GAIN_BPS = 1e-6
+
+KEEP_BUY = "buy"
+KEEP_LOSS_SALE = "loss_sale"
+
+
+def _other(side: str) -> str:
+    return KEEP_LOSS_SALE if side == KEEP_BUY else KEEP_BUY
+
+
+@dataclass(frozen=True)
+class GroupDecision:
+    """What was decided for one wash-sale group.
+
+    ``keep`` is ``"buy"`` (no loss lot of the group sold) or ``"loss_sale"`` (no member
+    buys); ``how`` says which step decided it: ``"estimate"``, ``"local search"`` or
+    ``"two-pass"``; ``estimate_bps`` is the estimated objective increase of (keep the buy,
+    keep the loss sale), basis points of NAV, from the trade the group conflicted in.
+    """
+
+    group: int
+    assets: tuple[str, ...]
+    keep: str
+    how: str
+    estimate_bps: tuple[float, float] = (np.nan, np.nan)
+
+    def describe(self) -> str:
+        """One line for :attr:`RebalanceResult.wash_sale_fixes`."""
+        members = ", ".join(self.assets)
+        if self.keep == KEEP_BUY:
+            return f"{members}: kept the buy, no loss lots sold ({self.how})"
+        return f"{members}: kept the loss sale, no buy ({self.how})"
+
+
+@dataclass
+class ConflictSolution:
+    """The answer of :func:`resolve_conflicts`: the trade, the bounded data it solves, the
+    decisions, and every solver attempt made on the way."""
+
+    trade: Trade
+    data: ProblemData
+    objective_bps: float
+    decisions: list[GroupDecision]
+    solver: str | None
+    accurate: bool
+    attempts: list[SolveAttempt] = field(default_factory=list)
+    solves: int = 0
+    relaxed_objective_bps: float = np.nan
+    two_pass_objective_bps: float = np.nan
+
+
+class WashGroups:
+    """Which slots are loss lots and which assets form each wash-sale group, for one decision."""
+
+    def __init__(self, data: ProblemData):
+        self.data = data
+        L = data.shape.lot_slots
+        self.lot_slots = L
+        self.loss = (data.lot_tax < 0).reshape(-1, L)                   # assets x slots
+        self.group = np.asarray(data.wash_group, dtype=int)
+        self.codes = np.unique(self.group)
+
+    def members(self, group: int) -> np.ndarray:
+        return np.nonzero(self.group == group)[0]
+
+    def assets(self, group: int) -> tuple[str, ...]:
+        return tuple(self.data.shape.assets[i] for i in self.members(group))
+
+    def sides(self, trade: Trade) -> tuple[np.ndarray, np.ndarray]:
+        """Per group code (``self.codes`` order): amount bought and amount of loss lots sold, NAV fraction."""
+        loss_sold = (trade.sell.reshape(-1, self.lot_slots) * self.loss).sum(axis=1)
+        position = np.searchsorted(self.codes, self.group)
+        bought = np.bincount(position, weights=np.maximum(trade.buy, 0.0), minlength=len(self.codes))
+        sold = np.bincount(position, weights=np.maximum(loss_sold, 0.0), minlength=len(self.codes))
+        return bought, sold
+
+    def conflicts(self, trade: Trade) -> np.ndarray:
+        """Group codes that both buy and sell a loss lot in ``trade``."""
+        bought, sold = self.sides(trade)
+        return self.codes[(bought > WASH_SALE_TOLERANCE) & (sold > WASH_SALE_TOLERANCE)]
+
+    def choosable(self, data: ProblemData) -> np.ndarray:
+        """Group codes where a conflict can arise at all: some member may buy and some loss lot may be sold."""
+        can_buy = np.bincount(np.searchsorted(self.codes, self.group), weights=(data.buy_max > 0).astype(float),
+                              minlength=len(self.codes)) > 0
+        can_sell = (data.lot_sell_max.reshape(-1, self.lot_slots) * self.loss).sum(axis=1) > 0
+        can_sell = np.bincount(np.searchsorted(self.codes, self.group), weights=can_sell.astype(float),
+                               minlength=len(self.codes)) > 0
+        return self.codes[can_buy & can_sell]
+
+    def bounded(self, data: ProblemData, keep: dict[int, str]) -> ProblemData:
+        """``data`` with each decided group's other side forbidden."""
+        if not keep:
+            return data
+        buy_max = data.buy_max.copy()
+        sell_max = data.lot_sell_max.copy().reshape(-1, self.lot_slots)
+        for group, side in keep.items():
+            members = self.group == group
+            if side == KEEP_BUY:
+                sell_max[members[:, None] & self.loss] = 0.0
+            else:
+                buy_max[members] = 0.0
+        return data.with_bounds(buy_max=buy_max, lot_sell_max=sell_max.ravel())
+
+
+# --------------------------------------------------------------------------------------
+# the coordinate estimate of each option
+# --------------------------------------------------------------------------------------
+
+def estimate_options(data: ProblemData, trade: Trade, groups: WashGroups,
+                     codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Estimated objective increase (basis points of NAV) of "keep the buy" and "keep the
+    loss sale" for each group in ``codes``, every asset outside the group held at ``trade``.
+
+    Per member asset the objective along its own net trade ``u`` is tracking error and
+    impact (quadratic in ``u``), the band penalty (piecewise linear), linear costs and the
+    lot-ordered tax (piecewise linear); it is minimised exactly over what the option allows
+    (see the module docstring). Members are independent (each sees the others at
+    ``trade``); the netted tax is taken at its slope at ``trade``.
+    """
+    from optimizer.program import OBJECTIVE_SCALE
+
+    model = _CoordinateModel(data, trade, groups)
+    keep_buy = np.zeros(len(codes))
+    keep_sale = np.zeros(len(codes))
+    for g, code in enumerate(codes):
+        for i in groups.members(code):
+            buy_cost, sale_cost = model.options(int(i))
+            keep_buy[g] += buy_cost
+            keep_sale[g] += sale_cost
+    return OBJECTIVE_SCALE * keep_buy, OBJECTIVE_SCALE * keep_sale
+
+
+#: Band penalty used in the estimate when bands are hard (a breach is not an option).
+HARD_BAND_PENALTY = 1e3
+
+
+class _CoordinateModel:
+    """The objective along one asset's net trade with every other asset held at ``trade``."""
+
+    def __init__(self, data: ProblemData, trade: Trade, groups: WashGroups):
+        s = data.settings
+        self.L = L = groups.lot_slots
+        self.loss = groups.loss
+        key_index = {k: j for j, k in enumerate(data.shape.keys)}
+        self.key = np.array([key_index[k] for k in data.shape.asset_keys])
+        d = tracking.deviation(data, trade)
+        factor = data.factor_root @ d
+        sd2 = data.specific_sd ** 2
+        col = data.factor_root[:, self.key]
+        half_gamma = 0.5 * s.risk_aversion
+        self.quad = half_gamma * ((col ** 2).sum(axis=0) + sd2[self.key])
+        self.slope = half_gamma * 2.0 * (col.T @ factor + sd2[self.key] * d[self.key])
+        self.impact = s.impact_weight * data.impact
+        self.linear = s.cost_weight * data.linear_cost
+        self.penalty = s.band_penalty if data.shape.soft_bands else HARD_BAND_PENALTY
+        exposure = data.target + d
+        self.room_below = data.band_lower - exposure      # a move below this breaches the lower band
+        self.room_above = data.band_upper - exposure
+        self.lot_cost = (s.tax_weight * _netting_slope(data, trade) * data.lot_tax_cost).reshape(-1, L)
+        self.sell = trade.sell.reshape(-1, L)
+        self.buy = trade.buy
+        self.sell_max = groups.data.lot_sell_max.reshape(-1, L)
+        self.buy_max = np.minimum(groups.data.buy_max, data.cash0 + float(groups.data.lot_value.sum()))
+        self.u0 = trade.net(data)
+
+    def _moved(self, i: int, u: float) -> float:
+        """Tracking, impact and band change when asset i's net trade moves from u0 to u."""
+        du = u - self.u0[i]
+        k = self.key[i]
+        before = _outside(0.0, self.room_below[k], self.room_above[k])
+        after = _outside(du, self.room_below[k], self.room_above[k])
+        return (self.quad[i] * du ** 2 + self.slope[i] * du + self.impact[i] * (u ** 2 - self.u0[i] ** 2)
+                + self.penalty * (after - before))
+
+    def options(self, i: int) -> tuple[float, float]:
+        """(keep the buy, keep the loss sale): least objective change of asset i under each option.
+
+        Along the asset's net trade ``u``: buying costs the linear cost per dollar, selling
+        takes the allowed lots cheapest tax first. "Keep the buy": ``u`` between minus the
+        sellable non-loss lots and ``buy_max``; "keep the loss sale": no buy, ``u`` down to
+        minus every sellable lot. Both are measured from the current trade of the asset.
+        """
+        loss, sell, cost = self.loss[i], self.sell[i], self.lot_cost[i]
+        current = self.linear[i] * (self.buy[i] + sell.sum()) + cost @ sell
+        k = self.key[i]
+        band_edges = [self.u0[i] + self.room_below[k], self.u0[i] + self.room_above[k]]
+        sellable = self.sell_max[i]
+        keep_buy = self._best(i, self.buy_max[i], np.where(loss, 0.0, sellable), cost, band_edges)
+        keep_sale = self._best(i, 0.0, sellable, cost, band_edges)
+        return keep_buy - current, keep_sale - current
+
+    def _best(self, i: int, buy_max: float, sellable: np.ndarray, cost: np.ndarray, band_edges: list[float]) -> float:
+        """Least tracking+impact+band+linear+tax for asset i over ``u`` in [-sellable.sum(), buy_max]."""
+        order = np.argsort(cost)
+        sizes = sellable[order]
+        per_dollar = cost[order] + self.linear[i]
+        edges = np.concatenate([[0.0], np.cumsum(sizes)])
+        paid = np.concatenate([[0.0], np.cumsum(sizes * per_dollar)])
+        linear = self.linear[i]
+        last = len(sizes) - 1
+
+        def at(u: float) -> float:
+            if u >= 0:
+                charge = linear * u
+            else:
+                t = -u
+                piece = min(max(int(np.searchsorted(edges, t, side="right")) - 1, 0), last)
+                charge = paid[piece] + (t - edges[piece]) * per_dollar[piece]
+            return self._moved(i, u) + charge
+
+        breaks = [0.0, *band_edges, *(-e for e in edges[1:-1])]
+        return _minimize_piecewise(at, -float(edges[-1]), float(buy_max), breaks)
+
+
+def _outside(move: float, room_below: float, room_above: float) -> float:
+    """How far an exposure moved by ``move`` lies outside [room_below, room_above] (relative to now)."""
+    return max(room_below - move, 0.0) + max(move - room_above, 0.0)
+
+
+def _minimize_piecewise(f, low: float, high: float, breaks: list[float]) -> float:
+    """Minimum of a convex function that is quadratic between ``breaks`` on [low, high]."""
+    if high <= low:
+        return f(low)
+    points = sorted({low, high, *(b for b in breaks if low < b < high)})
+    best = min(f(p) for p in points)
+    for left, right in zip(points[:-1], points[1:]):
+        middle = 0.5 * (left + right)
+        half = 0.5 * (right - left)
+        fl, fm, fr = f(left), f(middle), f(right)
+        curvature = (fl + fr - 2.0 * fm) / (2.0 * half ** 2)
+        if curvature > 0:
+            vertex = middle - (fr - fl) / (2.0 * half) / (2.0 * curvature)
+            best = min(best, f(float(np.clip(vertex, left, right))))
+    return best
+
+
+def _netting_slope(data: ProblemData, trade: Trade) -> float:
+    """Slope of the netted tax charge at ``trade`` per unit of ``lot_tax_cost @ sell`` (1 when linear)."""
+    if not data.shape.tax_netting:
+        return 1.0
+    x = float(data.lot_tax_cost @ trade.sell) + data.tax_offset
+    return 1.0 if x > 0 else data.carry_value
+
+
+# --------------------------------------------------------------------------------------
+# the method
+# --------------------------------------------------------------------------------------
+
+class _Solver:
+    """Solves bounded variants of one decision on the built program, counting solves and attempts."""
+
+    def __init__(self, program: "Program", data: ProblemData):
+        self.program = program
+        self.data = data
+        self.attempts: list[SolveAttempt] = []
+        self.accurate = True
+        self.solver: str | None = None
+        self.solves = 0
+
+    def solve(self, data: ProblemData) -> tuple[Trade, float]:
+        from optimizer.program import objective_value
+
+        trade, outcome = self.program.solve(data)
+        self.attempts += outcome.attempts
+        self.accurate = self.accurate and outcome.accurate
+        self.solver = outcome.solver
+        self.solves += 1
+        return trade, objective_value(self.data, trade)
+
+
+def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int = DEFAULT_MAX_SOLVES,
+                      compare_two_pass: bool = True) -> ConflictSolution:
+    """Solve ``data`` under the same-date wash-sale rule (see the module docstring).
+
+    Parameters
+    ----------
+    program:
+        The built program of ``data.shape`` (re-solved warm with tightened bounds).
+    max_solves:
+        Solves to spend at most on local search (the relaxed solve, the fixing rounds and
+        the two-pass comparison are always made).
+    compare_two_pass:
+        Also compute the two-pass answer when its decisions differ, and return the better.
+    """
+    solver = _Solver(program, data)
+    groups = WashGroups(data)
+    trade, value = solver.solve(data)
+    relaxed = value
+    conflicts = groups.conflicts(trade)
+    if len(conflicts) == 0:
+        return ConflictSolution(trade, data, value, [], solver.solver, solver.accurate, solver.attempts,
+                                solver.solves, relaxed, value)
+    relaxed_trade = trade
+
+    # steps 2-3: score, fix all, re-solve; repeat on new conflicts
+    keep: dict[int, str] = {}
+    estimates: dict[int, tuple[float, float]] = {}
+    how: dict[int, str] = {}
+    bounded = data
+    while len(conflicts):
+        keep_buy, keep_sale = estimate_options(data, trade, groups, conflicts)
+        for code, a, b in zip(conflicts, keep_buy, keep_sale):
+            keep[int(code)] = KEEP_BUY if a <= b else KEEP_LOSS_SALE
+            estimates[int(code)] = (float(a), float(b))
+            how[int(code)] = "estimate"
+        bounded = groups.bounded(data, keep)
+        trade, value = solver.solve(bounded)
+        conflicts = groups.conflicts(trade)
+
+    # step 4: improvement rounds: re-score every decision at the current answer, flip those
+    # predicted to gain (all at once, then fewer), re-solve, keep what lowers the objective
+    tried: set[frozenset] = set()
+    while solver.solves < max_solves:
+        codes = np.array(sorted(keep))
+        keep_buy, keep_sale = estimate_options(data, trade, groups, codes)
+        gain = np.array([(a - b) if keep[c] == KEEP_BUY else (b - a) for c, a, b in zip(codes, keep_buy, keep_sale)])
+        candidates = [int(c) for c in codes[np.argsort(-gain)] if gain[codes == c][0] > FLIP_GAIN_BPS]
+        if not candidates:
+            # no predicted gain: try the closest call
+            candidates = [int(codes[int(np.argmax(gain))])]
+        improved = False
+        while candidates and solver.solves < max_solves:
+            flip = frozenset(candidates)
+            if flip in tried:
+                candidates = candidates[: len(candidates) // 2]
+                continue
+            tried.add(flip)
+            flipped = {c: (_other(side) if c in flip else side) for c, side in keep.items()}
+            candidate_data = groups.bounded(data, flipped)
+            try:
+                candidate, candidate_value = solver.solve(candidate_data)
+            except InfeasibleError:
+                candidate_value = np.inf
+            if candidate_value < value - 1e-9 and len(groups.conflicts(candidate)) == 0:
+                keep, bounded, trade, value = flipped, candidate_data, candidate, candidate_value
+                how.update({c: "local search" for c in flip})
+                improved = True
+                break
+            candidates = candidates[: len(candidates) // 2]
+        if not improved:
+            break
+
+    # step 5: the two-pass answer when it decides differently
+    two_pass_value = value
+    if compare_two_pass:
+        pass_keep = _two_pass_first(groups, relaxed_trade)
+        if any(keep.get(code) != side for code, side in pass_keep.items()) or set(pass_keep) != set(keep):
+            pass_data, pass_trade, pass_keep, two_pass_value = _two_pass(solver, groups, data, pass_keep)
+            if two_pass_value < value - 1e-9:
+                keep, bounded, trade, value = pass_keep, pass_data, pass_trade, two_pass_value
+                how = {code: "two-pass" for code in keep}
+                estimates = {}
+
+    decisions = [GroupDecision(code, groups.assets(code), side, how.get(code, "estimate"),
+                               estimates.get(code, (np.nan, np.nan))) for code, side in sorted(keep.items())]
+    return ConflictSolution(trade, bounded, value, decisions, solver.solver, solver.accurate, solver.attempts,
+                            solver.solves, relaxed, two_pass_value)
+
+
+def _two_pass_first(groups: WashGroups, trade: Trade) -> dict[int, str]:
+    """The two-pass method's decisions on ``trade``'s conflicts: keep the larger side."""
+    bought, sold = groups.sides(trade)
+    keep = {}
+    for code in groups.conflicts(trade):
+        position = int(np.searchsorted(groups.codes, code))
+        keep[int(code)] = KEEP_BUY if bought[position] >= sold[position] else KEEP_LOSS_SALE
+    return keep
+
+
+def _two_pass(solver: _Solver, groups: WashGroups, data: ProblemData,
+              keep: dict[int, str]) -> tuple[ProblemData, Trade, dict[int, str], float]:
+    """The first version's method from its first decisions: re-solve, keep the larger side of new conflicts, repeat."""
+    keep = dict(keep)
+    while True:
+        bounded = groups.bounded(data, keep)
+        trade, value = solver.solve(bounded)
+        more = _two_pass_first(groups, trade)
+        if not more:
+            return bounded, trade, keep, value
+        keep.update(more)
+
+
+def two_pass(program: "Program", data: ProblemData) -> ConflictSolution:
+    """The first version's method alone (kept as the baseline the new one must never lose to)."""
+    solver = _Solver(program, data)
+    groups = WashGroups(data)
+    trade, value = solver.solve(data)
+    relaxed = value
+    keep = _two_pass_first(groups, trade)
+    bounded = data
+    if keep:
+        bounded, trade, keep, value = _two_pass(solver, groups, data, keep)
+    decisions = [GroupDecision(code, groups.assets(code), side, "two-pass") for code, side in sorted(keep.items())]
+    return ConflictSolution(trade, bounded, value, decisions, solver.solver, solver.accurate, solver.attempts,
+                            solver.solves, relaxed, value)
+
+
+def enumerate_optimum(program: "Program", data: ProblemData, *, max_groups: int = 10) -> ConflictSolution:
+    """The exact optimum by enumeration: every keep-buy / keep-loss-sale choice for every group
+    where a conflict can arise (at most ``max_groups`` of them: ``2^k`` solves). An oracle."""
+    solver = _Solver(program, data)
+    groups = WashGroups(data)
+    codes = [int(c) for c in groups.choosable(data)]
+    if len(codes) > max_groups:
+        raise ValueError(f"{len(codes)} groups can conflict; enumeration is limited to {max_groups}")
+    best: tuple[float, Trade, ProblemData, dict[int, str]] | None = None
+    for sides in product((KEEP_BUY, KEEP_LOSS_SALE), repeat=len(codes)):
+        keep = dict(zip(codes, sides))
+        bounded = groups.bounded(data, keep)
+        try:
+            trade, value = solver.solve(bounded)
+        except InfeasibleError:  # an infeasible choice is simply not a candidate
+            continue
+        if best is None or value < best[0]:
+            best = (value, trade, bounded, keep)
+    if best is None:
+        raise InfeasibleError([], solver.attempts)
+    value, trade, bounded, keep = best
+    decisions = [GroupDecision(code, groups.assets(code), side, "enumeration") for code, side in sorted(keep.items())]
+    return ConflictSolution(trade, bounded, value, decisions, solver.solver, solver.accurate, solver.attempts,
+                            solver.solves, np.nan, np.nan)

@@ -1,0 +1,136 @@
+"""Same-date wash-sale conflicts (``optimizer.wash_sale``) against exact oracles.
+
+Oracles: enumeration of every keep-buy / keep-loss-sale choice per wash-sale group that
+can conflict (``enumerate_optimum``, 2^k re-solves on books with k <= 6), the first
+version's two-pass method (``two_pass``, which the new method must never lose to), a
+rule check written apart from the engine (no wash-sale group both buys and sells a lot at
+a loss, read off the result's trade list), and, when SCIP is installed, the benchmark's
+mixed-integer formulation agreeing with enumeration.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from case_factories import make_case, one_factor_risk, prepare_case
+from optimizer import Rebalancer, Settings, TaxRules
+from optimizer.problem_data import prepare
+from optimizer.wash_sale import WashGroups, enumerate_optimum, resolve_conflicts, two_pass
+from problems.synthetic import synthetic_case
+
+#: Seeds of 6-asset synthetic books whose conflicting groups number at most 6 (all of them).
+SMALL_BOOK_SEEDS = range(8)
+
+
+def small_book(seed: int):
+    case = synthetic_case(6, 3, 2, seed=seed, settings=Settings(wash_sale=True))
+    return case, prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
+
+
+def gap(value: float, optimum: float) -> float:
+    """Relative excess over the optimum (objectives are often negative: tax benefits)."""
+    return (value - optimum) / max(abs(optimum), 1e-9)
+
+
+def groups_buying_and_harvesting(result, groups: dict[str, str]) -> list[str]:
+    """Wash-sale groups that both buy and sell a lot at a loss in ``result`` (independent of the engine)."""
+    tolerance = 1e-6 * result.nav_usd
+    sales = result.lot_sales
+    harvested = {groups.get(a, a) for a in sales.loc[(sales["gain_usd"] < 0) & (sales["proceeds_usd"] > tolerance), "asset"]}
+    bought = {groups.get(a, a) for a in result.trades.index[result.trades["buy_usd"] > tolerance]}
+    return sorted(harvested & bought)
+
+
+@pytest.mark.parametrize("seed", SMALL_BOOK_SEEDS)
+def test_within_one_percent_of_enumeration_and_never_worse_than_two_pass(seed):
+    case, data = small_book(seed)
+    rebalancer = Rebalancer()
+    program = rebalancer.program(data.shape)
+    assert len(WashGroups(data).choosable(data)) <= 6
+    exact = enumerate_optimum(program, data)
+    baseline = two_pass(program, data)
+    result = rebalancer.solve(data)
+    assert result.objective_bps >= exact.objective_bps - 1e-6 * max(1.0, abs(exact.objective_bps))
+    assert gap(result.objective_bps, exact.objective_bps) <= 0.01
+    assert result.objective_bps <= baseline.objective_bps + 1e-6 * max(1.0, abs(baseline.objective_bps))
+    assert groups_buying_and_harvesting(result, {}) == []
+
+
+def test_conflicts_arise_in_the_small_books():
+    """The oracle test above is not vacuous: most small books conflict without the rule."""
+    conflicted = 0
+    for seed in SMALL_BOOK_SEEDS:
+        _, data = small_book(seed)
+        trade, _ = Rebalancer().program(data.shape).solve(data)
+        conflicted += len(WashGroups(data).conflicts(trade)) > 0
+    assert conflicted >= len(SMALL_BOOK_SEEDS) // 2
+
+
+def test_decisions_describe_every_conflicting_group():
+    _, data = small_book(0)
+    program = Rebalancer().program(data.shape)
+    relaxed, _ = program.solve(data)
+    conflicts = set(int(c) for c in WashGroups(data).conflicts(relaxed))
+    solution = resolve_conflicts(program, data)
+    assert conflicts <= {d.group for d in solution.decisions}
+    for decision in solution.decisions:
+        assert decision.keep in ("buy", "loss_sale")
+        assert all(asset in decision.describe() for asset in decision.assets)
+    assert solution.relaxed_objective_bps <= solution.objective_bps + 1e-9
+
+
+def identical_pair_case(identical: bool):
+    """A overweight with a lot at a loss, B (the same index) underweight: selling A's loss lot
+    and buying B is a harvest with a substitute, a wash sale when A and B are one group."""
+    prices = {"A": 100.0, "B": 50.0, "C": 20.0}
+    lots = [("A1", "A", 4500.0, 130.0, 400), ("B1", "B", 3000.0, 45.0, 400), ("C1", "C", 20000.0, 15.0, 400)]
+    risk = one_factor_risk(["A", "B", "C"], [1.0, 1.0, 0.8], 0.04, [0.0004, 0.0004, 0.03])
+    groups = {"A": "sp500", "B": "sp500"} if identical else {}
+    return make_case(prices, lots, cash_usd=5000.0, target={"A": 0.3, "B": 0.3, "C": 0.38}, risk=risk,
+                     settings=Settings(wash_sale=True), tax=TaxRules(identical_groups=groups),
+                     half_spread=0.0005, commission=0.0001)
+
+
+def test_two_identical_assets_conflict_as_one_group():
+    apart = identical_pair_case(identical=False).solve()
+    # as separate groups, the engine harvests A's loss and buys B
+    assert apart.lot_sales.loc["A1", "gain_usd"] < 0 if "A1" in apart.lot_sales.index else False
+    assert apart.trades.loc["B", "buy_usd"] > 1.0
+
+    case = identical_pair_case(identical=True)
+    data = prepare_case(case)
+    assert data.wash_group[0] == data.wash_group[1] != data.wash_group[2]
+    rebalancer = Rebalancer()
+    relaxed, _ = rebalancer.program(data.shape).solve(data)
+    assert [int(c) for c in WashGroups(data).conflicts(relaxed)] == [int(data.wash_group[0])]
+    exact = enumerate_optimum(rebalancer.program(data.shape), data)
+    result = rebalancer.solve(data)
+    assert groups_buying_and_harvesting(result, {"A": "sp500", "B": "sp500"}) == []
+    assert result.objective_bps == pytest.approx(exact.objective_bps, rel=1e-6, abs=1e-6)
+    assert any("A, B" in fix for fix in result.wash_sale_fixes)
+
+
+def _benchmark():
+    path = Path(__file__).parents[1] / "benchmarks" / "wash_sale_conflicts.py"
+    spec = importlib.util.spec_from_file_location("wash_sale_conflicts_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_mixed_integer_oracle_matches_enumeration(seed):
+    pytest.importorskip("pyscipopt")
+    _, data = small_book(seed)
+    program = Rebalancer().program(data.shape)
+    exact = enumerate_optimum(program, data)
+    value, proven, _ = _benchmark().mip_optimum(program, data, seconds=20.0)
+    assert proven
+    assert value == pytest.approx(exact.objective_bps, rel=1e-3, abs=1e-3)  # SCIP solves the QP part to ~1e-4
+    assert np.isfinite(value)
