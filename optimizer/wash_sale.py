@@ -185,13 +185,12 @@ def estimate_options(data: ProblemData, trade: Trade, groups: WashGroups,
     from optimizer.program import OBJECTIVE_SCALE
 
     model = _CoordinateModel(data, trade, groups)
-    keep_buy = np.zeros(len(codes))
-    keep_sale = np.zeros(len(codes))
-    for g, code in enumerate(codes):
-        for i in groups.members(code):
-            buy_cost, sale_cost = model.options(int(i))
-            keep_buy[g] += buy_cost
-            keep_sale[g] += sale_cost
+    keep_buy, keep_sale = model.options()
+    position = np.searchsorted(groups.codes, groups.group)
+    wanted = np.searchsorted(groups.codes, codes)
+    per_group = len(groups.codes)
+    keep_buy = np.bincount(position, weights=keep_buy, minlength=per_group)[wanted]
+    keep_sale = np.bincount(position, weights=keep_sale, minlength=per_group)[wanted]
     return OBJECTIVE_SCALE * keep_buy, OBJECTIVE_SCALE * keep_sale
 
 
@@ -200,103 +199,81 @@ HARD_BAND_PENALTY = 1e3
 
 
 class _CoordinateModel:
-    """The objective along one asset's net trade with every other asset held at ``trade``."""
+    """The objective along each asset's own net trade with every other asset held at ``trade``
+    (vectorised over assets: arrays are assets x points)."""
 
     def __init__(self, data: ProblemData, trade: Trade, groups: WashGroups):
         s = data.settings
-        self.L = L = groups.lot_slots
+        L = groups.lot_slots
         self.loss = groups.loss
         key_index = {k: j for j, k in enumerate(data.shape.keys)}
-        self.key = np.array([key_index[k] for k in data.shape.asset_keys])
+        key = np.array([key_index[k] for k in data.shape.asset_keys])
         d = tracking.deviation(data, trade)
         factor = data.factor_root @ d
         sd2 = data.specific_sd ** 2
-        col = data.factor_root[:, self.key]
+        col = data.factor_root[:, key]
         half_gamma = 0.5 * s.risk_aversion
-        self.quad = half_gamma * ((col ** 2).sum(axis=0) + sd2[self.key])
-        self.slope = half_gamma * 2.0 * (col.T @ factor + sd2[self.key] * d[self.key])
+        self.quad = half_gamma * ((col ** 2).sum(axis=0) + sd2[key])
+        self.slope = half_gamma * 2.0 * (col.T @ factor + sd2[key] * d[key])
         self.impact = s.impact_weight * data.impact
         self.linear = s.cost_weight * data.linear_cost
         self.penalty = s.band_penalty if data.shape.soft_bands else HARD_BAND_PENALTY
         exposure = data.target + d
-        self.room_below = data.band_lower - exposure      # a move below this breaches the lower band
-        self.room_above = data.band_upper - exposure
+        self.room_below = (data.band_lower - exposure)[key]   # per asset: moves below this breach the band
+        self.room_above = (data.band_upper - exposure)[key]
         self.lot_cost = (s.tax_weight * _netting_slope(data, trade) * data.lot_tax_cost).reshape(-1, L)
         self.sell = trade.sell.reshape(-1, L)
         self.buy = trade.buy
-        self.sell_max = groups.data.lot_sell_max.reshape(-1, L)
-        self.buy_max = np.minimum(groups.data.buy_max, data.cash0 + float(groups.data.lot_value.sum()))
+        self.sell_max = data.lot_sell_max.reshape(-1, L)
+        self.buy_max = np.minimum(data.buy_max, data.cash0 + float(data.lot_value.sum()))
         self.u0 = trade.net(data)
 
-    def _moved(self, i: int, u: float) -> float:
-        """Tracking, impact and band change when asset i's net trade moves from u0 to u."""
-        du = u - self.u0[i]
-        k = self.key[i]
-        before = _outside(0.0, self.room_below[k], self.room_above[k])
-        after = _outside(du, self.room_below[k], self.room_above[k])
-        return (self.quad[i] * du ** 2 + self.slope[i] * du + self.impact[i] * (u ** 2 - self.u0[i] ** 2)
-                + self.penalty * (after - before))
-
-    def options(self, i: int) -> tuple[float, float]:
-        """(keep the buy, keep the loss sale): least objective change of asset i under each option.
+    def options(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per asset (keep the buy, keep the loss sale): least objective change under each option.
 
         Along the asset's net trade ``u``: buying costs the linear cost per dollar, selling
         takes the allowed lots cheapest tax first. "Keep the buy": ``u`` between minus the
         sellable non-loss lots and ``buy_max``; "keep the loss sale": no buy, ``u`` down to
-        minus every sellable lot. Both are measured from the current trade of the asset.
+        minus every sellable lot. Both are measured from the current trade (NAV fractions).
         """
-        loss, sell, cost = self.loss[i], self.sell[i], self.lot_cost[i]
-        current = self.linear[i] * (self.buy[i] + sell.sum()) + cost @ sell
-        k = self.key[i]
-        band_edges = [self.u0[i] + self.room_below[k], self.u0[i] + self.room_above[k]]
-        sellable = self.sell_max[i]
-        keep_buy = self._best(i, self.buy_max[i], np.where(loss, 0.0, sellable), cost, band_edges)
-        keep_sale = self._best(i, 0.0, sellable, cost, band_edges)
+        current = self.linear * (self.buy + self.sell.sum(axis=1)) + (self.lot_cost * self.sell).sum(axis=1)
+        keep_buy = self._best(self.buy_max, np.where(self.loss, 0.0, self.sell_max))
+        keep_sale = self._best(np.zeros_like(self.buy_max), self.sell_max)
         return keep_buy - current, keep_sale - current
 
-    def _best(self, i: int, buy_max: float, sellable: np.ndarray, cost: np.ndarray, band_edges: list[float]) -> float:
-        """Least tracking+impact+band+linear+tax for asset i over ``u`` in [-sellable.sum(), buy_max]."""
-        order = np.argsort(cost)
-        sizes = sellable[order]
-        per_dollar = cost[order] + self.linear[i]
-        edges = np.concatenate([[0.0], np.cumsum(sizes)])
-        paid = np.concatenate([[0.0], np.cumsum(sizes * per_dollar)])
-        linear = self.linear[i]
-        last = len(sizes) - 1
+    def _best(self, buy_max: np.ndarray, sellable: np.ndarray) -> np.ndarray:
+        """Per asset, the least tracking+impact+band+linear+tax over ``u`` in [-sellable.sum(), buy_max].
 
-        def at(u: float) -> float:
-            if u >= 0:
-                charge = linear * u
-            else:
-                t = -u
-                piece = min(max(int(np.searchsorted(edges, t, side="right")) - 1, 0), last)
-                charge = paid[piece] + (t - edges[piece]) * per_dollar[piece]
-            return self._moved(i, u) + charge
+        The function is convex and quadratic between breakpoints (0, the band edges, the lot
+        boundaries): evaluate it at every breakpoint and at each piece's vertex."""
+        order = np.argsort(self.lot_cost, axis=1)
+        sizes = np.take_along_axis(sellable, order, axis=1)
+        per_dollar = np.take_along_axis(self.lot_cost, order, axis=1) + self.linear[:, None]
+        starts = np.cumsum(sizes, axis=1) - sizes                       # where each lot starts along t = -u
+        low, high = -sizes.sum(axis=1), buy_max
 
-        breaks = [0.0, *band_edges, *(-e for e in edges[1:-1])]
-        return _minimize_piecewise(at, -float(edges[-1]), float(buy_max), breaks)
+        def at(u: np.ndarray) -> np.ndarray:
+            du = u - self.u0[:, None]
+            outside = np.maximum(self.room_below[:, None] - du, 0.0) + np.maximum(du - self.room_above[:, None], 0.0)
+            moved = self.quad[:, None] * du ** 2 + self.slope[:, None] * du + self.impact[:, None] * u ** 2 \
+                + self.penalty * outside
+            sold = np.clip(-u[:, :, None] - starts[:, None, :], 0.0, sizes[:, None, :])
+            charge = np.where(u > 0, self.linear[:, None] * u, 0.0) + (sold * per_dollar[:, None, :]).sum(axis=2)
+            return moved + charge
 
-
-def _outside(move: float, room_below: float, room_above: float) -> float:
-    """How far an exposure moved by ``move`` lies outside [room_below, room_above] (relative to now)."""
-    return max(room_below - move, 0.0) + max(move - room_above, 0.0)
-
-
-def _minimize_piecewise(f, low: float, high: float, breaks: list[float]) -> float:
-    """Minimum of a convex function that is quadratic between ``breaks`` on [low, high]."""
-    if high <= low:
-        return f(low)
-    points = sorted({low, high, *(b for b in breaks if low < b < high)})
-    best = min(f(p) for p in points)
-    for left, right in zip(points[:-1], points[1:]):
+        breaks = np.column_stack([low, high, np.zeros_like(low), self.u0 + self.room_below, self.u0 + self.room_above,
+                                  -starts[:, 1:]])
+        points = np.sort(np.clip(breaks, low[:, None], high[:, None]), axis=1)
+        left, right = points[:, :-1], points[:, 1:]
         middle = 0.5 * (left + right)
         half = 0.5 * (right - left)
-        fl, fm, fr = f(left), f(middle), f(right)
-        curvature = (fl + fr - 2.0 * fm) / (2.0 * half ** 2)
-        if curvature > 0:
+        fl, fm, fr = at(left), at(middle), at(right)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            curvature = (fl + fr - 2.0 * fm) / (2.0 * half ** 2)
             vertex = middle - (fr - fl) / (2.0 * half) / (2.0 * curvature)
-            best = min(best, f(float(np.clip(vertex, left, right))))
-    return best
+        vertex = np.where((half > 0) & (curvature > 0), np.clip(vertex, left, right), middle)
+        best = np.minimum(at(points).min(axis=1), at(vertex).min(axis=1))
+        return best - self.impact * self.u0 ** 2
 
 
 def _netting_slope(data: ProblemData, trade: Trade) -> float:
