@@ -106,8 +106,8 @@ def household_rows(quick: bool = False) -> pd.DataFrame:
             * 1e4,
             "tracking_error": m["tracking_error"], "turnover": m["turnover"],
             "losses_harvested_usd": m["losses_harvested_usd"],
-            "wash_sale_violations": m["wash_sale_disallowances"],
-            "after_tax_terminal_usd": wealth,
+            "wash_sale_violations": m["wash_sale_violations"],
+            "after_tax_terminal_usd": wealth, "disallowed_loss_usd": m["disallowed_loss_usd"],
             "asset_location_gain_bps_per_year": location,
             "pretax_terminal_usd": m["pretax_terminal_usd"],
             "liquidation_tax_usd": m["liquidation_tax_usd"], "tax_paid_usd": m["tax_paid_usd"],
@@ -115,6 +115,7 @@ def household_rows(quick: bool = False) -> pd.DataFrame:
             "trading_cost_bps": m["trading_cost_usd"] / float(result.nav_usd.sum(axis=1).mean()) / span * 1e4,
             "rebalance_events": m["decisions"], "seconds": seconds,
             **{f"after_tax_{name}_usd": float(v) for name, v in result.terminal["after_tax_usd"].items()},
+            "wash_sale_disallowances": m["wash_sale_disallowances"],
             "failures": m["failures"], "forced_events": m["forced_events"],
         })
     return pd.DataFrame(rows)

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from optimizer.backtest.audit import wash_sale_violations
 from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
 from optimizer.backtest.errors import CashShortfallError
@@ -167,10 +168,15 @@ class HouseholdBacktestResult:
         Per account: ``kind``, ``nav_usd``, ``liquidation_tax_usd``, ``unpaid_drag_usd``,
         ``after_tax_usd`` (see the module docstring).
     losses_harvested_usd:
-        Realized lot losses of taxable accounts (positive dollars, as booked).
+        Realized lot losses of taxable accounts that count for tax (positive dollars): every
+        relief's loss less the losses the ledgers disallowed (as ``metrics.losses_harvested_usd``).
     wash_sales:
         Wash-sale disallowances booked by taxable ledgers (``Ledger.wash_sales_frame`` rows,
         with an ``account`` column; empty if the ledger does not book them).
+    wash_sale_violations:
+        (taxable loss relief, buy in *any* account of the same asset within 30 days) pairs
+        found by the independent checker :func:`optimizer.backtest.audit.wash_sale_violations`
+        on the logs, with the relieving ``account``.
     forced_dates, failures:
         Dates with forced sales; decisions that failed ``(date, message)`` (book left alone).
     final_holdings_usd:
@@ -191,6 +197,7 @@ class HouseholdBacktestResult:
     terminal: pd.DataFrame
     losses_harvested_usd: float
     wash_sales: pd.DataFrame
+    wash_sale_violations: pd.DataFrame
     forced_dates: list
     failures: list
     decisions: int
@@ -228,6 +235,8 @@ class HouseholdBacktestResult:
                 "trading_cost_usd": float(self.costs_usd.sum()),
                 "liquidation_tax_usd": float(self.terminal["liquidation_tax_usd"].sum()),
                 "losses_harvested_usd": self.losses_harvested_usd,
+                "wash_sale_violations": len(self.wash_sale_violations),
+                "disallowed_loss_usd": float(self.wash_sales["disallowed_usd"].sum()) if len(self.wash_sales) else 0.0,
                 "wash_sale_disallowances": len(self.wash_sales), "decisions": self.decisions,
                 "failures": len(self.failures), "forced_events": len(self.forced_dates)}
 
@@ -374,7 +383,8 @@ class HouseholdSimulator:
             tax_paid_usd=pd.Series([a.tax_paid_usd for a in accounts], index=names),
             drag_paid_usd=pd.Series([a.drag_paid_usd for a in accounts], index=names),
             terminal=self._terminal(accounts), losses_harvested_usd=_losses(accounts),
-            wash_sales=_wash_sales(accounts), forced_dates=forced, failures=failures, decisions=decisions,
+            wash_sales=_wash_sales(accounts), wash_sale_violations=_violations(accounts, cfg.tax),
+            forced_dates=forced, failures=failures, decisions=decisions,
             final_holdings_usd=pd.DataFrame([np.r_[a.ledger.shares * self.prices[-1], a.ledger.cash_usd]
                                              for a in accounts], index=names, columns=weights.columns))
 
@@ -655,13 +665,31 @@ def _value(acc: _Account, prices: pd.Series) -> float:
 
 
 def _losses(accounts: list[_Account]) -> float:
-    """Realized lot losses of taxable accounts, positive dollars (as booked)."""
+    """Realized lot losses of taxable accounts that count for tax, positive dollars."""
     total = 0.0
     for acc in accounts:
         if acc.taxable:
             gains = acc.ledger.reliefs_frame()["gain_usd"].to_numpy(dtype=float)
-            total += float(-gains[gains < 0].sum())
+            disallowed = acc.ledger.disallowed_loss_usd() if hasattr(acc.ledger, "disallowed_loss_usd") else 0.0
+            total += max(float(-gains[gains < 0].sum()) - disallowed, 0.0)
     return total + 0.0
+
+
+def _violations(accounts: list[_Account], tax: TaxRules) -> pd.DataFrame:
+    """The independent audit of each taxable account's loss reliefs against every account's buys
+    (other accounts' lot ids prefixed with their name: each ledger numbers its own lots)."""
+    buys = pd.concat([acc.ledger.buys_frame().assign(account=acc.setup.name) for acc in accounts],
+                     ignore_index=True)
+    frames = []
+    for acc in accounts:
+        if not acc.taxable:
+            continue
+        other = buys["account"] != acc.setup.name
+        ids = buys["lot_id"].astype(str).where(~other, buys["account"] + "/" + buys["lot_id"].astype(str))
+        found = wash_sale_violations(buys.assign(lot_id=ids), acc.ledger.reliefs_frame(), tax.wash_sale_days,
+                                     dict(tax.identical_groups))
+        frames.append(found.assign(account=acc.setup.name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["account"])
 
 
 def _wash_sales(accounts: list[_Account]) -> pd.DataFrame:

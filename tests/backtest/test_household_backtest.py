@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer import InputError
+from case_factories import lots_frame, make_market, one_factor_risk
+from optimizer import InputError, Portfolio, Rebalancer, Targets
 from optimizer.backtest.costs import CostModel
-from optimizer.backtest.household import AccountSetup, HouseholdBacktestConfig, HouseholdSimulator
+from optimizer.backtest.household import AccountSetup, HouseholdBacktestConfig, HouseholdSimulator, _solve_household
+from optimizer.household import Account, Household
 from optimizer.model import Settings, TaxRules
 
 FREE = CostModel(half_spread=0.0, commission=0.0, impact_eta=0.0)
@@ -162,3 +164,22 @@ def test_bad_inputs_name_the_field():
         sim.run("together", TARGET)
     with pytest.raises(InputError, match="target"):
         sim.run("hold", pd.Series({"GOLD": 0.5}))
+
+
+def test_one_joint_decision_never_buys_an_asset_another_account_sells_at_a_loss():
+    """The taxable account holds stocks at a loss; the IRA holds cash. Without the rule the
+    program harvests the loss and has the IRA buy the stock back (a wash sale whose loss is
+    lost for good); with it, the group either buys or sells at a loss."""
+    risk = one_factor_risk(["STOCK", "BOND"], [1.0, 0.2], 0.03, [0.005, 0.002])
+    market = make_market({"STOCK": 100.0, "BOND": 50.0}, risk, half_spread=0.0005)
+    household = Household((Account("brokerage", Portfolio(lots=lots_frame([("s", "STOCK", 5000.0, 150.0, 400)]))),
+                           Account("ira", Portfolio(lots=lots_frame([]), cash_usd=500_000.0), kind="deferred")))
+    targets = Targets.absolute(pd.Series({"STOCK": 0.5, "BOND": 0.5}), 0.05)
+
+    def conflict(result) -> bool:
+        trades = result.trades
+        return trades.loc[("brokerage", "STOCK"), "sell_usd"] > 1.0 and trades.loc[("ira", "STOCK"), "buy_usd"] > 1.0
+
+    relaxed = _solve_household(household, targets, market, Settings(risk_aversion=100.0, wash_sale=False), Rebalancer())
+    assert conflict(relaxed)                                         # the case has a conflict to resolve
+    assert not conflict(_solve_household(household, targets, market, Settings(risk_aversion=100.0), Rebalancer()))
