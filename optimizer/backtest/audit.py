@@ -74,7 +74,8 @@ def wash_sale_violations(buys: pd.DataFrame, lot_reliefs: pd.DataFrame, window_d
         raise InputError("identical_groups", "maps an asset to something other than a non-empty group name")
     own = lot_reliefs["bought_lot_id"] if "bought_lot_id" in lot_reliefs.columns else lot_reliefs["lot_id"]
     losses = lot_reliefs.assign(own_lot=own.astype(str))
-    losses = losses.loc[losses["gain_usd"].astype(float) < -LOSS_USD, ["date", "asset", "lot_id", "gain_usd", "own_lot"]]
+    losses = losses.loc[losses["gain_usd"].astype(float) < -LOSS_USD,
+                        ["date", "asset", "lot_id", "gain_usd", "own_lot"]]
     losses = losses.assign(date=pd.to_datetime(losses["date"]), loss_usd=-losses["gain_usd"].astype(float),
                            group=losses["asset"].astype(str).map(lambda a: groups.get(a, a)))
     bought = buys.loc[:, ["date", "asset", "lot_id"]].assign(date=lambda f: pd.to_datetime(f["date"]))

@@ -263,7 +263,7 @@ class Ledger:
         self.buy_log.append((today, self.assets[i], lot_id, float(shares), float(price)))
         entry = [today, lot_id, self.assets[i], "lot", 0.0]
         self._replace_open_losses(entry, today)
-        self.wash_pool.setdefault(self._group(self.assets[i]), []).append(entry)
+        self._pool(self._group(self.assets[i]), today).append(entry)
         return lot_id
 
     def record_external_buy(self, asset: str, shares: float, date, *, tax_exempt: bool) -> str:
@@ -287,7 +287,7 @@ class Ledger:
         entry = [today, purchase_id, str(asset), kind, float(shares)]
         self._replace_open_losses(entry, today)
         if entry[4] > DUST_SHARES:
-            self.wash_pool.setdefault(self._group(str(asset)), []).append(entry)
+            self._pool(self._group(str(asset)), today).append(entry)
         return purchase_id
 
     def sell(self, i: int, shares: float, price: float, date,
@@ -377,22 +377,29 @@ class Ledger:
         """Match a loss sale booked ``today`` to earlier replacement shares; keep the rest open."""
         group = self._group(loss[1])
         window = self.tax.wash_sale_days
-        pool = [e for e in self.wash_pool.get(group, []) if today - e[0] <= window]
-        self.wash_pool[group] = pool                           # older purchases can replace nothing more
-        for entry in sorted(pool, key=lambda e: e[0]):          # stable: same day in booking order
+        for entry in sorted(self._pool(group, today), key=lambda e: e[0]):   # stable: same day in booking order
             if loss[4] <= DUST_SHARES:
                 break
             if entry[0] - today > window or entry[1] == loss[3]:
                 continue
             self._match(loss, entry, today)
         if loss[4] > DUST_SHARES:
-            self.open_losses.setdefault(group, []).append(loss)
+            still = [old for old in self.open_losses.get(group, []) if today - old[0] <= window]
+            self.open_losses[group] = still + [loss]
+
+    def _pool(self, group: str, today: int) -> list[list]:
+        """The group's purchases that may still replace a loss sold ``today`` or later (older
+        ones are dropped, which keeps the pickled state small)."""
+        pool = [e for e in self.wash_pool.get(group, []) if today - e[0] <= self.tax.wash_sale_days]
+        self.wash_pool[group] = pool
+        return pool
 
     def _replace_open_losses(self, entry: list, today: int) -> None:
         """Let a purchase booked ``today`` replace open losses of its group sold within the window."""
         group = self._group(entry[2])
         window = self.tax.wash_sale_days
-        losses = [loss for loss in self.open_losses.get(group, []) if today - loss[0] <= window and loss[4] > DUST_SHARES]
+        losses = [loss for loss in self.open_losses.get(group, [])
+                  if today - loss[0] <= window and loss[4] > DUST_SHARES]
         for loss in losses:
             if abs(today - loss[0]) > window or entry[1] == loss[3]:
                 continue

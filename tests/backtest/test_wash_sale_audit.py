@@ -112,8 +112,9 @@ def test_matches_a_brute_force_double_loop(buy_rows, relief_rows, window):
     found = wash_sale_violations(buys(*buy_rows), reliefs(*relief_rows), window_days=window)
     rows = Counter(zip(found["asset"], found["loss_date"], found["lot_id"], found["buy_date"], found["buy_lot_id"]))
     assert rows == brute_force(buy_rows, relief_rows, window)
-    grouped = wash_sale_violations(buys(*buy_rows), reliefs(*relief_rows), window, identical_groups={"A": "g", "B": "g"})
+    groups = {"A": "g", "B": "g"}
+    grouped = wash_sale_violations(buys(*buy_rows), reliefs(*relief_rows), window, identical_groups=groups)
     rows = Counter(zip(grouped["asset"], grouped["loss_date"], grouped["lot_id"], grouped["buy_date"],
                        grouped["buy_lot_id"]))
-    assert rows == brute_force(buy_rows, relief_rows, window, {"A": "g", "B": "g"})
+    assert rows == brute_force(buy_rows, relief_rows, window, groups)
     assert (found["loss_usd"] > 0.01).all()

@@ -5,6 +5,8 @@ Rates 40% short / 20% long, 365-day holding period, 30-day window, 3000 dollars 
 ordinary-income offset a year. Day counts in comments are calendar days.
 """
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -228,6 +230,16 @@ def test_recent_buys_lists_sold_and_held_buys_of_the_window():
     assert recent.values.tolist() == [["B", "L0000001", pd.Timestamp("2021-02-01")],
                                       ["A", "L0000002", pd.Timestamp("2021-02-03")]]
     assert book.recent_buy_days("2021-02-10", 30) == {"A": 18661, "B": 18659}
+
+
+def test_an_open_loss_survives_a_checkpoint():
+    book = ledger()
+    book.buy(0, 10.0, 100.0, "2021-01-04")
+    book.sell(0, 10.0, 80.0, "2021-03-01")
+    resumed = pickle.loads(pickle.dumps(book))
+    resumed.buy(0, 10.0, 85.0, "2021-03-15")
+    assert resumed.year_short_usd == pytest.approx(0.0)
+    assert resumed.disallowed_loss_usd() == pytest.approx(200.0)
 
 
 # -- properties on random books ---------------------------------------------------------------
