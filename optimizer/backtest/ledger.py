@@ -59,6 +59,9 @@ created the sold lot is never its own replacement (nor are other lots split off 
   it is lost for good (kind ``"exempt"``: no basis adjustment anywhere).
 
 Every disallowance is logged in ``wash_log`` (see :meth:`Ledger.wash_sales_frame`).
+:meth:`Ledger.recent_buys` lists the purchases of the window (held or sold, external
+ones included) in the form the engine's ``Portfolio.recent_buys`` takes, so a policy can
+avoid wash sales instead of having them disallowed.
 Realized gains (``year_*``, ``total_*``, what :meth:`Ledger.sell` returns) are the
 *recognized* amounts, net of disallowed losses; ``relief_log`` keeps each relief's gain
 as booked, before disallowance. Dates must not go backwards across calls (a backtest
