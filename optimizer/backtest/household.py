@@ -228,6 +228,7 @@ class HouseholdBacktestResult:
         return float(self.traded_usd.sum() / self.nav_usd.sum(axis=1).mean() / max(self.years, 1e-9))
 
     def metrics(self) -> dict:
+        """The run's figures in one flat dict (dollars, fractions, counts)."""
         return {"after_tax_terminal_usd": self.after_tax_terminal_usd,
                 "pretax_terminal_usd": float(self.nav_usd.iloc[-1].sum()),
                 "tracking_error": self.tracking_error(), "turnover": self.turnover(),
@@ -467,41 +468,8 @@ class HouseholdSimulator:
                                              cfg.lot_groups) for acc in accounts}
         portfolios = {acc.setup.name: self._portfolio(k, acc, groups[acc.setup.name]) for acc in accounts}
         settings = replace(cfg.settings, impact_eta=cfg.costs.impact_eta, min_cash_usd=0.0, cash_flow_usd=0.0)
-        decided: dict[str, tuple[pd.Series, pd.DataFrame]] = {}
-        if policy == "joint":
-            yields = pd.Series(self.income_yield[k], index=list(self.assets))
-            drag = tax_drag(yields, self.qualified, cfg.tax)
-            cash_drag = float(self.cash_yield[k] * cfg.tax.short_term_rate)
-
-            def household(buffered: bool) -> Household:
-                return Household(tuple(Account(acc.setup.name, portfolios[acc.setup.name], kind=acc.setup.kind,
-                                               min_cash_usd=min(self._buffer(acc), portfolios[acc.setup.name]
-                                                                .cash_usd + _value(acc, prices)) if buffered
-                                               else 0.0) for acc in accounts),
-                                 tax=cfg.tax, tax_drag=drag, cash_tax_drag=cash_drag)
-            try:
-                result = _solve_household(household(True), targets, market, settings, rebalancer)
-            except InfeasibleError:
-                result = _solve_household(household(False), targets, market, settings, rebalancer)
-            for acc in accounts:
-                name = acc.setup.name
-                sales = result.lot_sales[result.lot_sales["account"] == name].set_index("lot_id")
-                decided[name] = (result.trades.loc[name, "trade_usd"], sales)
-        else:
-            for acc in accounts:
-                name = acc.setup.name
-                portfolio = portfolios[name]
-                if not acc.taxable:
-                    portfolio = replace(portfolio, recent_buys=portfolio.recent_buys.iloc[0:0])
-                rules = self._rules(acc.setup.kind)
-                try:
-                    result = rebalancer.rebalance(portfolio, targets, market,
-                                                  replace(settings, min_cash_usd=self._buffer(acc)), tax=rules,
-                                                  restrictions=NO_RESTRICTIONS, lot_slots=cfg.lot_groups)
-                except InfeasibleError:
-                    result = rebalancer.rebalance(portfolio, targets, market, settings, tax=rules,
-                                                  restrictions=NO_RESTRICTIONS, lot_slots=cfg.lot_groups)
-                decided[name] = (result.trades["trade_usd"], result.lot_sales)
+        solve = self._decide_joint if policy == "joint" else self._decide_separate
+        decided = solve(k, accounts, portfolios, targets, market, settings, rebalancer)
         orders = {}
         for acc in accounts:
             name = acc.setup.name
@@ -514,6 +482,50 @@ class HouseholdSimulator:
             named = {asset: relieve(groups[name], s) for asset, s in by_asset.items()}
             orders[name] = (trade, named)
         return orders
+
+    def _decide_joint(self, k: int, accounts: list[_Account], portfolios: dict[str, Portfolio], targets: Targets,
+                      market: Market, settings: Settings, rebalancer: Rebalancer) -> dict:
+        """One household program with today's tax drag: ``{name: (trade_usd, lot sales)}``."""
+        cfg = self.config
+        drag = tax_drag(pd.Series(self.income_yield[k], index=list(self.assets)), self.qualified, cfg.tax)
+        cash_drag = float(self.cash_yield[k] * cfg.tax.short_term_rate)
+
+        def household(buffered: bool) -> Household:
+            """The accounts; with ``buffered`` each taxable one keeps its tax buffer (at most its NAV)."""
+            return Household(tuple(
+                Account(acc.setup.name, portfolios[acc.setup.name], kind=acc.setup.kind,
+                        min_cash_usd=min(self._buffer(acc), portfolios[acc.setup.name].cash_usd
+                                         + _value(acc, market.prices)) if buffered else 0.0)
+                for acc in accounts), tax=cfg.tax, tax_drag=drag, cash_tax_drag=cash_drag)
+
+        try:
+            result = _solve_household(household(True), targets, market, settings, rebalancer)
+        except InfeasibleError:
+            result = _solve_household(household(False), targets, market, settings, rebalancer)
+        sales = result.lot_sales
+        return {acc.setup.name: (result.trades.loc[acc.setup.name, "trade_usd"],
+                                 sales[sales["account"] == acc.setup.name].set_index("lot_id"))
+                for acc in accounts}
+
+    def _decide_separate(self, k: int, accounts: list[_Account], portfolios: dict[str, Portfolio],
+                         targets: Targets, market: Market, settings: Settings, rebalancer: Rebalancer) -> dict:
+        """Each account alone toward the household target: ``{name: (trade_usd, lot sales)}``.
+
+        Tax-deferred and exempt accounts get no wash-sale history (their rates are 0)."""
+        decided = {}
+        for acc in accounts:
+            portfolio = portfolios[acc.setup.name]
+            if not acc.taxable:
+                portfolio = replace(portfolio, recent_buys=portfolio.recent_buys.iloc[0:0])
+            options = {"tax": self._rules(acc.setup.kind), "restrictions": NO_RESTRICTIONS,
+                       "lot_slots": self.config.lot_groups}
+            try:
+                result = rebalancer.rebalance(portfolio, targets, market,
+                                              replace(settings, min_cash_usd=self._buffer(acc)), **options)
+            except InfeasibleError:
+                result = rebalancer.rebalance(portfolio, targets, market, settings, **options)
+            decided[acc.setup.name] = (result.trades["trade_usd"], result.lot_sales)
+        return decided
 
     # -- fills ---------------------------------------------------------------------------
     def _price(self, k: int, trade_usd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
