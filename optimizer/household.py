@@ -5,10 +5,13 @@ keeps its own lots, cash and tax treatment:
 
 * **taxable** accounts pay capital-gains tax lot by lot (``Household.tax``) and lose a yearly
   *tax drag* on income (``Household.tax_drag``: interest and dividends taxed every year);
-* **deferred** accounts (traditional IRA / 401k) and **exempt** ones (Roth) pay neither.
-  Withdrawals from a deferred account are taxed as income, but that tax does not depend on
-  where an asset sits in the household, so it does not enter the decision; exposures are
-  counted at pre-tax value;
+* **deferred** accounts (traditional IRA / 401k) and **exempt** ones (Roth) pay neither,
+  but withdrawals from a deferred account are taxed as income: a dollar in it is worth
+  ``1 - withdrawal_tax_rate`` after tax. With ``after_tax_exposures=True`` (default) the
+  household's exposures and NAV are counted in after-tax dollars (tax-adjusted asset
+  allocation, Reichenstein 2007), so stocks held in a traditional IRA count for less than
+  stocks held in a Roth, and a location that shifts risk into the deferred account is not
+  mistaken for the target mix;
 * cash never moves between accounts: each account's trades and costs are paid from its own
   cash (plus its configured ``cash_flow_usd`` contribution or withdrawal);
 * the wash-sale rule spans the household: a loss sold in a taxable account blocks buys of
@@ -39,7 +42,7 @@ import pandas as pd
 from optimizer.errors import InputError
 from optimizer.model import Market, Portfolio, Restrictions, Settings, Targets, TaxRules
 from optimizer.model._checks import finite_number
-from optimizer.problem_data import ProblemData, ProblemShape, prepare, year_to_date
+from optimizer.problem_data import ProblemData, prepare, year_to_date
 from optimizer.rebalancer import Rebalancer
 from optimizer.result import RebalanceResult
 from optimizer.terms import cash, tax as tax_term
@@ -113,12 +116,20 @@ class Household:
         The same for cash held in a taxable account (interest taxed as income). The program
         charges each asset's drag *less* the cash drag on what a taxable account moves from
         cash into it, so selling a bond into cash earning the same taxed interest saves nothing.
+    after_tax_exposures:
+        Count exposures and NAV in after-tax dollars (a deferred account's value times
+        ``1 - withdrawal_tax_rate``); ``False``: pre-tax dollars, every account alike.
+    withdrawal_tax_rate:
+        Income-tax rate on withdrawals from deferred accounts (fraction); ``None``: the
+        ordinary rate, ``tax.short_term_rate``.
     """
 
     accounts: tuple[Account, ...]
     tax: TaxRules = TaxRules()
     tax_drag: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     cash_tax_drag: float = 0.0
+    after_tax_exposures: bool = True
+    withdrawal_tax_rate: float | None = None
 
     def __post_init__(self) -> None:
         accounts = tuple(self.accounts)
@@ -147,6 +158,19 @@ class Household:
                              asset=str(drag.index[bad][0]))
         object.__setattr__(self, "tax_drag", drag)
         finite_number(self.cash_tax_drag, "household.cash_tax_drag", minimum=0.0)
+        if not isinstance(self.after_tax_exposures, bool):
+            raise InputError("household.after_tax_exposures", f"is {self.after_tax_exposures!r}; use true or false")
+        if self.withdrawal_tax_rate is not None:
+            rate = finite_number(self.withdrawal_tax_rate, "household.withdrawal_tax_rate", minimum=0.0)
+            if rate >= 1:
+                raise InputError("household.withdrawal_tax_rate", f"is {rate!r}; a rate is a fraction below 1")
+
+    def after_tax_value(self, account: Account) -> float:
+        """What a dollar in ``account`` is worth after tax in the household's exposures (fraction)."""
+        if account.kind != "deferred" or not self.after_tax_exposures:
+            return 1.0
+        rate = self.tax.short_term_rate if self.withdrawal_tax_rate is None else self.withdrawal_tax_rate
+        return 1.0 - rate
 
 
 def tax_drag(income_yield: pd.Series, qualified: pd.Series, tax: TaxRules) -> pd.Series:
@@ -166,7 +190,8 @@ class HouseholdResult:
     ----------
     trades:
         Rows indexed by (``account``, ``asset``) with the columns of
-        :attr:`RebalanceResult.trades`; weights are fractions of the household's NAV.
+        :attr:`RebalanceResult.trades`, dollars of the account itself; weights are fractions
+        of the household's NAV (after tax with ``Household.after_tax_exposures``).
     lot_sales:
         Per lot sold: ``account``, ``lot_id`` (the account's own id) and the columns of
         :attr:`RebalanceResult.lot_sales`.
@@ -175,8 +200,9 @@ class HouseholdResult:
         impact), ``realized_gain_usd``, ``tax_usd`` (due now), ``tax_drag_before_usd`` and
         ``tax_drag_after_usd`` (yearly).
     household:
-        The solved program as one :class:`RebalanceResult` (positions named ``account/asset``):
-        exposures, costs, tracking error, objective, solver diagnostics.
+        The solved program as one :class:`RebalanceResult` (positions named ``account/asset``,
+        amounts in household after-tax dollars): exposures, costs, tracking error, objective,
+        solver diagnostics.
     """
 
     trades: pd.DataFrame
@@ -253,12 +279,13 @@ def prepare_household(household: Household, targets: Targets, market: Market, se
         universe = list(market.assets) + list(dict.fromkeys(untradeable))
     slots = max([1] + [int(acc.portfolio.lots.groupby("asset").size().max()) for acc in household.accounts
                        if len(acc.portfolio.lots)])
-    loss_sales, buys = _household_wash_history(household, market.date)
+    loss_sales, seen = _household_wash_history(household, market.date)
     parts = []
     for acc in household.accounts:
         rules = household.tax if acc.taxable else replace(household.tax, short_term_rate=0.0, long_term_rate=0.0)
-        portfolio = replace(acc.portfolio, recent_loss_sales=loss_sales,
-                            recent_buys=buys[buys["account"] != acc.name].drop(columns="account"))
+        buys = pd.concat([acc.portfolio.recent_buys] + [seen[o.name] for o in household.accounts if o is not acc],
+                         ignore_index=True)
+        portfolio = replace(acc.portfolio, recent_loss_sales=loss_sales, recent_buys=buys)
         account_settings = replace(settings, cash_flow_usd=acc.cash_flow_usd, min_cash_usd=acc.min_cash_usd)
         try:
             parts.append(prepare(portfolio, targets, market, account_settings, tax=rules,
@@ -269,34 +296,31 @@ def prepare_household(household: Household, targets: Targets, market: Market, se
     return _stack(household, parts), parts
 
 
-def _household_wash_history(household: Household, date: pd.Timestamp) -> tuple[pd.Series, pd.DataFrame]:
-    """The household's wash-sale history for every account: the latest loss sale per asset of
-    its taxable accounts, and every recent buy (``account, asset, lot_id, acquired``) of any
-    account, held lots included (an account's own held lots are also read from its lots)."""
+def _household_wash_history(household: Household, date: pd.Timestamp) -> tuple[pd.Series, dict[str, pd.DataFrame]]:
+    """The household's wash-sale history: the latest loss sale per asset of its taxable
+    accounts, and per account the buys the *other* accounts see (``asset, lot_id, acquired``;
+    its lots bought within the window and its recent buys, lot ids prefixed by the account)."""
     window = pd.Timedelta(days=household.tax.wash_sale_days)
     losses = [acc.portfolio.recent_loss_sales for acc in household.accounts if acc.taxable]
     loss_sales = (pd.concat(losses).groupby(level=0).max() if losses
                   else pd.Series(dtype="datetime64[ns]"))
-    frames = []
+    seen = {}
     for acc in household.accounts:
         lots = acc.portfolio.lots
         held = lots.loc[(date - lots["acquired"]) <= window, ["asset", "lot_id", "acquired"]]
-        sold = acc.portfolio.recent_buys
-        for frame in (held, sold):
-            frames.append(frame.assign(account=acc.name, lot_id=acc.name + "/" + frame["lot_id"].astype(str)))
-    buys = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["account", "asset", "lot_id",
-                                                                                     "acquired"])
-    return loss_sales, buys
+        frame = pd.concat([held, acc.portfolio.recent_buys], ignore_index=True)
+        seen[acc.name] = frame.assign(lot_id=acc.name + "/" + frame["lot_id"].astype(str))
+    return loss_sales, seen
 
 
 def _stack(household: Household, parts: list[ProblemData]) -> ProblemData:
     """One :class:`ProblemData` over (account, asset) positions; NAV fractions of the household."""
     first = parts[0]
-    navs = np.array([p.nav_usd for p in parts])
-    nav = float(navs.sum())
-    share = navs / nav
-    n, L = first.shape.n_assets, first.shape.lot_slots
     accounts = household.accounts
+    value = np.array([household.after_tax_value(acc) for acc in accounts])
+    share = _shares(household, parts)
+    nav = float(sum(p.nav_usd * f for p, f in zip(parts, value)))
+    n = first.shape.n_assets
 
     def stacked(name: str, scale: bool = False) -> np.ndarray:
         return np.concatenate([getattr(p, name) * s if scale else getattr(p, name) for p, s in zip(parts, share)])
@@ -327,7 +351,7 @@ def _stack(household: Household, parts: list[ProblemData]) -> ProblemData:
         first,
         shape=shape,
         nav_usd=nav,
-        price=stacked("price"),
+        price=np.concatenate([p.price * f for p, f in zip(parts, value)]),   # after-tax dollars per share
         weight0=stacked("weight0", True),
         cash0=float(sum(p.cash0 * s for p, s in zip(parts, share))),
         cash_min=float(sum(p.cash_min * s for p, s in zip(parts, share))),
@@ -338,7 +362,7 @@ def _stack(household: Household, parts: list[ProblemData]) -> ProblemData:
         wash_group=np.tile(group, len(accounts)),
         lot_value=stacked("lot_value", True),
         lot_quantity=stacked("lot_quantity"),
-        lot_basis=stacked("lot_basis"),
+        lot_basis=np.concatenate([p.lot_basis * f for p, f in zip(parts, value)]),
         lot_long_term=stacked("lot_long_term"),
         lot_tax=stacked("lot_tax"),
         lot_tax_cost=stacked("lot_tax_cost"),
@@ -355,9 +379,15 @@ def _stack(household: Household, parts: list[ProblemData]) -> ProblemData:
     )
 
 
-def trade_of_accounts(data: ProblemData, trades: Sequence[Trade], parts: Sequence[ProblemData]) -> Trade:
+def _shares(household: Household, parts: Sequence[ProblemData]) -> np.ndarray:
+    """Per account, its (after-tax) value as a fraction of the household's."""
+    value = np.array([p.nav_usd * household.after_tax_value(acc) for p, acc in zip(parts, household.accounts)])
+    return value / value.sum()
+
+
+def trade_of_accounts(household: Household, trades: Sequence[Trade], parts: Sequence[ProblemData]) -> Trade:
     """Stack per-account trades (each in fractions of its own NAV) into a household trade."""
-    share = np.array([p.nav_usd for p in parts]) / data.nav_usd
+    share = _shares(household, parts)
     return Trade(buy=np.concatenate([t.buy * s for t, s in zip(trades, share)]),
                  sell=np.concatenate([t.sell * s for t, s in zip(trades, share)]),
                  short=np.concatenate([t.short * s for t, s in zip(trades, share)]),
@@ -372,11 +402,18 @@ def split_result(household: Household, data: ProblemData, parts: list[ProblemDat
     underlying = list(parts[0].shape.assets)
     index = pd.MultiIndex.from_arrays([[names[a] for a in shape.asset_account], underlying * len(names)],
                                       names=["account", "asset"])
+    value = {acc.name: household.after_tax_value(acc) for acc in household.accounts}
+    per_row = np.array([value[names[a]] for a in shape.asset_account])
+    dollars = ["price", "trade_usd", "buy_usd", "sell_usd", "short_usd", "gross_usd"]
     trades = result.trades.set_axis(index)
+    trades[dollars] = trades[dollars].div(per_row, axis=0)           # back to the account's own dollars
     sales = result.lot_sales.reset_index()
     account, lot = (sales["lot_id"].str.split("/", n=1, expand=True).T.to_numpy() if len(sales)
                     else (np.array([], dtype=object), np.array([], dtype=object)))
     sales = sales.assign(account=account, lot_id=lot, asset=[a.split("/", 1)[1] for a in sales["asset"]])
+    per_sale = sales["account"].map(value).to_numpy(dtype=float)
+    for column in ("proceeds_usd", "basis_usd", "gain_usd"):
+        sales[column] = sales[column] / per_sale
     lot_sales = sales[["account", "lot_id"] + [c for c in sales.columns if c not in ("account", "lot_id")]]
 
     trade = _trade_from_result(data, result)
@@ -393,8 +430,8 @@ def split_result(household: Household, data: ProblemData, parts: list[ProblemDat
         rows.append({
             "account": acc.name, "kind": acc.kind, "nav_usd": part.nav_usd,
             "cash_before_usd": part.cash0 * part.nav_usd,
-            "cash_after_usd": (free_after[a] * nav) + part.cash_min * part.nav_usd,
-            "realized_gain_usd": float(gain[slot_account == a].sum() * nav),
+            "cash_after_usd": free_after[a] * nav / value[acc.name] + part.cash_min * part.nav_usd,
+            "realized_gain_usd": float(gain[slot_account == a].sum() * nav) / value[acc.name],
             "tax_usd": float(due[slot_account == a].sum() * nav),
             "tax_drag_before_usd": _drag_usd(household, acc, data, data.weight0, mine, part.cash0 * part.nav_usd),
             "tax_drag_after_usd": _drag_usd(household, acc, data, weight_after, mine,

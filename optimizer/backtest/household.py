@@ -14,8 +14,8 @@ earns the cash index. On each date, in this order:
    tax (:meth:`Ledger.settle_tax`, US netting) and the drag accrued so far, from cash;
 3. on the first trading day of each month the policy decides (``"joint"``: one
    :func:`optimizer.household.rebalance_household` program with the tax drag in its
-   objective, the wash-sale rule applied per group across accounts, see
-   :func:`_solve_household`; ``"separate"``: each account rebalanced alone toward the
+   objective, counting exposures after tax, with the wash-sale rule per group across
+   accounts); ``"separate"``: each account rebalanced alone toward the
    household target by :class:`optimizer.Rebalancer`, taxable accounts with the household's
    :class:`TaxRules`, the others with rates 0, no tax drag; ``"hold"``: never trades);
    orders fill per account at today's prices, sales before buys (a net sell relieves the
@@ -53,8 +53,7 @@ from optimizer.backtest.data import align_series, check_prices
 from optimizer.backtest.errors import CashShortfallError
 from optimizer.backtest.ledger import Ledger
 from optimizer.errors import InfeasibleError, InputError, SolverError
-from optimizer.household import (ACCOUNT_KINDS, Account, Household, HouseholdResult, prepare_household,
-                                 split_result, tax_drag)
+from optimizer.household import ACCOUNT_KINDS, Account, Household, rebalance_household, tax_drag
 from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets, TaxRules
 from optimizer.model.covariance import ledoit_wolf
 from optimizer.policies.lot_groups import LotGroups, group_lots, relieve
@@ -64,7 +63,6 @@ POLICIES = ("joint", "separate", "hold")
 #: Trades below this many dollars are not filled (arithmetic noise).
 DUST_TRADE_USD = 0.01
 #: A group's buys or loss sales below this NAV fraction count as none for the wash-sale rule.
-WASH_SALE_TOLERANCE = 1e-7
 #: Rounds of forced sales when cash is short.
 FUND_ROUNDS = 5
 NO_RESTRICTIONS = Restrictions()
@@ -160,7 +158,9 @@ class HouseholdBacktestResult:
     nav_usd, cash_usd:
         Dates x accounts, after the date's trades.
     weights:
-        Dates x (assets + ``"idle_cash"``): household holdings / household NAV.
+        Dates x (assets + ``"idle_cash"``): household holdings / household NAV, counted after
+        tax (a deferred account's dollars times ``1 - short_term_rate``, what its withdrawals
+        leave), the exposures the joint program tracks.
     traded_usd, costs_usd, tax_paid_usd, drag_paid_usd:
         Per account: gross traded, trading costs (spread + commission + impact), capital-gains
         tax settled (< 0: credits) and tax drag paid, over the run.
@@ -336,6 +336,8 @@ class HouseholdSimulator:
         cash = np.zeros((T, len(accounts)))
         holdings = np.zeros((T, n))
         idle = np.zeros(T)
+        after_tax = np.array([1.0 - cfg.tax.short_term_rate if acc.setup.kind == "deferred" else 1.0
+                              for acc in accounts])
         forced: list = []
         failures: list = []
         decisions = 0
@@ -364,11 +366,11 @@ class HouseholdSimulator:
                     self._fund(k, acc)
                     forced.append((date, acc.setup.name))
                 value = acc.ledger.shares * self.prices[k]
-                holdings[k] += value
+                holdings[k] += value * after_tax[a]
                 cash[k, a] = acc.ledger.cash_usd
                 nav[k, a] = value.sum() + acc.ledger.cash_usd
-                idle[k] += acc.ledger.cash_usd
-        total = nav.sum(axis=1)
+                idle[k] += acc.ledger.cash_usd * after_tax[a]
+        total = (nav * after_tax).sum(axis=1)
         weights = pd.DataFrame(np.column_stack([holdings, idle]) / total[:, None], index=self.calendar,
                                columns=list(self.assets) + ["idle_cash"])
         returns = np.zeros((T, n + 1))
@@ -499,9 +501,9 @@ class HouseholdSimulator:
                 for acc in accounts), tax=cfg.tax, tax_drag=drag, cash_tax_drag=cash_drag)
 
         try:
-            result = _solve_household(household(True), targets, market, settings, rebalancer)
+            result = rebalance_household(household(True), targets, market, settings, rebalancer=rebalancer)
         except InfeasibleError:
-            result = _solve_household(household(False), targets, market, settings, rebalancer)
+            result = rebalance_household(household(False), targets, market, settings, rebalancer=rebalancer)
         sales = result.lot_sales
         return {acc.setup.name: (result.trades.loc[acc.setup.name, "trade_usd"],
                                  sales[sales["account"] == acc.setup.name].set_index("lot_id"))
@@ -627,49 +629,6 @@ class HouseholdSimulator:
         ledger.cash_usd += float(sold.sum()) - cost
         acc.traded_usd += float(sold.sum())
         acc.costs_usd += cost
-
-
-def _solve_household(household: Household, targets: Targets, market: Market, settings: Settings,
-                     rebalancer: Rebalancer) -> HouseholdResult:
-    """:func:`rebalance_household`, then the wash-sale rule per wash-sale group *across accounts*.
-
-    Workaround: the engine's second pass (``Rebalancer.solve``) keeps one side per
-    *position* (account, asset), so a taxable loss sale and an IRA buy of the same asset on
-    the same date both survive (the loss is then lost for good). Here, while some group both
-    buys (any account) and sells a taxable loss lot, the larger side is kept for the group
-    and the program re-solved (the two-pass rule, applied to groups). Once the engine resolves
-    conflicts per wash-sale group itself (``optimizer.wash_sale``, in progress), this pass finds
-    none and changes nothing.
-    """
-    data, parts = prepare_household(household, targets, market, settings)
-    result = rebalancer.solve(data)
-    if not settings.wash_sale:
-        return split_result(household, data, parts, result)
-    L = data.shape.lot_slots
-    loss = (data.lot_tax < 0).reshape(-1, L)
-    slot = {lot_id: k for k, lot_id in enumerate(data.lot_ids) if lot_id}
-    for _ in range(data.shape.n_assets):
-        buy = result.trades["buy_usd"].to_numpy(dtype=float) / data.nav_usd
-        sell = np.zeros(data.shape.n_lots)
-        for lot_id, row in result.lot_sales.iterrows():
-            sell[slot[lot_id]] = row["proceeds_usd"] / data.nav_usd
-        loss_sold = (sell.reshape(-1, L) * loss).sum(axis=1)
-        group_buy = np.bincount(data.wash_group, buy, data.wash_group.max() + 1)
-        group_loss = np.bincount(data.wash_group, loss_sold, data.wash_group.max() + 1)
-        both = np.nonzero((group_buy > WASH_SALE_TOLERANCE) & (group_loss > WASH_SALE_TOLERANCE))[0]
-        if not len(both):
-            break
-        buy_max = data.buy_max.copy()
-        sell_max = data.lot_sell_max.copy().reshape(-1, L)
-        for g in both:
-            members = data.wash_group == g
-            if group_buy[g] >= group_loss[g]:
-                sell_max[members[:, None] & loss] = 0.0
-            else:
-                buy_max[members] = 0.0
-        data = data.with_bounds(buy_max=buy_max, lot_sell_max=sell_max.ravel())
-        result = rebalancer.solve(data)
-    return split_result(household, data, parts, result)
 
 
 def _value(acc: _Account, prices: pd.Series) -> float:

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from case_factories import lots_frame, make_market, one_factor_risk
-from optimizer import InputError, Portfolio, Rebalancer, Targets
+from optimizer import InputError, Portfolio, Targets
 from optimizer.backtest.costs import CostModel
-from optimizer.backtest.household import AccountSetup, HouseholdBacktestConfig, HouseholdSimulator, _solve_household
-from optimizer.household import Account, Household
+from optimizer.backtest.household import AccountSetup, HouseholdBacktestConfig, HouseholdSimulator
+from optimizer.household import Account, Household, rebalance_household
 from optimizer.model import Settings, TaxRules
 
 FREE = CostModel(half_spread=0.0, commission=0.0, impact_eta=0.0)
@@ -180,6 +180,6 @@ def test_one_joint_decision_never_buys_an_asset_another_account_sells_at_a_loss(
         trades = result.trades
         return trades.loc[("brokerage", "STOCK"), "sell_usd"] > 1.0 and trades.loc[("ira", "STOCK"), "buy_usd"] > 1.0
 
-    relaxed = _solve_household(household, targets, market, Settings(risk_aversion=100.0, wash_sale=False), Rebalancer())
+    relaxed = rebalance_household(household, targets, market, Settings(risk_aversion=100.0, wash_sale=False))
     assert conflict(relaxed)                                         # the case has a conflict to resolve
-    assert not conflict(_solve_household(household, targets, market, Settings(risk_aversion=100.0), Rebalancer()))
+    assert not conflict(rebalance_household(household, targets, market, Settings(risk_aversion=100.0)))
