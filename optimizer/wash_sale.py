@@ -58,9 +58,16 @@ if TYPE_CHECKING:
 
 #: A trade smaller than this (NAV fraction) counts as none when applying the wash-sale rule.
 WASH_SALE_TOLERANCE = 1e-7
-#: Solves one decision may spend on conflicts, the relaxed solve included (local search stops there).
-DEFAULT_MAX_SOLVES = 6
+#: Solves after which the local search stops (relaxed, fixing and two-pass solves included), for
+#: small problems and for large ones (:func:`default_max_solves`).
+DEFAULT_MAX_SOLVES = 8
+LARGE_MAX_SOLVES = 3
+#: Problems with more trade variables (assets plus lot slots) get ``LARGE_MAX_SOLVES``.
+SMALL_TRADE_VARIABLES = 1_000
 
+#: An answer replaces the current one only when lower by more than this (bps of NAV; solver accuracy,
+#: so that solvers of different precision take the same decisions).
+IMPROVEMENT_BPS = 1e-4
 #: A flip is tried when the estimate predicts it lowers the objective by more than this (bps of NAV).
 FLIP_GAIN_BPS = 1e-6
 
@@ -111,6 +118,7 @@ class ConflictSolution:
     solves: int = 0
     relaxed_objective_bps: float = np.nan
     two_pass_objective_bps: float = np.nan
+    history: list[tuple[str, float]] = field(default_factory=list)   # (step, objective_bps) per solve
 
 
 class WashGroups:
@@ -298,8 +306,9 @@ class _Solver:
         self.accurate = True
         self.solver: str | None = None
         self.solves = 0
+        self.history: list[tuple[str, float]] = []
 
-    def solve(self, data: ProblemData) -> tuple[Trade, float]:
+    def solve(self, data: ProblemData, step: str) -> tuple[Trade, float]:
         from optimizer.program import objective_value
 
         trade, outcome = self.program.solve(data)
@@ -307,11 +316,13 @@ class _Solver:
         self.accurate = self.accurate and outcome.accurate
         self.solver = outcome.solver
         self.solves += 1
-        return trade, objective_value(self.data, trade)
+        value = objective_value(self.data, trade)
+        self.history.append((step, value))
+        return trade, value
 
 
-def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int = DEFAULT_MAX_SOLVES,
-                      compare_two_pass: bool = True) -> ConflictSolution:
+def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int | None = None,
+                      settle_all: bool = True) -> ConflictSolution:
     """Solve ``data`` under the same-date wash-sale rule (see the module docstring).
 
     Parameters
@@ -319,84 +330,106 @@ def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int 
     program:
         The built program of ``data.shape`` (re-solved warm with tightened bounds).
     max_solves:
-        Solves to spend at most on local search (the relaxed solve, the fixing rounds and
-        the two-pass comparison are always made).
-    compare_two_pass:
-        Also compute the two-pass answer when its decisions differ, and return the better.
+        Solves after which the local search stops (default: :func:`default_max_solves`).
+        The relaxed solve, the fixing rounds and the two-pass check are always made.
+    settle_all:
+        Also fix, as the relaxed answer has them, the groups that could conflict but did
+        not (harvest only: no buy; buy only: no loss sale), so that one re-solve settles
+        every group instead of moving harvests into new conflicts round after round.
     """
+    max_solves = default_max_solves(data) if max_solves is None else max_solves
     solver = _Solver(program, data)
     groups = WashGroups(data)
-    trade, value = solver.solve(data)
-    relaxed = value
+    trade, value = solver.solve(data, "relaxed")
+    relaxed, relaxed_trade = value, trade
     conflicts = groups.conflicts(trade)
     if len(conflicts) == 0:
         return ConflictSolution(trade, data, value, [], solver.solver, solver.accurate, solver.attempts,
-                                solver.solves, relaxed, value)
-    relaxed_trade = trade
+                                solver.solves, relaxed, value, solver.history)
 
-    # steps 2-3: score, fix all, re-solve; repeat on new conflicts
+    # steps 2-3: score the conflicts, fix them (and settle the others), re-solve; repeat on new conflicts
     keep: dict[int, str] = {}
     estimates: dict[int, tuple[float, float]] = {}
     how: dict[int, str] = {}
-    bounded = data
-    while len(conflicts):
-        keep_buy, keep_sale = estimate_options(data, trade, groups, conflicts)
-        for code, a, b in zip(conflicts, keep_buy, keep_sale):
-            keep[int(code)] = KEEP_BUY if a <= b else KEEP_LOSS_SALE
-            estimates[int(code)] = (float(a), float(b))
-            how[int(code)] = "estimate"
-        bounded = groups.bounded(data, keep)
-        trade, value = solver.solve(bounded)
-        conflicts = groups.conflicts(trade)
+    if settle_all:
+        bought, sold = groups.sides(trade)
+        for code in groups.choosable(data):
+            position = int(np.searchsorted(groups.codes, code))
+            if bought[position] > WASH_SALE_TOLERANCE:
+                keep[int(code)], how[int(code)] = KEEP_BUY, "as relaxed"
+            elif sold[position] > WASH_SALE_TOLERANCE:
+                keep[int(code)], how[int(code)] = KEEP_LOSS_SALE, "as relaxed"
+    try:
+        while len(conflicts):
+            keep_buy, keep_sale = estimate_options(data, trade, groups, conflicts)
+            for code, a, b in zip(conflicts, keep_buy, keep_sale):
+                keep[int(code)] = KEEP_BUY if a <= b else KEEP_LOSS_SALE
+                estimates[int(code)] = (float(a), float(b))
+                how[int(code)] = "estimate"
+            bounded = groups.bounded(data, keep)
+            trade, value = solver.solve(bounded, "fixed")
+            conflicts = groups.conflicts(trade)
+        best = (value, trade, bounded, keep, solver.solver)
+    except InfeasibleError:     # a hard band needs the other side: the two-pass answer decides
+        best = (np.inf, None, data, {}, None)
+
+    # step 5 first (a certificate): the two-pass method's first re-solve is a relaxation of
+    # its answer; when ours is no worse, so is the two-pass answer. Else run it to the end.
+    pass_keep = _two_pass_first(groups, relaxed_trade)
+    pass_data = groups.bounded(data, pass_keep)
+    pass_trade, two_pass_value = solver.solve(pass_data, "two-pass")
+    if two_pass_value < best[0] - IMPROVEMENT_BPS:
+        pass_data, pass_trade, pass_keep, two_pass_value = _two_pass(solver, groups, data, pass_keep, pass_trade)
+        if two_pass_value < best[0] - IMPROVEMENT_BPS:
+            best = (two_pass_value, pass_trade, pass_data, pass_keep, solver.solver)
+            how = {code: "two-pass" for code in pass_keep}
+            estimates = {}
+    value, trade, bounded, keep, answered_by = best
 
     # step 4: improvement rounds: re-score every decision at the current answer, flip those
-    # predicted to gain (all at once, then fewer), re-solve, keep what lowers the objective
+    # predicted to gain (all at once, then half as many), re-solve, keep what lowers the objective
     tried: set[frozenset] = set()
     while solver.solves < max_solves:
         codes = np.array(sorted(keep))
         keep_buy, keep_sale = estimate_options(data, trade, groups, codes)
-        gain = np.array([(a - b) if keep[c] == KEEP_BUY else (b - a) for c, a, b in zip(codes, keep_buy, keep_sale)])
-        candidates = [int(c) for c in codes[np.argsort(-gain)] if gain[codes == c][0] > FLIP_GAIN_BPS]
-        if not candidates:
-            # no predicted gain: try the closest call
-            candidates = [int(codes[int(np.argmax(gain))])]
+        gain = np.where([keep[int(c)] == KEEP_BUY for c in codes], keep_buy - keep_sale, keep_sale - keep_buy)
+        order = np.argsort(-gain)
+        candidates = [int(codes[j]) for j in order if gain[j] > FLIP_GAIN_BPS] or [int(codes[order[0]])]
         improved = False
         while candidates and solver.solves < max_solves:
             flip = frozenset(candidates)
+            candidates = candidates[: len(candidates) // 2]
             if flip in tried:
-                candidates = candidates[: len(candidates) // 2]
                 continue
             tried.add(flip)
             flipped = {c: (_other(side) if c in flip else side) for c, side in keep.items()}
             candidate_data = groups.bounded(data, flipped)
             try:
-                candidate, candidate_value = solver.solve(candidate_data)
+                candidate, candidate_value = solver.solve(candidate_data, f"flip {len(flip)}")
             except InfeasibleError:
-                candidate_value = np.inf
-            if candidate_value < value - 1e-9 and len(groups.conflicts(candidate)) == 0:
-                keep, bounded, trade, value = flipped, candidate_data, candidate, candidate_value
+                continue
+            if candidate_value < value - IMPROVEMENT_BPS and len(groups.conflicts(candidate)) == 0:
+                keep, bounded, trade, value, answered_by = flipped, candidate_data, candidate, candidate_value, \
+                    solver.solver
                 how.update({c: "local search" for c in flip})
                 improved = True
                 break
-            candidates = candidates[: len(candidates) // 2]
         if not improved:
             break
 
-    # step 5: the two-pass answer when it decides differently
-    two_pass_value = value
-    if compare_two_pass:
-        pass_keep = _two_pass_first(groups, relaxed_trade)
-        if any(keep.get(code) != side for code, side in pass_keep.items()) or set(pass_keep) != set(keep):
-            pass_data, pass_trade, pass_keep, two_pass_value = _two_pass(solver, groups, data, pass_keep)
-            if two_pass_value < value - 1e-9:
-                keep, bounded, trade, value = pass_keep, pass_data, pass_trade, two_pass_value
-                how = {code: "two-pass" for code in keep}
-                estimates = {}
-
     decisions = [GroupDecision(code, groups.assets(code), side, how.get(code, "estimate"),
                                estimates.get(code, (np.nan, np.nan))) for code, side in sorted(keep.items())]
-    return ConflictSolution(trade, bounded, value, decisions, solver.solver, solver.accurate, solver.attempts,
-                            solver.solves, relaxed, two_pass_value)
+    return ConflictSolution(trade, bounded, value, decisions, answered_by, solver.accurate, solver.attempts,
+                            solver.solves, relaxed, two_pass_value, solver.history)
+
+
+def default_max_solves(data: ProblemData) -> int:
+    """The local search's solve budget: :data:`DEFAULT_MAX_SOLVES` up to
+    :data:`SMALL_TRADE_VARIABLES` trade variables, :data:`LARGE_MAX_SOLVES` above (measured:
+    3 solves keep a 500-asset decision near 3x one plain solve; see
+    ``benchmarks/results/wash_sale_conflicts.csv``)."""
+    size = data.shape.n_assets + data.shape.n_lots
+    return DEFAULT_MAX_SOLVES if size <= SMALL_TRADE_VARIABLES else LARGE_MAX_SOLVES
 
 
 def _two_pass_first(groups: WashGroups, trade: Trade) -> dict[int, str]:
@@ -409,24 +442,28 @@ def _two_pass_first(groups: WashGroups, trade: Trade) -> dict[int, str]:
     return keep
 
 
-def _two_pass(solver: _Solver, groups: WashGroups, data: ProblemData,
-              keep: dict[int, str]) -> tuple[ProblemData, Trade, dict[int, str], float]:
-    """The first version's method from its first decisions: re-solve, keep the larger side of new conflicts, repeat."""
+def _two_pass(solver: _Solver, groups: WashGroups, data: ProblemData, keep: dict[int, str],
+              trade: Trade | None = None) -> tuple[ProblemData, Trade, dict[int, str], float]:
+    """The first version's method from its first decisions: re-solve, keep the larger side of
+    new conflicts, repeat (``trade``: the first re-solve, when already made)."""
     keep = dict(keep)
+    bounded = groups.bounded(data, keep)
+    if trade is None:
+        trade, value = solver.solve(bounded, "two-pass")
     while True:
-        bounded = groups.bounded(data, keep)
-        trade, value = solver.solve(bounded)
         more = _two_pass_first(groups, trade)
         if not more:
-            return bounded, trade, keep, value
+            return bounded, trade, keep, solver.history[-1][1]
         keep.update(more)
+        bounded = groups.bounded(data, keep)
+        trade, value = solver.solve(bounded, "two-pass")
 
 
 def two_pass(program: "Program", data: ProblemData) -> ConflictSolution:
     """The first version's method alone (kept as the baseline the new one must never lose to)."""
     solver = _Solver(program, data)
     groups = WashGroups(data)
-    trade, value = solver.solve(data)
+    trade, value = solver.solve(data, "relaxed")
     relaxed = value
     keep = _two_pass_first(groups, trade)
     bounded = data
@@ -434,7 +471,7 @@ def two_pass(program: "Program", data: ProblemData) -> ConflictSolution:
         bounded, trade, keep, value = _two_pass(solver, groups, data, keep)
     decisions = [GroupDecision(code, groups.assets(code), side, "two-pass") for code, side in sorted(keep.items())]
     return ConflictSolution(trade, bounded, value, decisions, solver.solver, solver.accurate, solver.attempts,
-                            solver.solves, relaxed, value)
+                            solver.solves, relaxed, value, solver.history)
 
 
 def enumerate_optimum(program: "Program", data: ProblemData, *, max_groups: int = 10) -> ConflictSolution:
@@ -450,7 +487,7 @@ def enumerate_optimum(program: "Program", data: ProblemData, *, max_groups: int 
         keep = dict(zip(codes, sides))
         bounded = groups.bounded(data, keep)
         try:
-            trade, value = solver.solve(bounded)
+            trade, value = solver.solve(bounded, "enumeration")
         except InfeasibleError:  # an infeasible choice is simply not a candidate
             continue
         if best is None or value < best[0]:
@@ -460,4 +497,4 @@ def enumerate_optimum(program: "Program", data: ProblemData, *, max_groups: int 
     value, trade, bounded, keep = best
     decisions = [GroupDecision(code, groups.assets(code), side, "enumeration") for code, side in sorted(keep.items())]
     return ConflictSolution(trade, bounded, value, decisions, solver.solver, solver.accurate, solver.attempts,
-                            solver.solves, np.nan, np.nan)
+                            solver.solves, np.nan, np.nan, solver.history)
