@@ -8,11 +8,11 @@
 from optimizer.errors import DPPError, InfeasibleError, InputError, RebalanceError, SolverError
 from optimizer.model import (Case, Market, OverlayInstrument, Portfolio, Restrictions, RiskModel, Settings, Targets,
                              TaxRules)
-from optimizer.rebalancer import Rebalancer, rebalance
+from optimizer.rebalancer import Rebalancer, rebalance, solve_case
 from optimizer.result import RebalanceResult
 
 __all__ = [
     "Case", "DPPError", "InfeasibleError", "InputError", "Market", "OverlayInstrument", "Portfolio", "RebalanceError",
     "RebalanceResult", "Rebalancer", "Restrictions", "RiskModel", "Settings", "SolverError", "Targets", "TaxRules",
-    "rebalance",
+    "rebalance", "solve_case",
 ]

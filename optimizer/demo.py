@@ -42,7 +42,7 @@ SHOWN = ["tracking_error", "drift_mean", "rebalance_events", "turnover", "tradin
 
 def demo_setup(quick: bool = False) -> tuple[Simulator, pd.Series, pd.Series]:
     """The simulator, per-asset target and asset classes the demo uses."""
-    from problems import real_data
+    from optimizer import datasets as real_data
 
     prices = real_data.multi_asset_daily(start="2018-01-01" if quick else "2014-01-02", end="2020-12-31")
     classes = real_data.multi_asset_classes()

@@ -51,7 +51,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from optimizer.backtest.costs import CostModel
+from optimizer.model.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets, TaxRules
 from optimizer.model.covariance import ledoit_wolf
