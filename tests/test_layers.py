@@ -26,7 +26,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "optimizer"
 
 #: Layers from the bottom. A module's layer is that of the longest listed prefix of its name.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("errors", ("optimizer.errors",)),
+    ("errors", ("optimizer.errors", "optimizer._extras")),
     ("model", ("optimizer.model", "optimizer.datasets", "optimizer.case_file")),
     ("problem_data", ("optimizer.problem_data",)),
     ("terms", ("optimizer.terms",)),
