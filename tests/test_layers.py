@@ -20,8 +20,6 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "optimizer"
 
 #: Layers from the bottom. A module's layer is that of the longest listed prefix of its name.
