@@ -113,6 +113,8 @@ class OptimizerPolicy(Policy):
         A lot whose loss is under this fraction of its value earns no harvesting credit
         (it is priced as a flat lot): the practitioners' threshold, which also stands for
         the value of waiting for a deeper loss. Deeper losses are credited in full.
+    terms:
+        User terms added to every decision (see :class:`optimizer.Rebalancer` and ARCHITECTURE.md).
     """
 
     def __init__(self, target, *, costs: CostModel = CostModel(), tax: TaxRules = TaxRules(),
@@ -120,7 +122,8 @@ class OptimizerPolicy(Policy):
                  tax_weight: float = 1.0, band_width: float = 0.10, every: str = "W", lookback: int = 504,
                  risk_every: str = "M", shrink: bool = True, risk_blend: float = 0.05, n_factors: int = 5,
                  lot_groups: int = 8, min_trade_usd: float = 100.0, min_trade_weight: float = 0.001,
-                 min_harvest_loss: float = 0.05, solvers: tuple[str, ...] | None = None, name: str | None = None):
+                 min_harvest_loss: float = 0.05, solvers: tuple[str, ...] | None = None, name: str | None = None,
+                 terms: tuple = ()):
         super().__init__(target)
         for field, value in (("min_trade_usd", min_trade_usd), ("min_trade_weight", min_trade_weight),
                              ("min_harvest_loss", min_harvest_loss)):
@@ -148,7 +151,7 @@ class OptimizerPolicy(Policy):
         self.min_trade_usd = min_trade_usd
         self.min_trade_weight = min_trade_weight
         self.min_harvest_loss = min_harvest_loss
-        self.rebalancer = Rebalancer()
+        self.rebalancer = Rebalancer(terms=terms)
         self.name = name or f"optimizer_ra{risk_aversion:g}"
         self.failures: list[tuple[pd.Timestamp, str]] = []
         self.decisions = 0

@@ -139,3 +139,11 @@ def test_rebalance_function_takes_terms_and_a_factory_may_skip_a_shape():
                         terms=[lambda shape, v: None])
     assert skipped.term_values_usd == {}
     assert skipped.objective_bps == pytest.approx(plain.objective_bps, rel=1e-9)
+
+
+def test_the_optimizer_policy_passes_user_terms_to_its_rebalancer():
+    from optimizer.policies import OptimizerPolicy
+
+    term = partial(TurnoverPenalty, rate=0.002)
+    policy = OptimizerPolicy({"A": 0.6, "B": 0.4}, terms=[term])
+    assert policy.rebalancer.terms == (term,)
