@@ -1,7 +1,7 @@
 """Each term's cvxpy part equals its numpy price at random points, and the simulator's fills use the same formulas.
 
 For every built-in term: build the program of a shape, write a decision's numbers, set
-the decision variables to a random point (auxiliary variables such as slacks and
+the decision variables to a random feasible point (auxiliary variables such as slacks and
 epigraph variables to the smallest value their constraints allow, which is where the
 optimizer keeps them) and compare ``term.objective().value`` with
 ``term.weight(settings) * term.price(data, trade)`` to 1e-9 relative. Pure constraints
@@ -20,7 +20,7 @@ import pytest
 from optimizer import Restrictions, Settings
 from optimizer.backtest.costs import price_trade
 from optimizer.problem_data import prepare
-from optimizer.program import Program, objective_value
+from optimizer.program import Program, objective_value, verify
 from optimizer.terms import bands, cash, impact, limits, linear_costs
 from optimizer.terms.bands import Bands
 from optimizer.terms.base import Trade
@@ -67,6 +67,26 @@ def random_trade(data, rng, scale: float = 1.0) -> Trade:
     return Trade(buy, sell, short, overlay)
 
 
+def feasible_points(program: Program, data, rng, count: int) -> list[Trade]:
+    """Random points of the feasible set: the solved optimum moved toward random trades as far as
+    every hard rule still holds (checked by the program's own numpy verification)."""
+    optimum, _ = program.solve(data)
+    points = []
+    for _ in range(count):
+        target = random_trade(data, rng)
+        step = 1.0
+        while True:
+            mixed = Trade(*[(1 - step) * a + step * b for a, b in
+                            zip((optimum.buy, optimum.sell, optimum.short, optimum.overlay_trade),
+                                (target.buy, target.sell, target.short, target.overlay_trade))])
+            if verify(data, mixed) is None:
+                break
+            step /= 2
+            assert step > 1e-9, "no feasible point between the optimum and the random trade"
+        points.append(mixed)
+    return points
+
+
 def set_point(program: Program, data, trade: Trade) -> None:
     """Write ``trade`` into the program's variables, auxiliaries at their tightest feasible values."""
     v = program.variables
@@ -104,8 +124,8 @@ def test_objective_part_equals_weighted_numpy_price(shape, kind):
         assert term is None or term.price(data, Trade.zero(data.shape)) == 0.0
         pytest.skip(f"{kind.__name__} has no objective part in this shape")
     rng = np.random.default_rng(5)
-    for _ in range(5):
-        trade = random_trade(data, rng)
+    for trade in feasible_points(program, data, rng, 5):
+        assert verify(data, trade) is None
         set_point(program, data, trade)
         expected = term.weight(data.settings) * term.price(data, trade)
         assert term.objective().value == pytest.approx(expected, rel=RELATIVE, abs=1e-15)
