@@ -34,9 +34,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from optimizer import Rebalancer, Settings, SolverError  # noqa: E402
+from optimizer import Rebalancer, Settings, SolverError, solve_case  # noqa: E402
 from optimizer.problem_data import prepare  # noqa: E402
-from optimizer.program import Program, objective_value  # noqa: E402
+from optimizer.program import Program  # noqa: E402
 from optimizer.reference import solve_reference  # noqa: E402
 from optimizer.solvers import LARGE_PROBLEM_CHAIN, SMALL_PROBLEM_CHAIN, SMALL_PROBLEM_VARIABLES, available  # noqa: E402
 from optimizer.terms.base import Trade  # noqa: E402
@@ -61,13 +61,13 @@ def run_ours(n_assets: int, solvers, repeats: int):
     rebalancer = Rebalancer()
     warm = synthetic_case(n_assets, LOTS, FACTORS, seed=0, settings=Settings(wash_sale=False, solvers=solvers))
     try:
-        warm.solve(rebalancer)  # build once, outside the timing
+        solve_case(warm, rebalancer)  # build once, outside the timing
     except SolverError:
         pass
     times, objectives, solver_times = [], [], []
     for case in cases(n_assets, solvers, repeats):
         try:
-            seconds, result = timed(lambda: case.solve(rebalancer))
+            seconds, result = timed(lambda: solve_case(case, rebalancer))
         except SolverError as exc:  # recorded as a failed repeat, with the reason printed
             print(f"  n={n_assets} {solvers}: {exc}", flush=True)
             times.append(np.nan)
@@ -91,7 +91,7 @@ def run_naive(n_assets: int, repeats: int):
             program = Program(data.shape)
             program.update(data)
             program.problem.solve()
-            return objective_value(data, Trade.from_variables(program.variables))
+            return program.objective_value(data, Trade.from_variables(program.variables))
         seconds, objective = timed(once)
         times.append(seconds)
         objectives.append(objective)
@@ -120,7 +120,7 @@ def reference_objectives(n_assets: int, repeats: int) -> list[float]:
             program = Program(data.shape)
             program.update(data)
             program.problem.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
-            out.append(objective_value(data, Trade.from_variables(program.variables)))
+            out.append(program.objective_value(data, Trade.from_variables(program.variables)))
     return out
 
 

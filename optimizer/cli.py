@@ -35,9 +35,10 @@ def solve(
 ) -> None:
     """Solve one rebalance case: print the trade list and write the result."""
     from optimizer.case_file import read_case
+    from optimizer.rebalancer import solve_case
 
     try:
-        result = read_case(case).solve(whole_units=whole_units)
+        result = solve_case(read_case(case), whole_units=whole_units)
     except RebalanceError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2)
@@ -54,33 +55,6 @@ def solve(
     _write_atomic(out / "trades.csv", result.to_frame().to_csv())
     _write_atomic(out / "lot_sales.csv", result.lot_sales.to_csv())
     console.print(f"wrote {out / 'result.json'}, {out / 'trades.csv'} and {out / 'lot_sales.csv'}")
-
-
-@app.command("write-case")
-def write_case(
-    name: str = typer.Argument(..., help="Catalog case name (see `rebalance cases`)."),
-    path: Path = typer.Argument(..., help="Output file, .json or .yaml."),
-) -> None:
-    """Write a catalog case (real-data or synthetic) to a case file."""
-    import yaml
-
-    from optimizer.case_file import case_to_dict
-    from problems.catalog import load_case
-
-    data = case_to_dict(load_case(name))
-    text = json.dumps(data, indent=1) if path.suffix == ".json" else yaml.safe_dump(data, sort_keys=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, text)
-    console.print(f"wrote {path}")
-
-
-@app.command()
-def cases() -> None:
-    """List the named cases of the catalog."""
-    from problems.catalog import CATALOG
-
-    for name in CATALOG:
-        console.print(name)
 
 
 @app.command()

@@ -3,7 +3,7 @@
 ``rebalance demo --out DIR`` calls :func:`run_demo`. It backtests a small set of
 practitioner policies and a four-point risk-aversion sweep of the optimizer policy (weekly
 decisions; the sweep runs in two worker processes) on
-``problems.real_data.multi_asset_daily`` (total-return indices 2014-2020; targets on
+``optimizer.datasets.multi_asset_daily`` (total-return indices 2014-2020; targets on
 the asset classes of ``multi_asset_classes`` split equally over their assets; a taxable
 account with quarterly contributions), prints the comparison table and writes
 ``DIR/index.html`` with its figures and a verdict computed from the table. The full demo
@@ -42,7 +42,7 @@ SHOWN = ["tracking_error", "drift_mean", "rebalance_events", "turnover", "tradin
 
 def demo_setup(quick: bool = False) -> tuple[Simulator, pd.Series, pd.Series]:
     """The simulator, per-asset target and asset classes the demo uses."""
-    from problems import real_data
+    from optimizer import datasets as real_data
 
     prices = real_data.multi_asset_daily(start="2018-01-01" if quick else "2014-01-02", end="2020-12-31")
     classes = real_data.multi_asset_classes()

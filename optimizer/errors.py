@@ -14,6 +14,27 @@ class RebalanceError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
+class MissingExtraError(RebalanceError, ImportError):
+    """An optional part of the package is used without its extra installed.
+
+    Parameters
+    ----------
+    extra:
+        The extra that provides it, e.g. ``"batch"`` or ``"report"``.
+    package:
+        The missing import, e.g. ``"duckdb"``.
+    feature:
+        What needs it, e.g. ``"optimizer.batch"``.
+    """
+
+    def __init__(self, extra: str, package: str, feature: str):
+        self.extra = extra
+        self.package = package
+        self.feature = feature
+        super().__init__(f"{feature} needs {package!r}, which is not installed; install the {extra!r} extra: "
+                         f"pip install 'rebalance-optimizer[{extra}]' (or '.[{extra}]' from a checkout)")
+
+
 class InputError(RebalanceError, ValueError):
     """Bad input data, found at the boundary (``optimizer.model``).
 

@@ -6,49 +6,57 @@ tolerances act on numbers of order one.
 
 from __future__ import annotations
 
+from typing import Callable, Sequence
 
 import cvxpy as cp
 import numpy as np
 
 from optimizer.errors import DPPError, InfeasibleError
 from optimizer.problem_data import ProblemData, ProblemShape
+from optimizer.reference import diagnose_infeasible
 from optimizer.solvers import ChainOutcome, default_chain, solve_chain
 from optimizer.terms import bands, cash, limits
 from optimizer.terms.bands import Bands
-from optimizer.terms.base import Trade, Variables
+from optimizer.terms.base import OBJECTIVE_SCALE, Term, Trade, Variables
 from optimizer.terms.cash import Cash
-from optimizer.terms.holding import HoldingCost
+from optimizer.terms.holding import holding_cost
 from optimizer.terms.impact import MarketImpact
 from optimizer.terms.limits import TradeLimits
 from optimizer.terms.linear_costs import LinearCosts
-from optimizer.terms.overlay import OverlayLimits
+from optimizer.terms.overlay import overlay_limits
 from optimizer.terms.tax import CapitalGainsTax
 from optimizer.terms.tracking import TrackingError
 
-OBJECTIVE_SCALE = 1e4
 #: Feasibility tolerance when verifying a solver's answer in numpy (NAV fraction).
 VERIFY_TOLERANCE = 1e-6
 
 
-class Program:
-    """The cvxpy problem for one :class:`ProblemShape`, built once and re-solved with new data."""
+#: What builds a term: a :class:`Term` subclass or any callable ``(shape, variables) -> Term | None``
+#: (``None``: the term has nothing to do in this shape).
+TermFactory = Callable[[ProblemShape, Variables], "Term | None"]
 
-    def __init__(self, shape: ProblemShape):
+#: The built-in terms, in build order. User terms come after them (``Program(shape, extra_terms)``).
+DEFAULT_TERMS: tuple[TermFactory, ...] = (TrackingError, MarketImpact, LinearCosts, CapitalGainsTax, Bands, Cash,
+                                          TradeLimits, overlay_limits, holding_cost)
+
+
+class Program:
+    """The cvxpy problem for one :class:`ProblemShape`, built once and re-solved with new data.
+
+    ``extra_terms`` are user terms (see :class:`optimizer.terms.base.Term`), built after the
+    built-in ones; the program sums every term's objective part, stacks every term's
+    constraints, weights each term with ``term.weight(settings)`` and prices trades with
+    ``term.price``: adding a term never touches this module.
+    """
+
+    def __init__(self, shape: ProblemShape, extra_terms: Sequence[TermFactory] = ()):
         self.shape = shape
         v = self.variables = Variables(shape)
-        self.tracking = TrackingError(shape, v)
-        self.impact = MarketImpact(shape, v)
-        self.costs = LinearCosts(shape, v)
-        self.tax = CapitalGainsTax(shape, v)
-        self.bands = Bands(shape, v)
-        self.cash = Cash(shape, v)
-        self.limits = TradeLimits(shape, v)
-        self.terms = [self.tracking, self.impact, self.costs, self.tax, self.bands, self.cash, self.limits]
-        self.overlay = OverlayLimits(shape, v) if shape.overlays else None
-        if self.overlay is not None:
-            self.terms.append(self.overlay)
-        if shape.holding_costs:
-            self.terms.append(HoldingCost(shape, v))
+        built_in = [make(shape, v) for make in DEFAULT_TERMS]
+        extra = [make(shape, v) for make in extra_terms]
+        #: The user terms of this shape (``extra_terms`` that built one), priced in the result.
+        self.extra_terms: list[Term] = [term for term in extra if term is not None]
+        self.terms: list[Term] = [term for term in built_in if term is not None] + self.extra_terms
         objective = sum(term.objective() for term in self.terms if term.objective() is not None)
         constraints = v.definitions + [c for term in self.terms for c in term.constraints()]
         self.problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * objective), constraints)
@@ -60,11 +68,12 @@ class Program:
         """Write one decision's numbers into every Parameter."""
         if data.shape != self.shape:
             raise ValueError("data has a different shape from this program; build a new Program")
-        s = data.settings
-        weights = {self.tracking: 0.5 * s.risk_aversion, self.impact: s.impact_weight, self.costs: s.cost_weight,
-                   self.tax: s.tax_weight, self.overlay: s.cost_weight}
         for term in self.terms:
-            term.update(data, weights.get(term, 1.0))
+            term.update(data, term.weight(data.settings))
+
+    def objective_value(self, data: ProblemData, trade: Trade) -> float:
+        """This program's objective for ``trade``, recomputed in numpy (basis points of NAV)."""
+        return objective_value(data, trade, self.terms)
 
     def solve(self, data: ProblemData, chain: tuple[str, ...] | None = None) -> tuple[Trade, ChainOutcome]:
         """Update, solve through the chain, and return the verified trade.
@@ -74,33 +83,30 @@ class Program:
         """
         self.update(data)
         chain = chain or data.settings.solvers or default_chain(self.shape.n_assets + self.shape.n_lots)
-        outcome = solve_chain(self.problem, chain, lambda: verify(data, Trade.from_variables(self.variables)),
+        outcome = solve_chain(self.problem, chain,
+                              lambda: verify(data, Trade.from_variables(self.variables), extra_terms=self.extra_terms),
                               warm_start=True)
         self.solves += 1
         if outcome.infeasible:
-            from optimizer.reference import diagnose_infeasible
-
             raise InfeasibleError(diagnose_infeasible(data), outcome.attempts)
         return Trade.from_variables(self.variables), outcome
 
 
-def objective_value(data: ProblemData, trade: Trade) -> float:
-    """The program's objective for ``trade``, recomputed in numpy (basis points of NAV)."""
-    from optimizer.terms import holding, impact, linear_costs, overlay, tax, tracking
+def objective_value(data: ProblemData, trade: Trade, terms: Sequence[Term] | None = None) -> float:
+    """The objective for ``trade``, recomputed in numpy (basis points of NAV).
 
-    s = data.settings
-    value = (0.5 * s.risk_aversion * tracking.price(data, trade)
-             + s.impact_weight * impact.price(data, trade)
-             + s.cost_weight * (linear_costs.price(data, trade) + overlay.carry(data, trade))
-             + s.tax_weight * tax.cost(data, trade)
-             + holding.price(data, trade))
-    if data.shape.soft_bands:
-        value += s.band_penalty * bands.price(data, trade)
-    return OBJECTIVE_SCALE * value
+    ``terms`` are built terms (a :class:`Program`'s ``terms``); by default the built-in
+    terms of ``data``'s shape, built now (slower: pass a program's terms in loops).
+    """
+    if terms is None:
+        terms = Program(data.shape).terms
+    return OBJECTIVE_SCALE * sum(term.weight(data.settings) * term.price(data, trade) for term in terms)
 
 
-def verify(data: ProblemData, trade: Trade, tolerance: float = VERIFY_TOLERANCE) -> str | None:
-    """Re-check a trade against every hard rule in numpy; return what is broken, or None."""
+def verify(data: ProblemData, trade: Trade, tolerance: float = VERIFY_TOLERANCE,
+           extra_terms: Sequence[Term] = ()) -> str | None:
+    """Re-check a trade against every hard rule in numpy (the built-in rules, then each of
+    ``extra_terms``' :meth:`Term.check`); return what is broken, or None."""
     for rule, mask in limits.breaches(data, trade, tolerance).items():
         if mask.any():
             return f"{rule} at position {int(np.argmax(mask))}"
@@ -118,4 +124,8 @@ def verify(data: ProblemData, trade: Trade, tolerance: float = VERIFY_TOLERANCE)
             return f"overlay gross {after.sum():.4g} above limit"
         if np.any(after > data.overlay_max + tolerance):
             return f"overlay {data.shape.overlays[int(np.argmax(after - data.overlay_max))]!r} above its limit"
+    for term in extra_terms:
+        broken = term.check(data, trade, tolerance)
+        if broken:
+            return f"{term.name}: {broken}"
     return None

@@ -10,9 +10,11 @@ import time
 from collections import OrderedDict
 from typing import Sequence
 
-from optimizer.model import Market, OverlayInstrument, Portfolio, Restrictions, Settings, Targets, TaxRules
+import numpy as np
+
+from optimizer.model import Case, Market, OverlayInstrument, Portfolio, Restrictions, Settings, Targets, TaxRules
 from optimizer.problem_data import ProblemData, ProblemShape, prepare
-from optimizer.program import Program
+from optimizer.program import Program, TermFactory
 from optimizer.result import RebalanceResult, build_result
 from optimizer.rounding import round_to_whole_units
 from optimizer.wash_sale import resolve_conflicts
@@ -25,10 +27,14 @@ class Rebalancer:
     ----------
     max_programs:
         How many built problems to keep (least recently used are dropped).
+    terms:
+        User terms added to every problem this rebalancer builds: :class:`optimizer.terms.base.Term`
+        subclasses or callables ``(shape, variables) -> Term | None`` (see ARCHITECTURE.md).
     """
 
-    def __init__(self, max_programs: int = 16):
+    def __init__(self, max_programs: int = 16, terms: Sequence[TermFactory] = ()):
         self.max_programs = max_programs
+        self.terms = tuple(terms)
         self._programs: OrderedDict[ProblemShape, Program] = OrderedDict()
         self.builds = 0
 
@@ -37,7 +43,7 @@ class Rebalancer:
         if shape in self._programs:
             self._programs.move_to_end(shape)
             return self._programs[shape]
-        program = Program(shape)
+        program = Program(shape, self.terms)
         self.builds += 1
         self._programs[shape] = program
         while len(self._programs) > self.max_programs:
@@ -63,6 +69,10 @@ class Rebalancer:
                        restrictions=restrictions, universe=universe, lot_slots=lot_slots)
         return self.solve(data, whole_units=whole_units)
 
+    def solve_case(self, case: Case, **options) -> RebalanceResult:
+        """Solve a :class:`Case` (its options, overridden by ``options``). See :func:`solve_case`."""
+        return self.rebalance(case.portfolio, case.targets, case.market, case.settings, **{**case.options(), **options})
+
     def solve(self, data: ProblemData, *, whole_units: bool = False) -> RebalanceResult:
         """Solve prepared data; with the wash-sale rule, resolve same-date conflicts per wash-sale
         group (:func:`optimizer.wash_sale.resolve_conflicts`: relaxed solve, scored decisions,
@@ -81,7 +91,7 @@ class Rebalancer:
             trade = round_to_whole_units(data, trade)
         return build_result(data, trade, solver=solver, accurate=accurate, attempts=attempts,
                             solve_seconds=time.perf_counter() - started, wash_sale_fixes=fixes,
-                            whole_units=whole_units)
+                            whole_units=whole_units, program=program)
 
 
 def rebalance(
@@ -99,7 +109,8 @@ def rebalance(
         The validated inputs (see :mod:`optimizer.model`).
     **options:
         ``tax`` (:class:`TaxRules`), ``overlays`` (instruments), ``restrictions``,
-        ``universe``, ``lot_slots``, ``whole_units`` (round to whole shares/contracts).
+        ``universe``, ``lot_slots``, ``whole_units`` (round to whole shares/contracts),
+        ``terms`` (user terms, see :class:`Rebalancer`).
 
     Returns
     -------
@@ -110,4 +121,14 @@ def rebalance(
     ------
     InputError, InfeasibleError, SolverError
     """
-    return Rebalancer().rebalance(portfolio, targets, market, settings, **options)
+    terms = options.pop("terms", ())
+    return Rebalancer(terms=terms).rebalance(portfolio, targets, market, settings, **options)
+
+
+def solve_case(case: Case, rebalancer: Rebalancer | None = None, **options) -> RebalanceResult:
+    """Solve one :class:`Case`, with a shared ``rebalancer`` when given (its built problems are reused).
+
+    ``options`` are those of :func:`rebalance` (e.g. ``whole_units=True``). This lives here,
+    not on ``Case``, so the model layer never imports the engine.
+    """
+    return (rebalancer or Rebalancer()).solve_case(case, **options)

@@ -2,7 +2,8 @@
 
 No parameters, no factor tricks: the dense exposure covariance in a ``quad_form``, every
 rule written out in constants. ``solve_reference`` must agree with :class:`Program`;
-``diagnose_infeasible`` relaxes bands and cash to say which constraints conflict.
+``diagnose_infeasible`` relaxes bands and cash to say which constraints conflict. It sits
+below :mod:`optimizer.program` (which calls ``diagnose_infeasible``) and never imports it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import numpy as np
 
 from optimizer.errors import Conflict
 from optimizer.problem_data import ProblemData
-from optimizer.program import OBJECTIVE_SCALE
-from optimizer.terms.base import Trade
+from optimizer.terms.base import OBJECTIVE_SCALE, Trade
 
 
 def _covariance(data: ProblemData) -> np.ndarray:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from optimizer.errors import SolveAttempt
 from optimizer.problem_data import ProblemData
+from optimizer.program import Program, objective_value
 from optimizer.terms import bands, cash, impact, linear_costs, tax, tracking
 from optimizer.terms import overlay as overlay_term
 from optimizer.terms.base import Trade
@@ -41,6 +42,9 @@ class RebalanceResult:
         ``spread``, ``commission``, ``overlay`` (per-contract costs), ``impact``, ``overlay_carry``
         (expected cost of holding the overlay to the next decision, not paid now), ``tax``
         (negative = benefit), ``total``.
+    term_values_usd:
+        Per user term (``Rebalancer(terms=...)``), its objective part before weight
+        (``term.price``) times NAV; what it means (a cost, a penalty) is the term's.
     """
 
     date: pd.Timestamp
@@ -64,6 +68,7 @@ class RebalanceResult:
     solve_seconds: float
     wash_sale_fixes: list[str] = field(default_factory=list)
     whole_units: bool = False
+    term_values_usd: dict[str, float] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -98,6 +103,7 @@ class RebalanceResult:
             "realized_gain_short_usd": self.realized_gain_short_usd,
             "realized_gain_long_usd": self.realized_gain_long_usd,
             "costs_usd": dict(self.costs_usd),
+            "term_values_usd": dict(self.term_values_usd),
             "whole_units": self.whole_units,
             "wash_sale_fixes": list(self.wash_sale_fixes),
             "attempts": [a.__dict__ for a in self.attempts],
@@ -135,10 +141,12 @@ class RebalanceResult:
 
 def build_result(data: ProblemData, trade: Trade, *, solver: str, accurate: bool, attempts: list[SolveAttempt],
                  solve_seconds: float, wash_sale_fixes: list[str] | None = None,
-                 whole_units: bool = False) -> RebalanceResult:
-    """Price ``trade`` in numpy and lay it out as a :class:`RebalanceResult`."""
-    from optimizer.program import objective_value
+                 whole_units: bool = False, program: Program | None = None) -> RebalanceResult:
+    """Price ``trade`` in numpy and lay it out as a :class:`RebalanceResult`.
 
+    ``program`` is the program that solved it (its terms price the objective and the user
+    terms); without it the built-in terms are built to price the objective.
+    """
     nav = data.nav_usd
     shape = data.shape
     net = trade.net(data)
@@ -214,11 +222,12 @@ def build_result(data: ProblemData, trade: Trade, *, solver: str, accurate: bool
         margin_usd=overlay_term.margin(data, trade) * nav,
         realized_gain_short_usd=float(gain_usd[~long_mask].sum()),
         realized_gain_long_usd=float(gain_usd[long_mask].sum()),
-        objective_bps=objective_value(data, trade),
+        objective_bps=program.objective_value(data, trade) if program is not None else objective_value(data, trade),
         solver=solver,
         accurate=accurate,
         attempts=list(attempts),
         solve_seconds=solve_seconds,
         wash_sale_fixes=list(wash_sale_fixes or []),
         whole_units=whole_units,
+        term_values_usd={term.name: term.price(data, trade) * nav for term in program.extra_terms} if program else {},
     )

@@ -34,7 +34,7 @@ def two_equal_lots_case(wait: bool):
 
 
 def test_it_sells_the_lot_that_is_not_about_to_turn_long_term():
-    result = two_equal_lots_case(wait=True).solve(Rebalancer())
+    result = Rebalancer().solve_case(two_equal_lots_case(wait=True))
     sold = result.lot_sales["proceeds_usd"].reindex(["soon-long", "later-long"]).fillna(0.0)
     assert result.trades.loc["X", "weight_after"] <= 0.55 + 1e-6
     assert sold["later-long"] >= 0.15 * NAV               # the forced sale comes from the other lot
@@ -44,7 +44,7 @@ def test_it_sells_the_lot_that_is_not_about_to_turn_long_term():
 def test_without_waiting_the_two_lots_are_interchangeable():
     """The same book with the rule off: both lots cost the same now, and the objective is no
     higher than with the waiting premium (the premium only adds charges)."""
-    off = two_equal_lots_case(wait=False).solve(Rebalancer())
-    on = two_equal_lots_case(wait=True).solve(Rebalancer())
+    off = Rebalancer().solve_case(two_equal_lots_case(wait=False))
+    on = Rebalancer().solve_case(two_equal_lots_case(wait=True))
     assert off.lot_sales["proceeds_usd"].sum() == pytest.approx(on.lot_sales["proceeds_usd"].sum(), rel=0.05)
     assert off.objective_bps <= on.objective_bps + 1e-6

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from case_factories import DATE, make_case, one_factor_risk
-from optimizer import Portfolio, Settings, TaxRules
+from optimizer import Portfolio, Settings, TaxRules, solve_case
 from problems.synthetic import synthetic_case
 
 NAV = 1_000_000.0
@@ -55,7 +55,7 @@ def single_asset_case(x0: float, **settings):
 @pytest.mark.parametrize("x0", [X_TARGET + 0.02, X_TARGET - 0.02, X_TARGET + 0.029, X_TARGET - 0.029])
 def test_single_asset_inside_no_trade_region_does_not_trade(rebalancer, x0):
     assert abs(x0 - X_TARGET) <= EDGE  # the case really is inside the region
-    result = single_asset_case(x0).solve(rebalancer)
+    result = solve_case(single_asset_case(x0), rebalancer)
     assert abs(result.trades.loc["X", "trade_usd"]) / NAV < 1e-7
     assert result.trades.loc["X", "weight_after"] == pytest.approx(x0, abs=1e-7)
 
@@ -63,7 +63,7 @@ def test_single_asset_inside_no_trade_region_does_not_trade(rebalancer, x0):
 @pytest.mark.parametrize("x0", [0.55, 0.25, 0.9, 0.05])
 def test_single_asset_outside_trades_exactly_to_the_edge(rebalancer, x0):
     expected = X_TARGET + np.sign(x0 - X_TARGET) * EDGE  # sell down to x*+edge, buy up to x*-edge
-    result = single_asset_case(x0).solve(rebalancer)
+    result = solve_case(single_asset_case(x0), rebalancer)
     assert result.trades.loc["X", "weight_after"] == pytest.approx(expected, abs=1e-6)
     side = "sell_usd" if x0 > X_TARGET else "buy_usd"
     assert result.trades.loc["X", side] / NAV == pytest.approx(abs(x0 - expected), abs=1e-6)
@@ -71,7 +71,7 @@ def test_single_asset_outside_trades_exactly_to_the_edge(rebalancer, x0):
 
 def test_single_asset_edge_scales_with_risk_aversion(rebalancer):
     # Doubling gamma halves the region: c / (2 gamma sigma^2).
-    result = single_asset_case(0.55, risk_aversion=2 * GAMMA).solve(rebalancer)
+    result = solve_case(single_asset_case(0.55, risk_aversion=2 * GAMMA), rebalancer)
     assert result.trades.loc["X", "weight_after"] == pytest.approx(X_TARGET + EDGE / 2, abs=1e-6)
 
 
@@ -101,7 +101,7 @@ def test_quadratic_impact_closed_form(rebalancer):
     # The closed form holds only if no constraint binds: sales within holdings, cash enough, bands wide.
     assert np.all(x0 + u > 0) and u.sum() < 1 - x0.sum() and np.all(np.abs(x0 + u - target) < 0.5)
     assert np.abs(u).max() > 0.01 and np.abs(u - (target - x0)).max() > 0.01  # impact really shrinks the trade
-    result = case.solve(rebalancer)
+    result = solve_case(case, rebalancer)
     np.testing.assert_allclose(result.trades["trade_usd"].to_numpy() / nav, u, atol=1e-6)
     # Impact cost reported in USD is sum(lambda u^2) * NAV.
     assert result.costs_usd["impact"] == pytest.approx(float(u @ lam @ u) * nav, rel=1e-4)
@@ -134,11 +134,11 @@ def apply_trade(case, result) -> Portfolio:
 def test_resolve_at_the_optimum_trades_nothing(rebalancer, seed):
     # No impact: with impact the marginal cost of a further trade is zero again at u = 0.
     case = synthetic_case(5, 3, 2, seed=seed, settings=Settings(wash_sale=False, impact_eta=0.0))
-    first = case.solve(rebalancer)
+    first = solve_case(case, rebalancer)
     assert first.trades["trade_usd"].abs().max() > 0.01 * first.nav_usd
     assert first.costs_usd["tax"] != 0.0  # tax and linear costs both take part
     after = replace(case, portfolio=apply_trade(case, first))
-    second = after.solve(rebalancer)
+    second = solve_case(after, rebalancer)
     assert second.nav_usd == pytest.approx(first.nav_usd, rel=1e-9)
     np.testing.assert_allclose(second.trades["weight_before"], first.trades["weight_after"], atol=1e-9)
     assert second.trades["buy_usd"].max() / second.nav_usd < 1e-6
@@ -181,7 +181,7 @@ def test_lots_sold_in_order_of_tax_per_dollar(rebalancer, required):
     for j in order:
         expected[j] = min(0.1, left)
         left -= expected[j]
-    result = case.solve(rebalancer)
+    result = solve_case(case, rebalancer)
     sold = result.lot_sales["proceeds_usd"].reindex([lot for lot, *_ in LOT_ORDER_LOTS]).fillna(0.0) / NAV
     np.testing.assert_allclose(sold.to_numpy(), expected, atol=1e-6)
     assert result.trades.loc["X", "weight_after"] == pytest.approx(x0 - required, abs=1e-6)
@@ -198,14 +198,14 @@ def banded_case(**settings):
 
 
 def test_large_risk_aversion_trades_to_target(rebalancer):
-    result = banded_case(risk_aversion=1e5).solve(rebalancer)
+    result = solve_case(banded_case(risk_aversion=1e5), rebalancer)
     exposures = result.exposures
     assert (exposures["before"] - exposures["target"]).abs().max() > 0.01  # the book had drifted
     np.testing.assert_allclose(exposures["after"], exposures["target"], atol=1e-4)
 
 
 def test_hard_bands_with_tiny_risk_aversion_trade_to_the_band_edge(rebalancer):
-    result = banded_case(risk_aversion=1e-6, bands="hard").solve(rebalancer)
+    result = solve_case(banded_case(risk_aversion=1e-6, bands="hard"), rebalancer)
     e = result.exposures
     outside = (e["before"] < e["band_lower"]) | (e["before"] > e["band_upper"])
     assert outside.sum() >= 2 and (~outside).sum() >= 1  # both kinds of keys are present
@@ -316,5 +316,5 @@ def test_brute_force_over_trade_directions(rebalancer, seed, n_assets):
     case = tiny_case(seed, n_assets)
     expected = brute_force(case)
     assert np.isfinite(expected)
-    result = case.solve(rebalancer)
+    result = solve_case(case, rebalancer)
     assert result.objective_bps == pytest.approx(expected, rel=1e-6, abs=1e-6)

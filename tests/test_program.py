@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from case_factories import prepare_case
-from optimizer import InfeasibleError, Rebalancer, Restrictions, Settings
+from optimizer import InfeasibleError, Rebalancer, Restrictions, Settings, solve_case
 from optimizer.solvers import available
 from problems.synthetic import synthetic_case
 
@@ -26,9 +26,9 @@ def case_of(seed: int, **settings):
 def test_parameter_update_equals_fresh_build():
     a, b = case_of(0), case_of(7)
     shared = Rebalancer()
-    first = a.solve(shared)
-    reused = b.solve(shared)
-    fresh = b.solve(Rebalancer())
+    first = solve_case(a, shared)
+    reused = solve_case(b, shared)
+    fresh = solve_case(b, Rebalancer())
     assert shared.builds == 1
     assert prepare_case(a).shape == prepare_case(b).shape
     # A and B really are different decisions, so stale parameters would show.
@@ -41,7 +41,7 @@ def test_parameter_update_equals_fresh_build():
 def test_builds_stay_one_over_many_dates_and_the_problem_is_dpp():
     rebalancer = Rebalancer()
     for seed in range(4):
-        case_of(seed).solve(rebalancer)
+        solve_case(case_of(seed), rebalancer)
     assert rebalancer.builds == 1
     program = rebalancer.program(prepare_case(case_of(0)).shape)
     assert program.problem.is_dpp()
@@ -53,7 +53,7 @@ def test_builds_stay_one_over_many_dates_and_the_problem_is_dpp():
 # --------------------------------------------------------------------------------------
 
 def test_chain_records_a_missing_solver_and_answers_with_the_next():
-    result = case_of(1, solvers=("NOPE", "CLARABEL")).solve()
+    result = solve_case(case_of(1, solvers=("NOPE", "CLARABEL")))
     assert result.solver == "CLARABEL"
     assert result.attempts[0].solver == "NOPE"
     assert result.attempts[0].status == "not installed" and not result.attempts[0].accepted
@@ -66,8 +66,8 @@ def test_other_solvers_agree_with_clarabel(solver, bands):
     if solver not in available():
         pytest.skip(f"{solver} is not installed")
     base = case_of(2, solvers=("CLARABEL",), bands=bands, risk_aversion=30.0)
-    clarabel = base.solve()
-    other = replace(base, settings=replace(base.settings, solvers=(solver,))).solve()
+    clarabel = solve_case(base)
+    other = solve_case(replace(base, settings=replace(base.settings, solvers=(solver,))))
     assert other.solver == solver
     assert other.objective_bps == pytest.approx(clarabel.objective_bps, rel=1e-5)
 
@@ -89,7 +89,7 @@ def overweight_case(bands: str):
 def test_infeasible_hard_bands_name_the_band():
     case, asset, excess = overweight_case("hard")
     with pytest.raises(InfeasibleError) as caught:
-        case.solve()
+        solve_case(case)
     conflicts = {(c.constraint, c.key): c.shortfall for c in caught.value.conflicts}
     assert ("band upper", asset) in conflicts
     assert conflicts[("band upper", asset)] == pytest.approx(excess, rel=1e-4)
@@ -98,7 +98,7 @@ def test_infeasible_hard_bands_name_the_band():
 
 def test_soft_bands_report_the_violation():
     case, asset, excess = overweight_case("soft")
-    result = case.solve()
+    result = solve_case(case)
     row = result.exposures.loc[asset]
     assert row["status"] == "above"
     assert row["violation"] == pytest.approx(excess, rel=1e-4)
@@ -120,16 +120,16 @@ def loss_sold_and_bought(result) -> list[str]:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_wash_sale_no_asset_buys_and_sells_a_loss_lot(seed):
-    relaxed = synthetic_case(6, 3, 2, seed=seed, settings=Settings(wash_sale=False)).solve()
+    relaxed = solve_case(synthetic_case(6, 3, 2, seed=seed, settings=Settings(wash_sale=False)))
     assert loss_sold_and_bought(relaxed)  # without the rule, harvest-and-rebuy happens
-    result = synthetic_case(6, 3, 2, seed=seed, settings=Settings(wash_sale=True)).solve()
+    result = solve_case(synthetic_case(6, 3, 2, seed=seed, settings=Settings(wash_sale=True)))
     assert result.wash_sale_fixes
     assert loss_sold_and_bought(result) == []
 
 
 def test_whole_units_gives_integer_shares_and_keeps_cash():
     case = synthetic_case(6, 3, 2, seed=4, settings=Settings(wash_sale=False, min_cash_usd=0.0))
-    result = case.solve(whole_units=True)
+    result = solve_case(case, whole_units=True)
     assert result.whole_units
     trades = result.trades
     bought = trades["buy_usd"] / trades["price"]
@@ -143,7 +143,7 @@ def test_whole_units_gives_integer_shares_and_keeps_cash():
 
 
 def test_result_is_json_ready_and_summary_names_the_solver():
-    result = case_of(5, solvers=("NOPE", "CLARABEL")).solve()
+    result = solve_case(case_of(5, solvers=("NOPE", "CLARABEL")))
     encoded = json.dumps(result.to_dict())
     decoded = json.loads(encoded)
     assert decoded["solver"] == "CLARABEL"

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from optimizer import InfeasibleError, Rebalancer, Restrictions, Settings
+from optimizer import InfeasibleError, Rebalancer, Restrictions, Settings, solve_case
 from problems.synthetic import synthetic_case
 
 PROPERTY = settings(max_examples=25, deadline=None, derandomize=True, database=None)
@@ -49,7 +49,7 @@ def solved(book):
         table = pd.DataFrame({"allow_short": [True], "max_short_usd": [0.02 * NAV]}, index=[first])
         case = replace(case, restrictions=Restrictions(table))
     try:
-        return case, case.solve(REBALANCER)
+        return case, solve_case(case, REBALANCER)
     except InfeasibleError as exc:
         return case, exc
 

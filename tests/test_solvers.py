@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimizer import Rebalancer, Settings
+from optimizer import Rebalancer, Settings, solve_case
 from problems.synthetic import synthetic_case
 
 
@@ -19,8 +19,8 @@ def test_reused_program_with_one_solver_matches_clarabel(solver):
     rebalancer = Rebalancer()
     for seed in range(4):
         case = synthetic_case(12, 3, 4, seed=seed, settings=Settings(solvers=(solver,)))
-        ours = case.solve(rebalancer)
-        reference = synthetic_case(12, 3, 4, seed=seed, settings=Settings(solvers=("CLARABEL",))).solve()
+        ours = solve_case(case, rebalancer)
+        reference = solve_case(synthetic_case(12, 3, 4, seed=seed, settings=Settings(solvers=("CLARABEL",))))
         assert ours.solver == solver
         assert ours.wash_sale_fixes == reference.wash_sale_fixes
         assert ours.objective_bps == pytest.approx(reference.objective_bps, rel=1e-5, abs=1e-5)

@@ -97,7 +97,7 @@ def identical_pair_case(identical: bool):
 
 
 def test_two_identical_assets_conflict_as_one_group():
-    apart = identical_pair_case(identical=False).solve()
+    apart = Rebalancer().solve_case(identical_pair_case(identical=False))
     # as separate groups, the engine harvests A's loss and buys B
     assert apart.lot_sales.loc["A1", "gain_usd"] < 0 if "A1" in apart.lot_sales.index else False
     assert apart.trades.loc["B", "buy_usd"] > 1.0

@@ -62,29 +62,29 @@ def loss_sold(result) -> float:
 
 
 def test_the_loss_is_harvested_when_nothing_blocks_it():
-    result = overweight_loss_case().solve(REBALANCER)
+    result = REBALANCER.solve_case(overweight_loss_case())
     assert loss_sold(result) > 10_000.0
 
 
 def test_a_buy_sold_again_within_30_days_still_blocks_the_loss_sale():
     recent = pd.DataFrame({"asset": ["X"], "lot_id": ["x-gone"], "acquired": [DATE - pd.Timedelta(days=20)]})
     case = overweight_loss_case(recent_buys=recent)
-    result = case.solve(REBALANCER)
+    result = REBALANCER.solve_case(case)
     assert loss_sold(result) == 0.0
     assert window_breaches(case.portfolio, case.tax, result, DATE) == []
 
 
 def test_a_buy_31_days_ago_no_longer_blocks_it():
     recent = pd.DataFrame({"asset": ["X"], "lot_id": ["x-gone"], "acquired": [DATE - pd.Timedelta(days=31)]})
-    assert loss_sold(overweight_loss_case(recent_buys=recent).solve(REBALANCER)) > 10_000.0
+    assert loss_sold(REBALANCER.solve_case(overweight_loss_case(recent_buys=recent))) > 10_000.0
 
 
 def test_a_recent_buy_of_a_substantially_identical_asset_blocks_it():
     recent = pd.DataFrame({"asset": ["Y"], "lot_id": ["y-gone"], "acquired": [DATE - pd.Timedelta(days=5)]})
     case = overweight_loss_case(recent_buys=recent)
     grouped = replace(case, tax=TaxRules(identical_groups={"X": "fund", "Y": "fund"}))
-    assert loss_sold(case.solve(REBALANCER)) > 10_000.0          # Y alone is another security
-    result = grouped.solve(REBALANCER)
+    assert loss_sold(REBALANCER.solve_case(case)) > 10_000.0          # Y alone is another security
+    result = REBALANCER.solve_case(grouped)
     assert loss_sold(result) == 0.0
     assert window_breaches(grouped.portfolio, grouped.tax, result, DATE) == []
 
@@ -92,9 +92,9 @@ def test_a_recent_buy_of_a_substantially_identical_asset_blocks_it():
 def test_a_recent_loss_sale_blocks_buying_the_group():
     case = overweight_loss_case(recent_loss_sales=pd.Series({"X": DATE - pd.Timedelta(days=10)}))
     grouped = replace(case, tax=TaxRules(identical_groups={"X": "fund", "Y": "fund"}))
-    result = grouped.solve(REBALANCER)
+    result = REBALANCER.solve_case(grouped)
     assert result.trades.loc["Y", "buy_usd"] == pytest.approx(0.0, abs=1.0)
-    assert case.solve(REBALANCER).trades.loc["Y", "buy_usd"] > 10_000.0
+    assert REBALANCER.solve_case(case).trades.loc["Y", "buy_usd"] > 10_000.0
 
 
 def test_a_new_lot_at_a_loss_may_be_sold_itself():
@@ -102,7 +102,7 @@ def test_a_new_lot_at_a_loss_may_be_sold_itself():
     risk = one_factor_risk(["X", "Z"], [1.0, 0.3], 0.04, [0.002, 0.01])
     case = make_case({"X": 100.0, "Z": 100.0}, [("x-new", "X", 8000.0, 120.0, 10)], cash_usd=200_000.0,
                      target={"X": 0.3, "Z": 0.6}, risk=risk, settings=Settings(risk_aversion=200.0), tax=TaxRules())
-    result = case.solve(REBALANCER)
+    result = REBALANCER.solve_case(case)
     assert loss_sold(result) > 10_000.0
 
 
@@ -131,5 +131,5 @@ def test_no_trade_list_breaks_the_window(book):
     tax = TaxRules(identical_groups={assets[0]: "g", assets[1]: "g"} if grouped else {})
     portfolio = replace(case.portfolio, lots=frame, recent_buys=recent, recent_loss_sales=losses)
     case = replace(case, portfolio=portfolio, tax=tax)
-    result = case.solve(REBALANCER)
+    result = REBALANCER.solve_case(case)
     assert window_breaches(portfolio, tax, result, date) == []

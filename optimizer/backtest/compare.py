@@ -18,7 +18,7 @@ from optimizer.backtest.simulator import Simulator
 from optimizer.errors import InputError
 from optimizer.policies import Bands, BuyAndHold, Calendar, CalendarThreshold, CashFlowRouting, Policy, Threshold
 
-#: Strategic mix of the daily multi-asset set, on the classes of ``problems.real_data.multi_asset_classes``.
+#: Strategic mix of the daily multi-asset set, on the classes of ``optimizer.datasets.multi_asset_classes``.
 MULTI_ASSET_CLASS_TARGET = {"US_EQUITY": 0.50, "SHORT_BONDS": 0.15, "LONG_BONDS": 0.30, "CASH": 0.05}
 #: The classic balanced mix of the long monthly history.
 SIXTY_FORTY = {"US_EQUITY": 0.60, "UST10Y": 0.40}

@@ -6,76 +6,33 @@ A dollar trade ``u`` of asset i costs, in account currency::
     commission = commission_i * |u|
     impact     = impact_eta * vol_i / ADV_i * u^2
 
-which is exactly what :mod:`optimizer.terms.linear_costs` and :mod:`optimizer.terms.impact`
-charge per NAV fraction (``impact = eta * vol / ADV * NAV`` per NAV fraction squared).
+priced by the very functions of :mod:`optimizer.terms.linear_costs` and
+:mod:`optimizer.terms.impact` that price the optimizer's trades per NAV fraction
+(``impact = eta * vol / ADV * NAV`` per NAV fraction squared): each formula exists once.
 The optimizer policy builds its :class:`optimizer.Market` from the same numbers
-(:meth:`CostModel.market_fields`), so the simulator fills every order at the price the
+(:class:`optimizer.model.costs.CostModel`), so the simulator fills every order at the price the
 optimizer saw (``tests/backtest/test_costs.py`` checks the two agree).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-from optimizer.errors import InputError
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """Per-asset trading costs.
-
-    Parameters
-    ----------
-    half_spread:
-        Half the bid/ask spread, fraction of traded value (scalar or per asset).
-    commission:
-        Commission, fraction of traded value (scalar or per asset).
-    adv_usd:
-        Average daily traded value, account currency (scalar or per asset), > 0.
-    impact_eta:
-        Impact coefficient (``Settings.impact_eta``); 0 disables impact.
-    vol_window:
-        Trailing observations for the daily volatility used by impact (the simulator
-        estimates it without look-ahead).
-    """
-
-    half_spread: float | pd.Series = 0.0002
-    commission: float | pd.Series = 0.0001
-    adv_usd: float | pd.Series = 5e8
-    impact_eta: float = 1.0
-    vol_window: int = 63
-
-    def per_asset(self, name: str, assets: list[str]) -> np.ndarray:
-        """``name`` as an array over ``assets`` (a scalar is broadcast)."""
-        value = getattr(self, name)
-        if isinstance(value, pd.Series):
-            series = value.reindex(assets)
-            if series.isna().any():
-                raise InputError(f"costs.{name}", "has no value", asset=str(series.index[series.isna()][0]))
-            out = series.to_numpy(dtype=float)
-        else:
-            out = np.full(len(assets), float(value))
-        if not np.all(np.isfinite(out)) or (out < 0).any() or (name == "adv_usd" and (out <= 0).any()):
-            raise InputError(f"costs.{name}", "must be finite and non-negative (ADV positive)")
-        return out
-
-    def arrays(self, assets: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(half_spread, commission, adv_usd)`` per asset."""
-        return (self.per_asset("half_spread", assets), self.per_asset("commission", assets),
-                self.per_asset("adv_usd", assets))
+from optimizer.model.costs import CostModel  # noqa: F401  (re-exported: the cost numbers are model data)
+from optimizer.terms import impact, linear_costs
 
 
 def price_trade(trade_usd: np.ndarray, half_spread: np.ndarray, commission: np.ndarray, impact_eta: float,
                 volatility: np.ndarray, adv_usd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spread, commission and impact per asset for signed dollar trades, account currency.
 
-    ``volatility`` is the daily return volatility (fraction) per asset.
+    ``volatility`` is the daily return volatility (fraction) per asset. The formulas are
+    the terms' own (:func:`optimizer.terms.linear_costs.charged`,
+    :func:`optimizer.terms.impact.charged`), so a fill costs what the optimizer priced.
     """
-    gross = np.abs(trade_usd)
-    return half_spread * gross, commission * gross, impact_eta * volatility / adv_usd * trade_usd ** 2
+    return (linear_costs.charged(half_spread, trade_usd), linear_costs.charged(commission, trade_usd),
+            impact.charged(impact.coefficient_per_usd(impact_eta, volatility, adv_usd), trade_usd))
 
 
 def trailing_volatility(prices: np.ndarray, window: int) -> np.ndarray:

@@ -5,7 +5,7 @@ income is already in the price. The simulator runs at the data's frequency (dail
 monthly); on each date, in this order:
 
 1. mark to market; idle cash earns the cash index's return (``cash_index``, e.g. the
-   ``CASH`` column of :func:`problems.real_data.multi_asset_daily`; none: 0%);
+   ``CASH`` column of :func:`optimizer.datasets.multi_asset_daily`; none: 0%);
 2. book the scheduled cash flow (``flows``: + contribution, - withdrawal);
 3. on the first date of a new tax period, settle the previous period's tax from cash;
 4. ask the policy; fill its orders at today's prices, sales before buys, charging

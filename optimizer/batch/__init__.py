@@ -11,8 +11,12 @@ Modules: :mod:`~optimizer.batch.store` (book schema and readers/writers),
 retries, timeouts, progress), :mod:`~optimizer.batch.faults` (fault injection for drills).
 """
 
-from optimizer.batch.accounts import account_case
-from optimizer.batch.runner import BatchSummary, execute, run_batch
-from optimizer.batch.store import Book, load_book
+from optimizer._extras import require
+
+require("batch", "optimizer.batch")   # a clear MissingExtraError before dask, pyarrow or duckdb is imported
+
+from optimizer.batch.accounts import account_case  # noqa: E402
+from optimizer.batch.runner import BatchSummary, execute, run_batch  # noqa: E402
+from optimizer.batch.store import Book, load_book  # noqa: E402
 
 __all__ = ["BatchSummary", "Book", "account_case", "execute", "load_book", "run_batch"]

@@ -15,7 +15,10 @@ from optimizer.model.tax import TaxRules
 
 @dataclass(frozen=True)
 class Case:
-    """Inputs of one decision, as loaded from a case file or made by ``problems``."""
+    """Inputs of one decision, as loaded from a case file or made by ``problems``.
+
+    Solve it with :func:`optimizer.solve_case` (the model layer never imports the engine).
+    """
 
     portfolio: Portfolio
     targets: Targets
@@ -29,11 +32,3 @@ class Case:
     def options(self) -> dict:
         """Keyword options for :func:`optimizer.rebalance` / :meth:`Rebalancer.rebalance`."""
         return {"tax": self.tax, "overlays": self.overlays, "restrictions": self.restrictions}
-
-    def solve(self, rebalancer=None, **options):
-        """Solve this case (with a shared :class:`Rebalancer` when given)."""
-        from optimizer.rebalancer import Rebalancer
-
-        rebalancer = rebalancer or Rebalancer()
-        return rebalancer.rebalance(self.portfolio, self.targets, self.market, self.settings,
-                                    **self.options(), **options)

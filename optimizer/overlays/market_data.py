@@ -5,7 +5,7 @@ One row per S&P 500 trading day from 1990-01-03 to 2020-12-31 (the Treasury curv
 * ``spx``: S&P 500 price index (points); ``div_yield``: Shiller dividend yield of the
   day's month (decimal per year); ``eq_ret``: price return + ``div_yield * days / 365.25``.
 * ``bond_level`` / ``bond_ret``: a constant-maturity 10-year Treasury fund
-  (:func:`problems.real_data.bond_total_returns` on the ``10y`` par yield, actual day count).
+  (:func:`optimizer.datasets.bond_total_returns` on the ``10y`` par yield, actual day count).
 * ``rate``: the 3-month par yield (decimal per year) known at the day's close;
   ``cash_ret``: the 3-month yield of the previous quote accrued over the calendar days.
 * Treasury series are forward-filled onto exchange days the bond market was closed
@@ -29,7 +29,7 @@ def daily_market(start: str = "1990-01-02", end: str = "2020-12-31") -> pd.DataF
         Columns ``spx div_yield eq_ret bond_level bond_ret rate cash_ret y10``; the first
         row's returns are those from the previous trading day (so every row has a return).
     """
-    from problems import real_data  # the loaders live beside the package, with the data files
+    from optimizer import datasets as real_data  # the loaders of the data shipped in the package
 
     spx = real_data.load_sp500_index()["SP500"]
     shiller = real_data.load_shiller()

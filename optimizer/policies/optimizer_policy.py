@@ -51,7 +51,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from optimizer.backtest.costs import CostModel
+from optimizer.model.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets, TaxRules
 from optimizer.model.covariance import ledoit_wolf
@@ -130,6 +130,8 @@ class OptimizerPolicy(Policy):
         tracking error saved pays for the trade and any tax on the replacement's gain. A
         replacement in the asset's own wash-sale group (``TaxRules.identical_groups``)
         is refused.
+    terms:
+        User terms added to every decision (see :class:`optimizer.Rebalancer` and ARCHITECTURE.md).
     """
 
     def __init__(self, target, *, costs: CostModel = CostModel(), tax: TaxRules = TaxRules(),
@@ -139,7 +141,7 @@ class OptimizerPolicy(Policy):
                  lot_groups: int = 8, min_trade_usd: float = 100.0, min_trade_weight: float = 0.001,
                  min_harvest_loss: float = 0.05, min_harvest_usd: float = 0.0, min_holding_days: int = 0,
                  whole_shares: bool = False, substitutes: dict[str, list[str]] | None = None,
-                 solvers: tuple[str, ...] | None = None, name: str | None = None):
+                 solvers: tuple[str, ...] | None = None, name: str | None = None, terms: tuple = ()):
         super().__init__(target)
         self.substitutes = _checked_substitutes(substitutes, tax)
         for field, value in (("min_trade_usd", min_trade_usd), ("min_trade_weight", min_trade_weight),
@@ -172,7 +174,7 @@ class OptimizerPolicy(Policy):
         self.min_harvest_usd = min_harvest_usd
         self.min_holding_days = min_holding_days
         self.whole_shares = bool(whole_shares)
-        self.rebalancer = Rebalancer()
+        self.rebalancer = Rebalancer(terms=terms)
         self.name = name or f"optimizer_ra{risk_aversion:g}"
         self.failures: list[tuple[pd.Timestamp, str]] = []
         self.decisions = 0

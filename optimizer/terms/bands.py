@@ -32,6 +32,7 @@ def price(data: ProblemData, trade: Trade) -> float:
 
 class Bands(Term):
     name = "bands"
+    weight_setting = "band_penalty"   # the price of one NAV fraction outside a band (soft bands only)
 
     def __init__(self, shape, v):
         super().__init__(shape, v)
@@ -58,12 +59,16 @@ class Bands(Term):
         self.room_below.value = data.band_lower - e0
         self.room_above.value = data.band_upper - e0
         if self.shape.soft_bands:
-            self.penalty.value = weight * data.settings.band_penalty
+            self.penalty.value = weight
         if len(self.shape.overlays):
             self.overlay_exposure.value = data.overlay_exposure
 
     def objective(self):
         return self._expression
+
+    def price(self, data: ProblemData, trade: Trade) -> float:
+        """Total band violation (NAV fraction) with soft bands; hard bands are constraints and price 0."""
+        return price(data, trade) if self.shape.soft_bands else 0.0
 
     def constraints(self):
         return self._constraints

@@ -16,6 +16,10 @@ import numpy as np
 
 from optimizer.problem_data import ProblemData, ProblemShape
 
+#: The objective is stated in basis points of NAV (NAV fractions times this), so solver
+#: tolerances act on numbers of order one.
+OBJECTIVE_SCALE = 1e4
+
 
 class Variables:
     """Decision variables of one problem shape, all in NAV fractions.
@@ -85,13 +89,43 @@ class Trade:
 
 
 class Term(ABC):
-    """One cost or constraint of the program."""
+    """One cost or constraint of the program: its cvxpy part, its per-decision update and its numpy price.
+
+    A term is built once per problem shape as ``TermClass(shape, variables)``: it creates
+    its cvxpy Parameters (and any auxiliary Variables) and its expression there. Per
+    decision, :meth:`update` writes numbers into the Parameters. :meth:`price` evaluates
+    the same objective part in plain numpy for any trade, so results, tests and the
+    simulator's fills charge what the optimizer saw; the parity tests check
+    ``objective().value == weight(settings) * price(data, trade)`` for every term.
+
+    To add a term, subclass this and pass the class (or any callable
+    ``(shape, variables) -> Term | None``) to ``Rebalancer(terms=[...])``; nothing in
+    :mod:`optimizer.program` changes. See ARCHITECTURE.md for a worked example.
+
+    Class attributes
+    ----------------
+    name:
+        Label of the term (result keys, error messages).
+    weight_setting:
+        Name of the :class:`optimizer.Settings` field that weights the objective part,
+        or ``None`` for weight 1 (a user term usually carries its own weight).
+    weight_factor:
+        Multiplies that setting (0.5 for ``0.5 * risk_aversion * variance``).
+    """
 
     name: str = "term"
+    weight_setting: str | None = None
+    weight_factor: float = 1.0
 
     def __init__(self, shape: ProblemShape, v: Variables):
         self.shape = shape
         self.v = v
+
+    def weight(self, settings) -> float:
+        """The objective weight this decision's settings give the term (folded into its Parameters)."""
+        if self.weight_setting is None:
+            return self.weight_factor
+        return self.weight_factor * float(getattr(settings, self.weight_setting))
 
     @abstractmethod
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
@@ -107,3 +141,16 @@ class Term(ABC):
 
     def constraints(self) -> list[cp.Constraint]:
         return []
+
+    def price(self, data: ProblemData, trade: Trade) -> float:
+        """The objective part for ``trade`` before its weight, in plain numpy (NAV fraction); 0 for a pure constraint."""
+        return 0.0
+
+    def check(self, data: ProblemData, trade: Trade, tolerance: float) -> str | None:
+        """What of this term's hard constraints ``trade`` breaks (beyond ``tolerance``), or None.
+
+        The program re-checks every solver answer with this before accepting it. The
+        built-in rules are checked by :func:`optimizer.program.verify`; a user term with
+        constraints should override this.
+        """
+        return None

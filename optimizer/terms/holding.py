@@ -31,6 +31,9 @@ def held(data: ProblemData, trade: Trade) -> float:
 
 
 class HoldingCost(Term):
+    """Built by :func:`holding_cost` only in shapes with ``holding_costs``; weight 1 (the costs
+    come priced per year, like the tracking error)."""
+
     name = "holding_cost"
 
     def __init__(self, shape, v):
@@ -43,3 +46,11 @@ class HoldingCost(Term):
 
     def objective(self):
         return self._expression
+
+    def price(self, data: ProblemData, trade: Trade) -> float:
+        return price(data, trade)
+
+
+def holding_cost(shape, v) -> HoldingCost | None:
+    """The holding-cost term, built only in shapes where some position costs something to hold."""
+    return HoldingCost(shape, v) if shape.holding_costs else None

@@ -13,13 +13,32 @@ from optimizer.problem_data import ProblemData
 from optimizer.terms.base import Term, Trade
 
 
+def coefficient_per_usd(impact_eta: float, volatility: np.ndarray, adv_usd: np.ndarray) -> np.ndarray:
+    """Impact cost per dollar traded squared, ``eta * vol / ADV`` (1 / account currency).
+
+    ``ProblemData.impact`` is this times NAV (cost per NAV fraction squared); it is
+    computed in :mod:`optimizer.problem_data`, which sits below the terms.
+    """
+    return impact_eta * volatility / adv_usd
+
+
+def charged(coefficient: np.ndarray, trade: np.ndarray) -> np.ndarray:
+    """Impact per asset, ``coefficient * trade^2``: the one formula of market impact.
+
+    NAV fractions with ``ProblemData.impact`` (the optimizer's price), or account
+    currency with :func:`coefficient_per_usd` (the simulator's fills).
+    """
+    return coefficient * trade ** 2
+
+
 def price(data: ProblemData, trade: Trade) -> float:
     """Impact cost, NAV fraction."""
-    return float(np.sum(data.impact * trade.net(data) ** 2))
+    return float(np.sum(charged(data.impact, trade.net(data))))
 
 
 class MarketImpact(Term):
     name = "impact"
+    weight_setting = "impact_weight"
 
     def __init__(self, shape, v):
         super().__init__(shape, v)
@@ -31,3 +50,6 @@ class MarketImpact(Term):
 
     def objective(self):
         return self._expression
+
+    def price(self, data: ProblemData, trade: Trade) -> float:
+        return price(data, trade)

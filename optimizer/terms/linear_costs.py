@@ -9,12 +9,22 @@ from optimizer.problem_data import ProblemData
 from optimizer.terms.base import Term, Trade
 
 
+def charged(rate: np.ndarray, traded: np.ndarray) -> np.ndarray:
+    """Linear cost per asset, ``rate * |traded|``, in the units of ``traded``.
+
+    The one formula of spread and commission: the optimizer's price (NAV fractions) and
+    the simulator's fills (account currency, :func:`optimizer.backtest.costs.price_trade`)
+    both call it.
+    """
+    return rate * np.abs(traded)
+
+
 def price_parts(data: ProblemData, trade: Trade) -> dict[str, float]:
     """Spread, commission and overlay cost, NAV fraction each."""
     gross = trade.gross(data)
     return {
-        "spread": float(data.half_spread @ gross),
-        "commission": float(data.commission @ gross),
+        "spread": float(charged(data.half_spread, gross).sum()),
+        "commission": float(charged(data.commission, gross).sum()),
         "overlay": float(data.overlay_cost @ np.abs(trade.overlay_trade)),
     }
 
@@ -34,6 +44,7 @@ def paid_expression(v, linear_cost: cp.Parameter, overlay_cost: cp.Parameter | N
 
 class LinearCosts(Term):
     name = "linear_costs"
+    weight_setting = "cost_weight"
 
     def __init__(self, shape, v):
         super().__init__(shape, v)
@@ -48,3 +59,6 @@ class LinearCosts(Term):
 
     def objective(self):
         return self._expression
+
+    def price(self, data: ProblemData, trade: Trade) -> float:
+        return price(data, trade)

@@ -27,6 +27,7 @@ def margin(data: ProblemData, trade: Trade) -> float:
 
 class OverlayLimits(Term):
     name = "overlay"
+    weight_setting = "cost_weight"
 
     def __init__(self, shape, v):
         super().__init__(shape, v)
@@ -50,5 +51,13 @@ class OverlayLimits(Term):
     def objective(self):
         return self._expression
 
+    def price(self, data: ProblemData, trade: Trade) -> float:
+        return carry(data, trade)
+
     def constraints(self):
         return self._constraints
+
+
+def overlay_limits(shape, v) -> OverlayLimits | None:
+    """The overlay term, built only in shapes that hold overlay instruments."""
+    return OverlayLimits(shape, v) if shape.overlays else None

@@ -61,6 +61,7 @@ class CapitalGainsTax(Term):
     with ``tax_netting`` (a variable and two rows more, built only where the year to date is known)."""
 
     name = "tax"
+    weight_setting = "tax_weight"
 
     def __init__(self, shape, v):
         super().__init__(shape, v)
@@ -97,3 +98,7 @@ class CapitalGainsTax(Term):
 
     def objective(self):
         return self._expression
+
+    def price(self, data: ProblemData, trade: Trade) -> float:
+        """What the objective charges for the lot sales (:func:`cost`: deferral and netting), not the tax due now."""
+        return cost(data, trade)

@@ -28,6 +28,8 @@ def price(data: ProblemData, trade: Trade) -> float:
 
 class TrackingError(Term):
     name = "tracking_error"
+    weight_setting = "risk_aversion"
+    weight_factor = 0.5
 
     def __init__(self, shape, v):
         super().__init__(shape, v)
@@ -60,3 +62,6 @@ class TrackingError(Term):
 
     def objective(self):
         return self._expression
+
+    def price(self, data: ProblemData, trade: Trade) -> float:
+        return price(data, trade)

@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from optimizer import OverlayInstrument, Settings
+from optimizer import OverlayInstrument, Settings, solve_case
 from optimizer.problem_data import prepare
 from optimizer.reference import solve_reference
 from problems.synthetic import synthetic_case
@@ -29,14 +29,14 @@ def base_case(seed: int = 3):
 
 
 def solve_both(case):
-    result = case.solve()
+    result = solve_case(case)
     data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
     _, reference_bps = solve_reference(data)
     return result, reference_bps
 
 
 def test_overlays_are_used_in_the_base_case():
-    result = base_case().solve()
+    result = solve_case(base_case())
     assert np.abs(result.overlay["notional_after_usd"]).sum() > 1e6
 
 
@@ -46,12 +46,12 @@ def test_per_instrument_limit_holds_and_matches_reference(limit_usd):
     result, reference_bps = solve_both(case)
     assert np.all(np.abs(result.overlay["notional_after_usd"]) <= limit_usd * (1 + 1e-6) + 1.0)
     assert result.objective_bps == pytest.approx(reference_bps, rel=1e-6, abs=1e-6)
-    unlimited = base_case().solve()
+    unlimited = solve_case(base_case())
     assert result.objective_bps >= unlimited.objective_bps - 1e-7
 
 
 def test_carry_cost_matches_reference_and_shrinks_the_overlay():
-    free = base_case().solve()
+    free = solve_case(base_case())
     costly_case = with_overlays(base_case(), holding_cost=0.002)
     costly, reference_bps = solve_both(costly_case)
     assert costly.objective_bps == pytest.approx(reference_bps, rel=1e-6, abs=1e-6)
@@ -69,7 +69,7 @@ def test_existing_position_above_the_limit_may_be_kept_but_not_grown():
     notional = case.overlays[0].notional_per_contract_usd
     portfolio = replace(case.portfolio, overlay_contracts=contracts.reindex([name]).fillna(100.0))
     limited = replace(with_overlays(case, max_notional_usd=10 * notional), portfolio=portfolio)
-    result = limited.solve()
+    result = solve_case(limited)
     assert abs(result.overlay.loc[name, "contracts_after"]) <= 100.0 + 1e-6
 
 
