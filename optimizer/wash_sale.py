@@ -108,10 +108,17 @@ class GroupDecision:
         return f"{members}: kept the loss sale, no buy ({self.how})"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ConflictSolution:
-    """The answer of :func:`resolve_conflicts`: the trade, the bounded data it solves, the
-    decisions, and every solver attempt made on the way."""
+    """The answer of :func:`resolve_conflicts` (and of the oracles): the trade, the bounded
+    data it solves, the decisions, and every solver attempt made on the way.
+
+    Objectives are basis points of NAV (:func:`optimizer.program.objective_value`):
+    ``relaxed_objective_bps`` is the relaxed solve's (a lower bound of the exact optimum),
+    ``two_pass_objective_bps`` the two-pass method's first re-solve (a lower bound of its
+    answer) or its answer when it had to run to the end (NaN when not computed);
+    ``history`` lists ``(step, objective_bps)`` per solve.
+    """
 
     trade: Trade
     data: ProblemData
@@ -123,7 +130,7 @@ class ConflictSolution:
     solves: int = 0
     relaxed_objective_bps: float = np.nan
     two_pass_objective_bps: float = np.nan
-    history: list[tuple[str, float]] = field(default_factory=list)   # (step, objective_bps) per solve
+    history: list[tuple[str, float]] = field(default_factory=list)
 
 
 class WashGroups:
@@ -327,7 +334,7 @@ class _Solver:
 
 
 def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int | None = None,
-                      settle_all: bool = True) -> ConflictSolution:
+                      settle_all: bool = True, check_two_pass: bool = True) -> ConflictSolution:
     """Solve ``data`` under the same-date wash-sale rule (see the module docstring).
 
     Parameters
@@ -341,6 +348,8 @@ def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int 
         Also fix, as the relaxed answer has them, the groups that could conflict but did
         not (harvest only: no buy; buy only: no loss sale), so that one re-solve settles
         every group instead of moving harvests into new conflicts round after round.
+    check_two_pass:
+        Make step 4 (one more solve; the guarantee of never losing to the two-pass method).
     """
     max_solves = default_max_solves(data) if max_solves is None else max_solves
     solver = _Solver(program, data)
@@ -378,11 +387,13 @@ def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int 
     except InfeasibleError:     # a hard band needs the other side: the two-pass answer decides
         best = (np.inf, None, data, {}, None)
 
-    # step 5 first (a certificate): the two-pass method's first re-solve is a relaxation of
+    # step 4 (a certificate): the two-pass method's first re-solve is a relaxation of
     # its answer; when ours is no worse, so is the two-pass answer. Else run it to the end.
-    pass_keep = _two_pass_first(groups, relaxed_trade)
-    pass_data = groups.bounded(data, pass_keep)
-    pass_trade, two_pass_value = solver.solve(pass_data, "two-pass")
+    two_pass_value = np.nan
+    if check_two_pass or best[1] is None:
+        pass_keep = _two_pass_first(groups, relaxed_trade)
+        pass_data = groups.bounded(data, pass_keep)
+        pass_trade, two_pass_value = solver.solve(pass_data, "two-pass")
     if two_pass_value < best[0] - IMPROVEMENT_BPS:
         pass_data, pass_trade, pass_keep, two_pass_value = _two_pass(solver, groups, data, pass_keep, pass_trade)
         if two_pass_value < best[0] - IMPROVEMENT_BPS:
@@ -391,7 +402,7 @@ def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int 
             estimates = {}
     value, trade, bounded, keep, answered_by = best
 
-    # step 4: improvement rounds: re-score every decision at the current answer, flip those
+    # step 5: improvement rounds: re-score every decision at the current answer, flip those
     # predicted to gain (all at once, then half as many), re-solve, keep what lowers the objective
     tried: set[frozenset] = set()
     while solver.solves < max_solves:
