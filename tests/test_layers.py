@@ -29,8 +29,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("problem_data", ("optimizer.problem_data",)),
     ("terms", ("optimizer.terms",)),
     ("program", ("optimizer.program", "optimizer.reference", "optimizer.solvers", "optimizer.result",
-                 "optimizer.rounding")),
-    ("rebalancer", ("optimizer.rebalancer", "optimizer")),   # the bare root: ``optimizer/__init__``, the facade
+                 "optimizer.rounding", "optimizer.wash_sale")),
+    ("rebalancer", ("optimizer.rebalancer", "optimizer.household", "optimizer")),   # the bare root: the facade
     ("policies", ("optimizer.policies",)),
     ("backtest/batch/execution", ("optimizer.backtest", "optimizer.batch", "optimizer.execution",
                                   "optimizer.overlays")),
