@@ -173,13 +173,24 @@ class Household:
         return 1.0 - rate
 
 
-def tax_drag(income_yield: pd.Series, qualified: pd.Series, tax: TaxRules) -> pd.Series:
-    """Yearly tax drag per asset in a taxable account: ``income_yield`` (fraction of value per
-    year) taxed at the long-term rate where ``qualified`` (qualified dividends), else at the
-    short-term (ordinary income) rate, e.g. bond interest."""
+def tax_drag(income_yield: pd.Series, qualified: pd.Series, tax: TaxRules,
+             price_growth: pd.Series | None = None) -> pd.Series:
+    """Yearly tax drag per asset in a taxable account (fraction of value per year).
+
+    ``income_yield`` (fraction of value per year) is taxed every year, at the long-term rate
+    where ``qualified`` (qualified dividends), else at the short-term (ordinary income) rate,
+    e.g. bond interest. ``price_growth`` (expected price appreciation, fraction per year;
+    missing: 0) builds an unrealized gain whose tax is due at the valuation horizon: each
+    year of growth adds ``TaxRules.deferred_rate`` per dollar of gain, its present value
+    (0 with ``at_horizon="step_up"``). In a Roth that growth is never taxed; in a
+    traditional IRA its withdrawal tax is already in the after-tax value of the account.
+    """
     qualified = qualified.reindex(income_yield.index).fillna(False).astype(bool)
     rate = np.where(qualified, tax.long_term_rate, tax.short_term_rate)
-    return (income_yield.astype(float) * rate).rename("tax_drag")
+    drag = income_yield.astype(float) * rate
+    if price_growth is not None:
+        drag = drag + price_growth.reindex(income_yield.index).fillna(0.0).astype(float) * tax.deferred_rate
+    return drag.rename("tax_drag")
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,11 @@ def test_the_household_program_matches_the_plain_reference_formulation(seed):
     joint = Rebalancer().solve(data)
     _, reference_bps = solve_reference(data)
     assert joint.objective_bps == pytest.approx(reference_bps, rel=1e-6, abs=1e-5)
+
+
+def test_expected_growth_adds_its_deferred_tax_to_the_drag():
+    tax = TaxRules(short_term_rate=0.37, long_term_rate=0.20, horizon_years=10, discount_rate=0.05)
+    drag = tax_drag(pd.Series({"BOND": 0.02, "STOCK": 0.02}), pd.Series({"STOCK": True}), tax,
+                    price_growth=pd.Series({"STOCK": 0.05}))
+    assert drag["STOCK"] == pytest.approx(0.02 * 0.20 + 0.05 * 0.20 / 1.05 ** 10)
+    assert drag["BOND"] == pytest.approx(0.02 * 0.37)

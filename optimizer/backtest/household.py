@@ -279,11 +279,15 @@ class HouseholdSimulator:
     cash_yield:
         Interest yield of idle cash per date (fraction per year; None: 0), taxed as ordinary
         income in taxable accounts.
+    price_growth:
+        The joint program's *assumption* of each asset's price appreciation (fraction per
+        year; None: 0), whose tax falls due at the horizon in a taxable account
+        (:func:`optimizer.household.tax_drag`). Only decisions use it; the path is the data's.
     """
 
     def __init__(self, prices: pd.DataFrame, income_yield: pd.DataFrame, qualified: pd.Series,
                  config: HouseholdBacktestConfig, *, cash_index: pd.Series | None = None,
-                 cash_yield: pd.Series | None = None):
+                 cash_yield: pd.Series | None = None, price_growth: pd.Series | None = None):
         frame = check_prices(prices)
         self.config = config
         self.calendar = frame.index
@@ -296,6 +300,7 @@ class HouseholdSimulator:
             raise InputError("income_yield", "must be finite fractions >= 0 per year")
         self.income_yield = values
         self.qualified = qualified.reindex(list(self.assets)).fillna(False).astype(bool)
+        self.price_growth = price_growth
         rates = np.where(self.qualified.to_numpy(), config.tax.long_term_rate, config.tax.short_term_rate)
         self.drag_rate = self.income_yield * rates            # dates x assets, fraction per year
         level = align_series(cash_index, self.calendar, "cash_index")
@@ -489,7 +494,8 @@ class HouseholdSimulator:
                       market: Market, settings: Settings, rebalancer: Rebalancer) -> dict:
         """One household program with today's tax drag: ``{name: (trade_usd, lot sales)}``."""
         cfg = self.config
-        drag = tax_drag(pd.Series(self.income_yield[k], index=list(self.assets)), self.qualified, cfg.tax)
+        drag = tax_drag(pd.Series(self.income_yield[k], index=list(self.assets)), self.qualified, cfg.tax,
+                        self.price_growth)
         cash_drag = float(self.cash_yield[k] * cfg.tax.short_term_rate)
 
         def household(buffered: bool) -> Household:
