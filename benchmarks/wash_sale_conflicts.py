@@ -14,9 +14,16 @@ third of the lots sit below basis, so harvest-and-rebuy conflicts arise in most 
   book is flagged).
 
 Gaps are ``(objective - optimum) / |optimum|`` on the program's objective (numpy price,
-basis points of NAV). Writes ``benchmarks/results/wash_sale_conflicts.csv`` (one row per
-size) and ``wash_sale_conflicts_books.csv`` (one row per book; a run over some sizes keeps
-the other sizes' rows).
+basis points of NAV; objectives are mostly negative: harvested losses are a benefit).
+``optimum`` is the best known answer (SCIP's incumbent, ours or the two-pass one; SCIP's
+own when it proves optimality), so ``share_within_1pct`` is exact only where
+``mip_proven`` counts every book; ``share_certified_1pct`` and ``median_gap_to_bound``
+measure against a proven lower bound instead (SCIP's dual bound or the relaxed solve,
+whichever is higher). Time ratios divide the wall time of one decision by one plain
+re-solve of the same built program (no rule). Writes
+``benchmarks/results/wash_sale_conflicts.csv`` (one row per size) and
+``wash_sale_conflicts_books.csv`` (one row per book; a run over some sizes keeps the other
+sizes' rows). ``--mip-cache FILE`` keeps SCIP's answers between runs.
 
     python benchmarks/wash_sale_conflicts.py --books 20
 """
