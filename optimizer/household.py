@@ -70,6 +70,10 @@ class Account:
         Cash the account keeps after trading.
     restrictions:
         Per-account trading restrictions (e.g. an asset not offered in a 401k plan).
+    bands:
+        Optional bands on the account's own exposures (fractions of the account's NAV), as
+        :class:`Targets` whose ``band_lower``/``band_upper`` are used (its weights are not:
+        the household target is what is tracked). Hard or soft like the household's bands.
     """
 
     name: str
@@ -78,8 +82,11 @@ class Account:
     cash_flow_usd: float = 0.0
     min_cash_usd: float = 0.0
     restrictions: Restrictions | None = None
+    bands: Targets | None = None
 
     def __post_init__(self) -> None:
+        if self.bands is not None and not isinstance(self.bands, Targets):
+            raise InputError(f"accounts[{self.name}].bands", f"expected Targets, got {type(self.bands).__name__}")
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             raise InputError("account.name", f"is {self.name!r}; use a non-empty name without '/'")
         if self.kind not in ACCOUNT_KINDS:
@@ -345,6 +352,7 @@ def _stack(household: Household, parts: list[ProblemData]) -> ProblemData:
     gains = [acc.portfolio.realized_gain_usd for acc in accounts if acc.taxable]
     netting = bool(gains) and all(g is not None for g in gains)
     tax_offset, carry_value = year_to_date(float(sum(gains)) if netting else None, household.tax, nav)
+    rows, lower, upper = _account_band_rows(accounts, first.shape.keys, share)
     shape = replace(
         first.shape,
         assets=tuple(f"{acc.name}/{a}" for acc in accounts for a in underlying),
@@ -355,6 +363,7 @@ def _stack(household: Household, parts: list[ProblemData]) -> ProblemData:
         accounts=tuple(acc.name for acc in accounts),
         asset_account=tuple(np.repeat(np.arange(len(accounts)), n).tolist()),
         holding_costs=bool(np.any(holding_cost != 0)),
+        account_band_rows=tuple(rows),
     )
     lot_ids = np.concatenate([np.where(p.lot_ids != "", acc.name + "/" + p.lot_ids.astype(str), "").astype(object)
                               for p, acc in zip(parts, accounts)])
@@ -387,7 +396,27 @@ def _stack(household: Household, parts: list[ProblemData]) -> ProblemData:
         tax=household.tax,
         account_cash_free=np.array([(p.cash0 - p.cash_min) * s for p, s in zip(parts, share)]),
         holding_cost=holding_cost,
+        account_band_lower=lower,
+        account_band_upper=upper,
     )
+
+
+def _account_band_rows(accounts: Sequence[Account], keys: Sequence[str],
+                       share: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """The banded (account, key) rows and their bounds in household NAV fractions."""
+    rows, lower, upper = [], [], []
+    for a, acc in enumerate(accounts):
+        if acc.bands is None:
+            continue
+        unknown = [k for k in acc.bands.band_lower.index if k not in keys]
+        if unknown:
+            raise InputError(f"accounts[{acc.name}].bands", "names an exposure key the household does not target",
+                             asset=str(unknown[0]))
+        for key, low in acc.bands.band_lower.items():
+            rows.append((a, list(keys).index(key)))
+            lower.append(float(low) * share[a])
+            upper.append(float(acc.bands.band_upper[key]) * share[a])
+    return rows, np.array(lower, dtype=float), np.array(upper, dtype=float)
 
 
 def _shares(household: Household, parts: Sequence[ProblemData]) -> np.ndarray:

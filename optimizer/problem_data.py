@@ -41,6 +41,7 @@ class ProblemShape:
     accounts: tuple[str, ...] = ()      # a household: its accounts, each with its own cash (else one account)
     asset_account: tuple[int, ...] = () # a household: the account of each asset position
     holding_costs: bool = False  # some position costs something per year held (e.g. tax drag on income)
+    account_band_rows: tuple[tuple[int, int], ...] = ()  # a household: (account, key) pairs with their own band
 
     @property
     def n_assets(self) -> int:
@@ -116,6 +117,8 @@ class ProblemData:
     tax: TaxRules
     account_cash_free: np.ndarray = field(default_factory=lambda: np.zeros(0))  # accounts: cash0 - cash_min
     holding_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))      # assets: cost per NAV fraction held a year
+    account_band_lower: np.ndarray = field(default_factory=lambda: np.zeros(0))  # account_band_rows, NAV fraction
+    account_band_upper: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def linear_cost(self) -> np.ndarray:

@@ -19,6 +19,7 @@ from optimizer.terms import bands, cash, limits
 from optimizer.terms.bands import Bands
 from optimizer.terms.base import OBJECTIVE_SCALE, Term, Trade, Variables
 from optimizer.terms.cash import Cash
+from optimizer.terms.account_bands import account_bands
 from optimizer.terms.holding import holding_cost
 from optimizer.terms.impact import MarketImpact
 from optimizer.terms.limits import TradeLimits
@@ -37,7 +38,7 @@ TermFactory = Callable[[ProblemShape, Variables], "Term | None"]
 
 #: The built-in terms, in build order. User terms come after them (``Program(shape, extra_terms)``).
 DEFAULT_TERMS: tuple[TermFactory, ...] = (TrackingError, MarketImpact, LinearCosts, CapitalGainsTax, Bands, Cash,
-                                          TradeLimits, overlay_limits, holding_cost)
+                                          TradeLimits, overlay_limits, holding_cost, account_bands)
 
 
 class Program:
@@ -84,7 +85,7 @@ class Program:
         self.update(data)
         chain = chain or data.settings.solvers or default_chain(self.shape.n_assets + self.shape.n_lots)
         outcome = solve_chain(self.problem, chain,
-                              lambda: verify(data, Trade.from_variables(self.variables), extra_terms=self.extra_terms),
+                              lambda: verify(data, Trade.from_variables(self.variables), extra_terms=self.terms),
                               warm_start=True)
         self.solves += 1
         if outcome.infeasible:
@@ -105,8 +106,8 @@ def objective_value(data: ProblemData, trade: Trade, terms: Sequence[Term] | Non
 
 def verify(data: ProblemData, trade: Trade, tolerance: float = VERIFY_TOLERANCE,
            extra_terms: Sequence[Term] = ()) -> str | None:
-    """Re-check a trade against every hard rule in numpy (the built-in rules, then each of
-    ``extra_terms``' :meth:`Term.check`); return what is broken, or None."""
+    """Re-check a trade against every hard rule in numpy (the core rules below, then each of
+    ``extra_terms``' :meth:`Term.check`, e.g. a program's terms); return what is broken, or None."""
     for rule, mask in limits.breaches(data, trade, tolerance).items():
         if mask.any():
             return f"{rule} at position {int(np.argmax(mask))}"

@@ -50,6 +50,18 @@ def _build(data: ProblemData, *, elastic: bool):
         constraints += [exposure + below >= data.band_lower, exposure - above <= data.band_upper]
     else:
         constraints += [exposure >= data.band_lower, exposure <= data.band_upper]
+    account_gaps = []
+    for r, (account, key) in enumerate(data.shape.account_band_rows):   # a household's per-account bands
+        mine = [p for p, (a, k) in enumerate(zip(data.shape.asset_account, data.shape.asset_keys))
+                if a == account and k == data.shape.keys[key]]
+        held = cp.sum(data.weight0[mine] + net[mine])
+        if soft:
+            gap_below, gap_above = cp.Variable(nonneg=True), cp.Variable(nonneg=True)
+            account_gaps.append(gap_below + gap_above)
+            constraints += [held + gap_below >= data.account_band_lower[r],
+                            held - gap_above <= data.account_band_upper[r]]
+        else:
+            constraints += [held >= data.account_band_lower[r], held <= data.account_band_upper[r]]
     if data.shape.accounts:                      # a household: each account pays from its own cash
         for a in range(len(data.shape.accounts)):
             mine = np.array(data.shape.asset_account) == a
@@ -59,7 +71,8 @@ def _build(data: ProblemData, *, elastic: bool):
         constraints.append(cash_after + cash_gap >= data.cash_min + margin)
     else:
         constraints.append(cash_after >= data.cash_min + margin)
-    return buy, sell, short, ov, exposure, net, gross, constraints, below, above, cash_gap
+    account_gap = cp.sum(cp.hstack(account_gaps)) if account_gaps else 0.0
+    return buy, sell, short, ov, exposure, net, gross, constraints, below, above, cash_gap, account_gap
 
 
 def _netted_tax(data: ProblemData, sell: cp.Variable) -> cp.Expression:
@@ -76,7 +89,7 @@ def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple
 
     ``solver=None`` lets cvxpy pick its default solver.
     """
-    buy, sell, short, ov, exposure, net, gross, constraints, below, above, _ = _build(data, elastic=False)
+    buy, sell, short, ov, exposure, net, gross, constraints, below, above, _, account_gap = _build(data, elastic=False)
     s = data.settings
     d = exposure - data.target
     objective = (0.5 * s.risk_aversion * cp.quad_form(d, cp.psd_wrap(_covariance(data)))
@@ -86,7 +99,7 @@ def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple
                  + s.tax_weight * _netted_tax(data, sell)
                  + (data.holding_cost @ net if len(data.holding_cost) else 0))
     if data.shape.soft_bands:
-        objective = objective + s.band_penalty * (cp.sum(below) + cp.sum(above))
+        objective = objective + s.band_penalty * (cp.sum(below) + cp.sum(above) + account_gap)
     problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * objective), constraints)
     problem.solve(solver=solver)
     if problem.status != cp.OPTIMAL:
@@ -99,8 +112,8 @@ def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple
 
 def diagnose_infeasible(data: ProblemData, solver: str = "CLARABEL") -> list[Conflict]:
     """Relax bands and the cash floor, minimise the relaxation, and report what had to give."""
-    *_, constraints, below, above, cash_gap = _build(data, elastic=True)
-    problem = cp.Problem(cp.Minimize(cp.sum(below) + cp.sum(above) + cash_gap), constraints)
+    *_, constraints, below, above, cash_gap, account_gap = _build(data, elastic=True)
+    problem = cp.Problem(cp.Minimize(cp.sum(below) + cp.sum(above) + cash_gap + account_gap), constraints)
     try:
         problem.solve(solver=solver)
     except cp.error.SolverError:
@@ -112,6 +125,8 @@ def diagnose_infeasible(data: ProblemData, solver: str = "CLARABEL") -> list[Con
         for key, gap in zip(data.shape.keys, slack):
             if gap > 1e-7:
                 conflicts.append(Conflict(name, key, float(gap), "of NAV"))
+    if isinstance(account_gap, cp.Expression) and account_gap.value > 1e-7:
+        conflicts.append(Conflict("account bands", "some account", float(account_gap.value), "of NAV"))
     if cash_gap.value is not None and cash_gap.value > 1e-7:
         conflicts.append(Conflict("cash floor", "cash", float(cash_gap.value) * data.nav_usd, "USD"))
     return conflicts

@@ -224,3 +224,27 @@ def test_expected_growth_adds_its_deferred_tax_to_the_drag():
                     price_growth=pd.Series({"STOCK": 0.05}))
     assert drag["STOCK"] == pytest.approx(0.02 * 0.20 + 0.05 * 0.20 / 1.05 ** 10)
     assert drag["BOND"] == pytest.approx(0.02 * 0.37)
+
+
+def test_an_account_band_holds_and_costs_what_it_binds():
+    """The location case with the Roth held to at least 30% stocks of its own value: the swap
+    stops there (hard band), and the objective rises; the household program still matches
+    the plain reference formulation."""
+    from dataclasses import replace as replaced
+
+    from optimizer.reference import solve_reference
+
+    targets = Targets.absolute(pd.Series({"STOCK": 0.5, "BOND": 0.5}), 0.1, cash_weight=0.0)
+    free = location_household(bond_drag=0.04 * 0.37)
+    roth_bands = Targets(pd.Series({"STOCK": 0.5, "BOND": 0.5}), pd.Series({"STOCK": 0.3, "BOND": 0.0}),
+                         pd.Series({"STOCK": 1.0, "BOND": 1.0}), 0.0)
+    banded = replaced(free, accounts=(free.accounts[0], replaced(free.accounts[1], bands=roth_bands)))
+    settings = Settings(risk_aversion=1000.0, bands="hard")
+    loose = rebalance_household(free, targets, two_asset_market(), settings)
+    tight = rebalance_household(banded, targets, two_asset_market(), settings)
+    roth_stock = tight.trades.loc[("ira", "STOCK"), "weight_after"] / 0.5          # of the Roth's own value
+    assert roth_stock == pytest.approx(0.3, abs=1e-4)
+    assert loose.trades.loc[("ira", "STOCK"), "weight_after"] < 1e-3
+    assert tight.objective_bps > loose.objective_bps + 1e-3
+    data, _ = prepare_household(banded, targets, two_asset_market(), settings)
+    assert tight.objective_bps == pytest.approx(solve_reference(data)[1], rel=1e-6, abs=1e-5)
