@@ -163,6 +163,11 @@ def prepare(
     if len(set(assets)) != len(assets):
         raise InputError("universe", "lists an asset twice")
     _check_known(portfolio, assets, market, untradeable)
+    late = portfolio.lots["acquired"] > market.date
+    if late.any():
+        row = portfolio.lots[late].iloc[0]
+        raise InputError("lots.acquired", f"is {row['acquired'].date()}, after the decision date {market.date.date()}",
+                         asset=str(row["asset"]), lot=str(row["lot_id"]))
     classes = market.asset_class.reindex(assets)
     if classes.isna().any():
         raise InputError("asset_class", "has no exposure key for this asset", asset=str(classes.index[classes.isna()][0]))
