@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -20,11 +18,10 @@ console = Console()
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file so a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` atomically and durably, readable by others (see :mod:`optimizer.files`)."""
+    from optimizer.files import write_text
+
+    write_text(path, text)
 
 
 @app.command()
@@ -32,12 +29,18 @@ def solve(
     case: Path = typer.Argument(..., help="Case file (.json, .yaml or .yml); see the README for the format."),
     out: Path = typer.Option(Path("rebalance-out"), "--out", help="Folder for result.json and trades.csv."),
     whole_units: bool = typer.Option(False, "--whole-units", help="Round to whole shares and contracts."),
+    min_notional: float = typer.Option(1.0, "--min-notional", help="Smallest order written to orders.csv, "
+                                       "account currency."),
+    dust: float = typer.Option(1e-6, "--dust", help="Smallest order written to orders.csv as a fraction of NAV."),
 ) -> None:
     """Solve one rebalance case: print the trade list and write the result."""
     from optimizer.case_file import read_case
+    from optimizer.trade_file import OrderRules, orders_csv, orders_frame
 
     try:
-        result = read_case(case).solve(whole_units=whole_units)
+        rules = OrderRules(min_notional_usd=min_notional, dust_fraction=dust)
+        loaded = read_case(case)
+        result = loaded.solve(whole_units=whole_units)
     except RebalanceError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2)
@@ -53,7 +56,12 @@ def solve(
     _write_atomic(out / "result.json", json.dumps(result.to_dict(), indent=2))
     _write_atomic(out / "trades.csv", result.to_frame().to_csv())
     _write_atomic(out / "lot_sales.csv", result.lot_sales.to_csv())
-    console.print(f"wrote {out / 'result.json'}, {out / 'trades.csv'} and {out / 'lot_sales.csv'}")
+    settings = loaded.settings
+    orders = orders_frame(result, loaded.name, rules=rules,
+                          cash_floor_usd=max(settings.min_cash_usd, settings.min_cash_weight * result.nav_usd))
+    _write_atomic(out / "orders.csv", orders_csv(orders))
+    console.print(f"wrote {out / 'result.json'}, {out / 'trades.csv'}, {out / 'lot_sales.csv'} and "
+                  f"{out / 'orders.csv'} (executable orders)")
 
 
 @app.command("write-case")
