@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from optimizer.errors import InputError
 from optimizer.model import Market, OverlayInstrument, Portfolio, Restrictions, Settings, Targets, TaxRules
+from optimizer.model.portfolio import check_lots_dated_by
 
 #: Upper bound used where an amount is unlimited (NAV fractions); finite so solvers stay well scaled.
 UNLIMITED = 10.0
@@ -163,11 +164,7 @@ def prepare(
     if len(set(assets)) != len(assets):
         raise InputError("universe", "lists an asset twice")
     _check_known(portfolio, assets, market, untradeable)
-    late = portfolio.lots["acquired"] > market.date
-    if late.any():
-        row = portfolio.lots[late].iloc[0]
-        raise InputError("lots.acquired", f"is {row['acquired'].date()}, after the decision date {market.date.date()}",
-                         asset=str(row["asset"]), lot=str(row["lot_id"]))
+    check_lots_dated_by(portfolio.lots, market.date)
     classes = market.asset_class.reindex(assets)
     if classes.isna().any():
         raise InputError("asset_class", "has no exposure key for this asset", asset=str(classes.index[classes.isna()][0]))

@@ -203,3 +203,12 @@ def check_lots_match_positions(lots: pd.DataFrame, positions: pd.Series, *, tole
     extra = set(summed.index) - set(positions.index)
     if extra:
         raise InputError("lots.asset", "has lots but no stated position", asset=sorted(extra)[0])
+
+
+def check_lots_dated_by(lots: pd.DataFrame, date: pd.Timestamp) -> None:
+    """Raise :class:`InputError` for the first lot acquired after the decision ``date``."""
+    late = lots["acquired"] > date
+    if late.any():
+        row = lots[late].iloc[0]
+        raise InputError("lots.acquired", f"is {row['acquired'].date()}, after the decision date {date.date()}",
+                         asset=str(row["asset"]), lot=str(row["lot_id"]))
