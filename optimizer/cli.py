@@ -1,20 +1,110 @@
-"""The ``rebalance`` command: solve one case, run the demo comparison, or the nightly batch."""
+"""The ``rebalance`` command: solve one case, run the demo comparison, or the nightly batch.
+
+Exit codes (also in ``rebalance --help`` and the README): 0 success; 1 the batch ran but
+some accounts failed; 2 usage or input error (nothing was solved or written); 3 the run
+as a whole failed (no solver succeeded, output could not be written, the cluster failed,
+or a bug). No user error ends in a traceback: each is one line naming the field, asset
+and lot (with ``--log-json``, one JSON object with those as fields).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
 import json
+import os
+import sys
+import tempfile
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from optimizer.errors import RebalanceError
+from optimizer import console
+from optimizer.errors import InfeasibleError, InputError, RebalanceError
 
-app = typer.Typer(add_completion=False, help="Portfolio rebalancing as one convex program.",
+#: Exit codes of every command.
+EXIT_OK, EXIT_PARTIAL, EXIT_INPUT, EXIT_RUN = 0, 1, 2, 3
+
+EXIT_CODES_HELP = ("Exit codes: 0 success; 1 batch ran but some accounts failed; 2 usage or input error "
+                   "(nothing solved or written); 3 the whole run failed (solver, output, cluster, or a bug).")
+
+app = typer.Typer(add_completion=False, help=f"Portfolio rebalancing as one convex program.\n\n{EXIT_CODES_HELP}",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console()
+
+QUIET = typer.Option(False, "--quiet", "-q", help="Print only warnings and errors.")
+LOG_JSON = typer.Option(False, "--log-json", help="Write one JSON object per event (stdout), no tables or bars.")
+
+
+@contextmanager
+def _reported(command: str):
+    """Run a command body, turning every error into one line (or JSON event) and an exit code.
+
+    InputError / InfeasibleError: 2. Other engine errors, unwritable output, anything
+    unexpected: 3. ``REBALANCE_DEBUG=1`` adds the traceback of an unexpected error.
+    """
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except (InputError, InfeasibleError) as exc:
+        console.error(f"{command}.input_error", str(exc), **console.error_fields(exc))
+        raise typer.Exit(code=EXIT_INPUT) from None
+    except RebalanceError as exc:
+        console.error(f"{command}.failed", str(exc), **console.error_fields(exc))
+        raise typer.Exit(code=EXIT_RUN) from None
+    except OSError as exc:
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        console.error(f"{command}.io_error", f"cannot write or read{where}: {exc.strerror or exc}",
+                      error_type=type(exc).__name__)
+        raise typer.Exit(code=EXIT_RUN) from None
+    except KeyboardInterrupt:
+        console.error(f"{command}.interrupted", "interrupted")
+        raise typer.Exit(code=EXIT_RUN) from None
+    except Exception as exc:  # a bug: say so, exit 3, keep the traceback for who asks
+        fields = console.error_fields(exc)
+        if console.is_json() or os.environ.get("REBALANCE_DEBUG"):
+            fields["traceback"] = traceback.format_exc()
+        console.error(f"{command}.internal_error", f"internal error (please report): {type(exc).__name__}: {exc}"
+                      + ("" if os.environ.get("REBALANCE_DEBUG") or console.is_json()
+                         else " (REBALANCE_DEBUG=1 shows the traceback)"), **fields)
+        if os.environ.get("REBALANCE_DEBUG") and not console.is_json():
+            sys.stderr.write(fields["traceback"])
+        raise typer.Exit(code=EXIT_RUN) from None
+
+
+def check_output_folder(out: Path, option: str = "--out") -> Path:
+    """Make sure ``out`` is, or can become, a writable folder; create it. Raises InputError before any work."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(option, f"{str(out)!r} is an existing file; give a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        raise InputError(option, f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
+    return out
+
+
+def check_output_file(path: Path, option: str = "PATH") -> Path:
+    """Make sure the file ``path`` can be written (its folder exists or can be made, it is no folder)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(option, f"{str(path)!r} is a folder; give a file name")
+    check_output_folder(path.parent if str(path.parent) else Path("."), option)
+    return path
+
+
+def parse_run_date(text: str, option: str = "--date") -> str:
+    """``text`` as an ISO date ``YYYY-MM-DD`` (refusing anything else), returned normalised."""
+    try:
+        return dt.date.fromisoformat(text.strip()).isoformat()
+    except (ValueError, AttributeError):
+        raise InputError(option, f"{text!r} is not a date; use YYYY-MM-DD") from None
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -24,7 +114,7 @@ def _write_atomic(path: Path, text: str) -> None:
     write_text(path, text)
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES_HELP)
 def solve(
     case: Path = typer.Argument(..., help="Case file (.json, .yaml or .yml); see the README for the format."),
     out: Path = typer.Option(Path("rebalance-out"), "--out", help="Folder for result.json and trades.csv."),
@@ -32,63 +122,74 @@ def solve(
     min_notional: float = typer.Option(1.0, "--min-notional", help="Smallest order written to orders.csv, "
                                        "account currency."),
     dust: float = typer.Option(1e-6, "--dust", help="Smallest order written to orders.csv as a fraction of NAV."),
+    quiet: bool = QUIET,
+    log_json: bool = LOG_JSON,
 ) -> None:
     """Solve one rebalance case: print the trade list and write the result."""
     from optimizer.case_file import read_case
     from optimizer.trade_file import OrderRules, orders_csv, orders_frame
 
-    try:
+    console.configure(quiet=quiet, log_json=log_json)
+    with _reported("solve"):
         rules = OrderRules(min_notional_usd=min_notional, dust_fraction=dust)
         loaded = read_case(case)
+        check_output_folder(out)  # before solving: a bad --out must not cost a solve
         result = loaded.solve(whole_units=whole_units)
-    except RebalanceError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2)
-    table = Table(title=f"Trades for {case.name}")
-    for column in ("asset", "class", "shares", "trade_usd", "weight before", "weight after"):
-        table.add_column(column, justify="right" if column != "asset" else "left")
-    for asset, row in result.to_frame().iterrows():
-        table.add_row(asset, row.asset_class, f"{row.shares:,.2f}", f"{row.trade_usd:,.0f}",
-                      f"{row.weight_before:.2%}", f"{row.weight_after:.2%}")
-    console.print(table)
-    console.print(result.summary())
-    out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "result.json", json.dumps(result.to_dict(), indent=2))
-    _write_atomic(out / "trades.csv", result.to_frame().to_csv())
-    _write_atomic(out / "lot_sales.csv", result.lot_sales.to_csv())
-    settings = loaded.settings
-    orders = orders_frame(result, loaded.name, rules=rules,
-                          cash_floor_usd=max(settings.min_cash_usd, settings.min_cash_weight * result.nav_usd))
-    _write_atomic(out / "orders.csv", orders_csv(orders))
-    console.print(f"wrote {out / 'result.json'}, {out / 'trades.csv'}, {out / 'lot_sales.csv'} and "
-                  f"{out / 'orders.csv'} (executable orders)")
+        table = Table(title=f"Trades for {console.escape(case.name)}")
+        for column in ("asset", "class", "shares", "trade_usd", "weight before", "weight after"):
+            table.add_column(column, justify="right" if column != "asset" else "left")
+        for asset, row in result.to_frame().iterrows():
+            table.add_row(console.escape(asset), console.escape(row.asset_class), f"{row.shares:,.2f}",
+                          f"{row.trade_usd:,.0f}", f"{row.weight_before:.2%}", f"{row.weight_after:.2%}")
+        console.renderable(table)
+        console.info("solve.summary", result.summary(), case=str(case), nav_usd=result.nav_usd)
+        _write_atomic(out / "result.json", json.dumps(result.to_dict(), indent=2))
+        _write_atomic(out / "trades.csv", result.to_frame().to_csv())
+        _write_atomic(out / "lot_sales.csv", result.lot_sales.to_csv())
+        settings = loaded.settings
+        orders = orders_frame(result, loaded.name, rules=rules,
+                              cash_floor_usd=max(settings.min_cash_usd, settings.min_cash_weight * result.nav_usd))
+        _write_atomic(out / "orders.csv", orders_csv(orders))
+        console.info("solve.wrote", f"wrote {out / 'result.json'}, {out / 'trades.csv'}, {out / 'lot_sales.csv'} and "
+                     f"{out / 'orders.csv'} (executable orders)", out=str(out), orders=len(orders))
 
 
-@app.command("write-case")
+@app.command("write-case", epilog=EXIT_CODES_HELP)
 def write_case(
     name: str = typer.Argument(..., help="Catalog case name (see `rebalance cases`)."),
-    path: Path = typer.Argument(..., help="Output file, .json or .yaml."),
+    path: Path = typer.Argument(..., help="Output file, .json, .yaml or .yml."),
+    quiet: bool = QUIET,
+    log_json: bool = LOG_JSON,
 ) -> None:
     """Write a catalog case (real-data or synthetic) to a case file."""
-    import yaml
+    console.configure(quiet=quiet, log_json=log_json)
+    with _reported("write_case"):
+        import yaml
 
-    from optimizer.case_file import case_to_dict
-    from problems.catalog import load_case
+        from optimizer.case_file import SUFFIXES, case_to_dict
+        from problems.catalog import CATALOG, load_case
 
-    data = case_to_dict(load_case(name))
-    text = json.dumps(data, indent=1) if path.suffix == ".json" else yaml.safe_dump(data, sort_keys=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, text)
-    console.print(f"wrote {path}")
+        if name not in CATALOG:
+            close = difflib.get_close_matches(name, list(CATALOG), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InputError("NAME", f"{name!r} is not a catalog case; {hint}`rebalance cases` lists them")
+        if path.suffix.lower() not in SUFFIXES:
+            raise InputError("PATH", f"{path.name!r} has suffix {path.suffix!r}; use .json, .yaml or .yml")
+        check_output_file(path)
+        data = case_to_dict(load_case(name))
+        text = json.dumps(data, indent=1) if path.suffix.lower() == ".json" else yaml.safe_dump(data, sort_keys=False)
+        _write_atomic(path, text)
+        console.info("write_case.wrote", f"wrote {path}", path=str(path), case=name)
 
 
 @app.command()
-def cases() -> None:
+def cases(quiet: bool = QUIET, log_json: bool = LOG_JSON) -> None:
     """List the named cases of the catalog."""
     from problems.catalog import CATALOG
 
+    console.configure(quiet=quiet, log_json=log_json)
     for name in CATALOG:
-        console.print(name)
+        console.info("cases.case", name, case=name)
 
 
 @app.command()
@@ -102,7 +203,7 @@ def demo(
     run_demo(out, quick=quick)  # prints the table, progress and where the report is
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES_HELP)
 def batch(
     book: Path = typer.Argument(..., help="Book: a folder of Parquet tables or a .duckdb file."),
     date: str = typer.Option(..., "--date", help="Run date, YYYY-MM-DD."),
@@ -111,14 +212,53 @@ def batch(
     resume: bool = typer.Option(False, "--resume", help="Skip accounts already done for this date."),
     workers: int = typer.Option(2, "--workers", help="Workers of the local cluster."),
     timeout: float = typer.Option(60.0, "--timeout", help="Per-account time limit, seconds."),
+    quiet: bool = QUIET,
+    log_json: bool = LOG_JSON,
 ) -> None:
-    """Rebalance every account of a book on Dask; exits non-zero if any account failed."""
+    """Rebalance every account of a book on Dask; exits 1 if any account failed (see the exit codes below)."""
     from optimizer.batch import run_batch
+    from optimizer.book_schema import preflight
 
-    summary = run_batch(book, date, out, scheduler=scheduler, resume=resume, workers=workers, timeout_s=timeout)
-    console.print(summary.text())
-    if summary.failed > 0:
-        raise typer.Exit(code=1)
+    console.configure(quiet=quiet, log_json=log_json)
+    with _reported("batch"):
+        date = parse_run_date(date)
+        if workers < 1:
+            raise InputError("--workers", f"is {workers}; at least 1")
+        if not timeout > 0:
+            raise InputError("--timeout", f"is {timeout}; a positive number of seconds")
+        check_output_folder(out)
+        preflight(book, date)  # the whole book's schema and the date, before any cluster starts
+        try:
+            summary = run_batch(book, date, out, scheduler=scheduler, resume=resume, workers=workers,
+                                timeout_s=timeout, progress=console.progress_enabled())
+        except InputError:
+            raise
+        except RebalanceError as exc:  # a whole-run failure reported by the batch
+            console.error("batch.failed", str(exc), **console.error_fields(exc))
+            raise typer.Exit(code=EXIT_RUN) from None
+        console.info("batch.summary", summary.text(), date=summary.date, out=str(summary.out_dir),
+                     total=summary.total, done=summary.done, failed=summary.failed, skipped=summary.skipped,
+                     seconds=summary.seconds, failures=[list(f) for f in summary.failures])
+        if summary.failed > 0:
+            raise typer.Exit(code=EXIT_PARTIAL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``) and return its exit code."""
+    try:
+        app(args=argv, prog_name="rebalance", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_INPUT
+    except Exception as exc:  # click usage errors (bad option, missing argument)
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return EXIT_INPUT
+        raise
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover
