@@ -181,12 +181,14 @@ class Number(Spec):
 
 @dataclass(frozen=True)
 class Name(Spec):
-    """An identifier: text, or an integer (read as its text)."""
+    """An identifier: text, or (with ``integers``) an integer read as its text."""
+
+    integers: bool = True
 
     def check(self, value, where):
         if isinstance(value, str) and value.strip():
             return value
-        if isinstance(value, int) and not isinstance(value, bool):
+        if self.integers and isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         raise where.error(f"is {_show(value)} ({_kind(value)}); expected a name")
 
@@ -248,7 +250,9 @@ class ListOf(Spec):
         for i, element in enumerate(value):
             if self.label == "lot":
                 lot = element.get("lot_id") if isinstance(element, dict) else None
-                inner = replace(where, lot=str(lot) if isinstance(lot, (str, int)) else f"#{i + 1}")
+                asset = element.get("asset") if isinstance(element, dict) else None
+                inner = replace(where, lot=str(lot) if isinstance(lot, (str, int)) else f"#{i + 1}",
+                                asset=str(asset) if isinstance(asset, (str, int)) else where.asset)
             elif self.label == "name":
                 name = element.get("name") if isinstance(element, dict) else None
                 tag = str(name) if isinstance(name, str) else str(i)
@@ -352,7 +356,7 @@ SETTINGS = Record({"risk_aversion": Key(NUMBER), "impact_weight": Key(NUMBER), "
                    "tax_weight": Key(NUMBER), "impact_eta": Key(NUMBER), "bands": Key(Choice(("soft", "hard"))),
                    "band_penalty": Key(NUMBER), "min_cash_usd": Key(NUMBER), "min_cash_weight": Key(NUMBER),
                    "cash_flow_usd": Key(NUMBER), "overlay_gross_limit": Key(NUMBER), "wash_sale": Key(Flag()),
-                   "solvers": Key(ListOf(Name(), nullable=True))})
+                   "solvers": Key(ListOf(Name(integers=False), nullable=True))})
 
 #: The whole case file (see :mod:`optimizer.case_file` for the layout).
 CASE = Record({
