@@ -30,7 +30,8 @@ NUMBER, NAME, DATE, FLAG, TEXT = "number", "name", "date", "flag", "text"
 COLUMNS: dict[str, dict[str, str]] = {
     "accounts": {"account_id": NAME, "model_id": NAME, "cash_usd": NUMBER, "cash_flow_usd": NUMBER,
                  "short_term_rate": NUMBER, "long_term_rate": NUMBER, "risk_aversion": NUMBER,
-                 "min_cash_weight": NUMBER, "solvers": TEXT},
+                 "min_cash_weight": NUMBER, "solvers": TEXT, "realized_gain_usd": NUMBER, "overdraft_usd": NUMBER,
+                 "currency": TEXT},
     "lots": {"account_id": NAME, "lot_id": NAME, "asset": NAME, "quantity": NUMBER, "cost_basis": NUMBER,
              "acquired": DATE},
     "models": {"model_id": NAME, "key": NAME, "weight": NUMBER, "band_lower": NUMBER, "band_upper": NUMBER,
@@ -41,16 +42,27 @@ COLUMNS: dict[str, dict[str, str]] = {
                "adv_usd": NUMBER, "half_spread": NUMBER, "commission": NUMBER},
     "risk": {"date": DATE, "key": NAME, "specific_var": NUMBER},
     "factor_cov": {"date": DATE, "factor": NAME},
+    "untradeable": {"account_id": NAME, "asset": NAME, "value_usd": NUMBER, "asset_class": NAME},
+    "overlay_instruments": {"name": NAME, "multiplier": NUMBER, "price": NUMBER, "key": NAME, "beta": NUMBER,
+                            "date": DATE, "initial_margin": NUMBER, "cost_per_contract_usd": NUMBER,
+                            "max_notional_usd": NUMBER, "holding_cost": NUMBER},
+    "overlay_positions": {"account_id": NAME, "instrument": NAME, "contracts": NUMBER},
+    "recent_buys": {"account_id": NAME, "asset": NAME, "lot_id": NAME, "acquired": DATE},
+    "recent_loss_sales": {"account_id": NAME, "asset": NAME, "sold": DATE},
 }
 #: Tables whose columns beyond ``COLUMNS`` are factor columns (numbers), not unknown columns.
 FACTOR_TABLES = ("risk", "factor_cov")
 #: Columns that may be empty (null) in a row.
 NULLABLE = {("accounts", "risk_aversion"), ("accounts", "min_cash_weight"), ("accounts", "solvers"),
+            ("accounts", "realized_gain_usd"), ("accounts", "overdraft_usd"), ("accounts", "currency"),
+            ("untradeable", "asset_class"), ("recent_buys", "lot_id"),
+            *{("overlay_instruments", c) for c in ("date", "initial_margin", "cost_per_contract_usd",
+                                                    "max_notional_usd", "holding_cost")},
             *{("restrictions", c) for c in FLAG_COLUMNS + SIZE_COLUMNS}}
 
 
 def _known_columns(table: str) -> dict[str, str]:
-    """``COLUMNS[table]`` plus columns the batch store declares (so a new store column is not refused)."""
+    """``COLUMNS[table]`` plus columns the batch store declares (kind ``None``: not type-checked here)."""
     known = dict(COLUMNS.get(table, {}))
     try:
         from optimizer.batch import store
@@ -58,7 +70,7 @@ def _known_columns(table: str) -> dict[str, str]:
         return known
     for source in ("REQUIRED_COLUMNS", "OPTIONAL_COLUMNS"):
         for column in getattr(store, source, {}).get(table, ()):
-            known.setdefault(column, TEXT)
+            known.setdefault(column, None)
     return known
 
 
@@ -113,17 +125,25 @@ def _check_column(table: str, name: str, kind: str, frame: pd.DataFrame) -> None
                 return False
             scan(is_date)
     elif kind == NAME:
-        if pd.api.types.is_float_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-            scan(lambda v: False)
+        def is_name(v) -> bool:
+            if isinstance(v, str):
+                return v.strip() != "" or nullable
+            return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+        if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+            return
         if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
-            bad = values.isna().to_numpy() | (values.fillna("x").str.strip() == "").to_numpy()
+            missing = values.isna().to_numpy()
+            bad = np.zeros(len(values), dtype=bool) if nullable else (
+                missing | (values.fillna("x").str.strip() == "").to_numpy())
             if bad.any():
                 fail(int(bad.argmax()), "is empty")
             return
-        if pd.api.types.is_integer_dtype(dtype):
-            return
-        scan(lambda v: (isinstance(v, str) and v.strip() != "") or (isinstance(v, (int, np.integer))
-                                                                      and not isinstance(v, (bool, np.bool_))))
+        if not nullable:
+            for i, value in enumerate(values):
+                if is_missing(value):
+                    fail(i, "is empty")
+        scan(is_name)
     elif kind == TEXT:
         scan(lambda v: isinstance(v, str))
 
@@ -137,9 +157,9 @@ def check_book_tables(tables: dict[str, pd.DataFrame]) -> None:
         ``field`` is ``book.<table>.<column>``; ``asset``/``lot`` name the first bad row.
     """
     for table, frame in tables.items():
-        if table not in COLUMNS:
-            continue
         known = _known_columns(table)
+        if not known:
+            continue
         for column in frame.columns:
             name = str(column)
             if name in known:
@@ -152,7 +172,7 @@ def check_book_tables(tables: dict[str, pd.DataFrame]) -> None:
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise InputError(f"book.{table}.{name}", f"unknown column; {hint}known columns: {sorted(known)}")
         for column, kind in known.items():
-            if column in frame.columns:
+            if kind is not None and column in frame.columns:
                 _check_column(table, column, kind, frame)
 
 
