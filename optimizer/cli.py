@@ -173,6 +173,8 @@ def write_case(
             close = difflib.get_close_matches(name, list(CATALOG), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise InputError("NAME", f"{name!r} is not a catalog case; {hint}`rebalance cases` lists them")
+        if path.is_dir():
+            raise InputError("PATH", f"{str(path)!r} is a folder; give a file name")
         if path.suffix.lower() not in SUFFIXES:
             raise InputError("PATH", f"{path.name!r} has suffix {path.suffix!r}; use .json, .yaml or .yml")
         check_output_file(path)
@@ -246,19 +248,17 @@ def batch(
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``) and return its exit code."""
     try:
-        app(args=argv, prog_name="rebalance", standalone_mode=False)
+        code = app(args=argv, prog_name="rebalance", standalone_mode=False)
+        return code if isinstance(code, int) else EXIT_OK
     except typer.Exit as exc:
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT
-    except Exception as exc:  # click usage errors (bad option, missing argument)
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # click usage errors (bad option, missing argument); typer may vendor click
+        if any(kind.__name__ == "ClickException" for kind in type(exc).__mro__):
             exc.show()
             return EXIT_INPUT
         raise
-    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover
