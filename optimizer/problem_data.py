@@ -156,6 +156,18 @@ def prepare(
     ``universe`` fixes the asset order (default: the market's assets, then untradeable
     holdings); ``lot_slots`` the lots per asset (default: the most any asset holds).
     """
+    for name, value, kind in (("portfolio", portfolio, Portfolio), ("targets", targets, Targets),
+                              ("market", market, Market), ("settings", settings, Settings), ("tax", tax, TaxRules)):
+        if not isinstance(value, kind):
+            raise InputError(name, f"expected {kind.__name__}, got {type(value).__name__}")
+    if restrictions is not None and not isinstance(restrictions, Restrictions):
+        raise InputError("restrictions", f"expected Restrictions, got {type(restrictions).__name__}")
+    try:
+        overlays = [] if isinstance(overlays, (str, bytes)) else list(overlays)
+    except TypeError:
+        overlays = None
+    if overlays is None or not all(isinstance(o, OverlayInstrument) for o in overlays):
+        raise InputError("overlays", "expected a sequence of OverlayInstrument")
     restrictions = restrictions or Restrictions()
     untradeable = list(portfolio.untradeable_usd.index)
     if universe is None:

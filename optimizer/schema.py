@@ -172,6 +172,10 @@ class Number(Spec):
             return None
         if not is_number(value):
             raise where.error(f"is {_show(value)} ({_kind(value)}); expected a number")
+        try:
+            float(value)
+        except OverflowError:
+            raise where.error(f"is {_show(value)}; too large to be a number") from None
         if self.integer:
             if not float(value).is_integer():
                 raise where.error(f"is {_show(value)}; expected a whole number")

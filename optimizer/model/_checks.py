@@ -108,7 +108,10 @@ def finite_number(value: float, field: str, *, minimum: float | None = None) -> 
     """Return ``value`` as float, raising if it is not a finite number (text and booleans are not) or below ``minimum``."""
     if not is_number(value):
         raise InputError(field, f"is {value!r} ({type(value).__name__}); expected a number")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise InputError(field, "is too large to be a number of this engine") from None
     if not np.isfinite(value):
         raise InputError(field, f"is {value!r}; it must be a finite number")
     if minimum is not None and value < minimum:

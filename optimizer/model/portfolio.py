@@ -183,7 +183,11 @@ def _validated_recent_buys(buys: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"asset": buys["asset"].astype(str).to_numpy(),
                         "lot_id": (buys["lot_id"].fillna("").astype(str).to_numpy() if "lot_id" in buys.columns
                                    else [""] * len(buys))})
-    acquired = pd.to_datetime(buys["acquired"], errors="coerce").reset_index(drop=True)
+    if pd.api.types.is_datetime64_any_dtype(buys["acquired"].dtype):
+        acquired = buys["acquired"].reset_index(drop=True)
+    else:  # one by one: a number (20240628) is not a date
+        acquired = pd.Series([timestamp(v, "recent_buys.acquired", asset=str(a))
+                              for v, a in zip(buys["acquired"], out["asset"])], dtype="datetime64[ns]")
     if acquired.isna().any():
         bad = acquired.isna().to_numpy()
         raise InputError("recent_buys.acquired", f"{buys['acquired'].to_numpy()[bad][0]!r} is not a date",

@@ -176,3 +176,28 @@ def test_accepted_by_design():
     assert market(prices=pd.Series({"AAA": np.int64(50), "BBB": 100, "CCC": 20})).prices["AAA"] == 50.0
     assert Settings(risk_aversion=np.float64(3.0)).risk_aversion == 3.0
     assert ANY is not None
+
+
+WRONG_TYPES = [
+    Bad("rebalance-portfolio-dict", lambda: rebalance({"lots": []}, targets(), market(), Settings()), "portfolio"),
+    Bad("rebalance-targets-none", lambda: rebalance(portfolio(), None, market(), Settings()), "targets"),
+    Bad("rebalance-market-dict", lambda: rebalance(portfolio(), targets(), {}, Settings()), "market"),
+    Bad("rebalance-settings-dict", lambda: rebalance(portfolio(), targets(), market(), {"bands": "soft"}), "settings"),
+    Bad("rebalance-tax-float", lambda: rebalance(portfolio(), targets(), market(), Settings(), tax=0.3), "tax"),
+    Bad("rebalance-overlays-dict-items", lambda: rebalance(portfolio(), targets(), market(), Settings(),
+                                                           overlays=[{"name": "ES"}]), "overlays"),
+    Bad("rebalance-overlays-number", lambda: rebalance(portfolio(), targets(), market(), Settings(), overlays=5),
+        "overlays"),
+    Bad("rebalance-restrictions-frame", lambda: rebalance(portfolio(), targets(), market(), Settings(),
+                                                          restrictions=pd.DataFrame()), "restrictions"),
+    Bad("huge-integer-cash", lambda: portfolio(cash_usd=10 ** 400), "cash_usd"),
+    Bad("recent-buys-int-date", lambda: portfolio(recent_buys=pd.DataFrame(
+        {"asset": ["AAA"], "lot_id": [""], "acquired": [20240601]})), "recent_buys.acquired", asset="AAA"),
+]
+
+
+@pytest.mark.parametrize("bad", WRONG_TYPES, ids=[b.id for b in WRONG_TYPES])
+def test_wrong_types_handed_to_rebalance_are_named(bad):
+    with pytest.raises(Exception) as caught:
+        bad.mutate()
+    check_error(caught.value, bad)

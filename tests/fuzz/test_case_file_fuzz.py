@@ -168,6 +168,8 @@ BAD = [
     Bad("overdraft-negative", set_("overdraft_usd", -1.0), "overdraft_usd"),
     Bad("cash-below-overdraft", set_("cash_usd", -50_000), "cash_usd"),
     Bad("realized-gain-text", set_("realized_gain_usd", "0"), "realized_gain_usd"),
+    Bad("cash-huge-integer", set_("cash_usd", 10 ** 400), "cash_usd"),
+    Bad("days-huge-integer", set_("tax", "long_term_days", 10 ** 400), "tax.long_term_days"),
     # -- overlays
     Bad("overlay-price-zero", chain(with_overlay, set_("overlays", 0, "price", 0)), "overlays[ES].price"),
     Bad("overlay-price-text", chain(with_overlay, set_("overlays", 0, "price", "5000")), "overlays[ES].price"),
