@@ -77,16 +77,29 @@ def _reported(command: str):
 
 
 def check_output_folder(out: Path, option: str = "--out") -> Path:
-    """Make sure ``out`` is, or can become, a writable folder; create it. Raises InputError before any work."""
+    """Check that ``out`` is, or can become, a writable folder, creating nothing. Raises InputError.
+
+    An existing folder gets a probe file written and removed; a new one needs its nearest
+    existing parent to be a folder this process may write to (``access(2)`` also reports
+    a read-only filesystem).
+    """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(option, f"{str(out)!r} is an existing file; give a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out, prefix=".write-probe-"):
-            pass
-    except OSError as exc:
-        raise InputError(option, f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
+    if out.exists():
+        if not out.is_dir():
+            raise InputError(option, f"{str(out)!r} is an existing file; give a folder")
+        try:
+            with tempfile.TemporaryFile(dir=out, prefix=".write-probe-"):
+                pass
+        except OSError as exc:
+            raise InputError(option, f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
+        return out
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(option, f"{str(parent)!r} is a file, so {str(out)!r} cannot be a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(option, f"cannot create {str(out)!r}: {str(parent)!r} is not writable")
     return out
 
 
@@ -143,6 +156,7 @@ def solve(
                           f"{row.trade_usd:,.0f}", f"{row.weight_before:.2%}", f"{row.weight_after:.2%}")
         console.renderable(table)
         console.info("solve.summary", result.summary(), case=str(case), nav_usd=result.nav_usd)
+        out.mkdir(parents=True, exist_ok=True)
         _write_atomic(out / "result.json", json.dumps(result.to_dict(), indent=2))
         _write_atomic(out / "trades.csv", result.to_frame().to_csv())
         _write_atomic(out / "lot_sales.csv", result.lot_sales.to_csv())
@@ -179,6 +193,7 @@ def write_case(
             raise InputError("PATH", f"{path.name!r} has suffix {path.suffix!r}; use .json, .yaml or .yml")
         check_output_file(path)
         data = case_to_dict(load_case(name))
+        path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(data, indent=1) if path.suffix.lower() == ".json" else yaml.safe_dump(data, sort_keys=False)
         _write_atomic(path, text)
         console.info("write_case.wrote", f"wrote {path}", path=str(path), case=name)
@@ -202,7 +217,9 @@ def demo(
     """Compare the optimizer with practitioners' heuristics on real data; write an HTML report."""
     from optimizer.demo import run_demo
 
-    run_demo(out, quick=quick)  # prints the table, progress and where the report is
+    with _reported("demo"):
+        check_output_folder(out)
+        run_demo(out, quick=quick)  # prints the table, progress and where the report is
 
 
 @app.command(epilog=EXIT_CODES_HELP)

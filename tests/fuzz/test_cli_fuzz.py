@@ -152,10 +152,11 @@ def test_solve_log_json_success_every_line_is_json(tmp_path):
 
 
 def test_solve_quiet_prints_nothing_on_success(tmp_path):
-    result = run("solve", case_file(tmp_path, base_case()), "--out", tmp_path / "out", "--quiet")
+    out = tmp_path / "new" / "nested" / "out"
+    result = run("solve", case_file(tmp_path, base_case()), "--out", out, "--quiet")
     assert result.exit_code == EXIT_OK
     assert result.stdout.strip() == ""
-    assert (tmp_path / "out" / "result.json").exists()
+    assert (out / "result.json").exists()
 
 
 def test_solve_markup_in_an_asset_name_is_printed_literally(tmp_path):
@@ -207,6 +208,7 @@ def test_write_case_round_trips_through_the_strict_reader(tmp_path):
 def test_batch_bad_date(date, book, tmp_path):
     result = run("batch", book, "--date", date, "--out", tmp_path / "out")
     assert result.exit_code == EXIT_INPUT and "--date" in result.stderr
+    assert not (tmp_path / "out").exists()  # an input error writes nothing, not even the folder
 
 
 @pytest.mark.parametrize("extra, shown", [(["--workers", "0"], "--workers"), (["--timeout", "0"], "--timeout"),
@@ -243,6 +245,7 @@ def test_batch_out_is_a_file(book, tmp_path):
 def test_batch_damaged_book(damage, shown, book, tmp_path):
     result = run("batch", damaged_book(book, tmp_path, damage), "--date", DATE, "--out", tmp_path / "out")
     assert result.exit_code == EXIT_INPUT and shown in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_help_documents_the_exit_codes():
