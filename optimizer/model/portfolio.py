@@ -109,7 +109,11 @@ def _validated_lots(lots: pd.DataFrame) -> pd.DataFrame:
         raise InputError("lots", f"is missing column(s) {missing}; expected {list(LOT_COLUMNS)}")
     out = lots.loc[:, list(LOT_COLUMNS)].copy().reset_index(drop=True)
     for column in ("lot_id", "asset"):
-        for i, value in enumerate(out[column]):
+        values = out[column]
+        if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype) \
+                and not values.isna().any():
+            continue  # a text column without gaps (the usual case): nothing to check one by one
+        for i, value in enumerate(values):
             if is_missing(value) or isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, int, np.integer)):
                 raise InputError(f"lots.{column}", f"is {value!r}; expected a name",
                                  asset=_name(out["asset"].iloc[i]), lot=_name(out["lot_id"].iloc[i]))

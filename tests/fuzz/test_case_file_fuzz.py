@@ -277,6 +277,13 @@ def _base_text() -> str:
     return BASE_CASE_FILE.read_text()
 
 
+def _laughs() -> str:
+    """YAML aliases that would expand to 10**9 strings if anything walked them (nothing does)."""
+    rows = ['  l0: &l0 [' + ", ".join(['"x"'] * 10) + "]"]
+    rows += [f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    return "laughs:\n" + "\n".join(rows) + "\n"
+
+
 RAW = [
     ("dup-top-key", "yaml", lambda t: t + "cash_usd: 0\n", "cash_usd"),
     ("dup-nested-key", "yaml", lambda t: t.replace("{price: 72.0,", "{price: 72.0, price: 7.2,"), "price"),
@@ -294,6 +301,7 @@ RAW = [
     ("yaml-no-unquoted", "yaml", lambda t: t + "restrictions: {VTI: {no_sell: no}}\n", "restrictions.no_sell"),
     ("yaml-off-unquoted", "yaml", lambda t: t + "restrictions: {VTI: {no_buy: off}}\n", "restrictions.no_buy"),
     ("yaml-python-tag", "yaml", lambda t: t + "evil: !!python/object/apply:os.system ['true']\n", "case"),
+    ("billion-laughs", "yaml", lambda t: t + _laughs(), "laughs"),
     ("date-compact-int", "yaml", lambda t: t.replace("date: 2024-06-28", "date: 20240628"), "date"),
 ]
 
