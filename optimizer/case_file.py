@@ -5,6 +5,8 @@ Layout (every amount in the account currency; weights are NAV fractions)::
     date: 2020-12-31
     cash_usd: 50000                # optional, default 0
     overdraft_usd: 0               # optional
+    realized_gain_usd: 0           # optional: net gain realized this tax year (null: unknown)
+    recent_loss_sales: {BND: 2024-06-01}          # optional: latest loss sale per asset (wash sales)
     lots:                          # tax lots
       - {lot_id: L1, asset: SP500, quantity: 120, cost_basis: 250.0, acquired: 2018-03-01}
     untradeable_usd: {PE_FUND: 100000}           # optional
