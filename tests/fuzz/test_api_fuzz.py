@@ -116,6 +116,9 @@ API = [
         asset="AAA"),
     Bad("targets-cash-bool", lambda: targets(cash_weight=True), "targets.cash_weight"),
     Bad("targets-weight-list", lambda: targets(weight=[0.4, 0.3, 0.2]), "targets.weight"),
+    Bad("targets-width-text", lambda: Targets.absolute(pd.Series({"AAA": 0.5, "BBB": 0.5}), "0.05"), "targets.width"),
+    Bad("targets-fraction-bool", lambda: Targets.relative(pd.Series({"AAA": 0.5, "BBB": 0.5}), True),
+        "targets.fraction"),
     # Restrictions: only true/false
     *[Bad(f"restrictions-{name}", lambda v=value: Restrictions(pd.DataFrame({"no_sell": [v]}, index=["AAA"])),
           "restrictions.no_sell", asset="AAA")
