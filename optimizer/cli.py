@@ -29,8 +29,9 @@ from optimizer.errors import InfeasibleError, InputError, RebalanceError
 #: Exit codes of every command.
 EXIT_OK, EXIT_PARTIAL, EXIT_INPUT, EXIT_RUN = 0, 1, 2, 3
 
-EXIT_CODES_HELP = ("Exit codes: 0 success; 1 batch ran but some accounts failed; 2 usage or input error "
-                   "(nothing solved or written); 3 the whole run failed (solver, output, cluster, or a bug).")
+EXIT_CODES_HELP = ("Exit codes: 0 success; 1 batch ran but some accounts failed; 2 usage or input error, "
+                   "or an infeasible case (nothing written); 3 the whole run failed (solver, output, cluster, "
+                   "or a bug).")
 
 app = typer.Typer(add_completion=False, help=f"Portfolio rebalancing as one convex program.\n\n{EXIT_CODES_HELP}",
                   no_args_is_help=True, pretty_exceptions_enable=False)
