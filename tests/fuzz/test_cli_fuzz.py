@@ -276,3 +276,13 @@ def test_a_real_process_prints_no_traceback(args, code, tmp_path):
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert proc.stderr.count("\n") <= 2, proc.stderr  # one line, not a wrapped or stacked message
+
+
+def test_an_infeasible_case_exits_2_naming_the_conflict(tmp_path):
+    """Hard bands with nothing tradeable: equity sits at 63% against a 62% ceiling."""
+    data = base_case()
+    data["settings"]["bands"] = "hard"
+    data["restrictions"] = {"VTI": {"no_trade": True}, "BND": {"no_trade": True}}
+    result = run("solve", case_file(tmp_path, data), "--out", tmp_path / "out")
+    assert result.exit_code == EXIT_INPUT
+    assert "infeasible" in result.stderr and "EQUITY" in result.stderr, result.stderr
