@@ -228,8 +228,16 @@ def batch(
     book: Path = typer.Argument(..., help="Book: a folder of Parquet tables or a .duckdb file."),
     date: str = typer.Option(..., "--date", help="Run date, YYYY-MM-DD."),
     out: Path = typer.Option(..., "--out", help="Output root; results go to OUT/date=YYYY-MM-DD/."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler."),
-    resume: bool = typer.Option(False, "--resume", help="Skip accounts already done for this date."),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", help="Address of an existing Dask scheduler. Its workers must see OUT on a shared "
+        "filesystem at the same absolute path (each worker is checked before it gets work)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip accounts already done for this date; refused "
+                                "(exit 2) if the book changed since, unless --rerun-changed."),
+    rerun_changed: bool = typer.Option(False, "--rerun-changed", help="With --resume after the book changed: keep "
+                                       "only results whose account rows and market are unchanged, solve the rest."),
+    fractional: bool = typer.Option(False, "--fractional", help="Trade fractional shares (default: whole shares)."),
+    min_notional: float = typer.Option(1.0, "--min-notional", help="Smallest order kept, account currency."),
+    dust: float = typer.Option(1e-6, "--dust", help="Smallest order kept, as a fraction of the account's NAV."),
     workers: int = typer.Option(2, "--workers", help="Workers of the local cluster."),
     timeout: float = typer.Option(60.0, "--timeout", help="Per-account time limit, seconds."),
     quiet: bool = QUIET,
@@ -249,8 +257,12 @@ def batch(
         check_output_folder(out)
         preflight(book, date)  # the whole book's schema and the date, before any cluster starts
         try:
+            from optimizer.trade_file import OrderRules
+
+            rules = OrderRules(min_notional_usd=min_notional, dust_fraction=dust, whole_shares=not fractional)
             summary = run_batch(book, date, out, scheduler=scheduler, resume=resume, workers=workers,
-                                timeout_s=timeout, progress=console.progress_enabled())
+                                timeout_s=timeout, progress=console.progress_enabled(), rerun_changed=rerun_changed,
+                                whole_shares=not fractional, orders=rules)
         except InputError:
             raise
         except RebalanceError as exc:  # a whole-run failure reported by the batch
