@@ -50,3 +50,20 @@ class CrashAlways:
     def __call__(self, account_id: str) -> None:
         if account_id == self.account_id:
             os._exit(18)
+
+
+@dataclass(frozen=True)
+class FailWrites:
+    """The output filesystem refuses writes (``errno``: ENOSPC full, EROFS read-only) once
+    ``after_parts`` parts exist: a drill for a disk that fills up or turns read-only mid-run."""
+
+    after_parts: int
+    errno_code: int = 28  # ENOSPC
+
+    def __call__(self, account_id: str) -> None:
+        return None
+
+    def before_write(self, parts_dir: Path) -> None:
+        parts = [p for p in Path(parts_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if len(parts) >= self.after_parts:
+            raise OSError(self.errno_code, os.strerror(self.errno_code), str(parts_dir))

@@ -285,11 +285,11 @@ def write_part(parts_dir: Path, name: str, frames: dict[str, pd.DataFrame],
     tmp = parts_dir / f".tmp-{uuid.uuid4().hex}"
     try:
         parts_dir.mkdir(parents=True, exist_ok=True)
-        if before_write is not None:
-            before_write(parts_dir)
         tmp.mkdir()
-        for table, frame in frames.items():
+        for k, (table, frame) in enumerate(frames.items()):
             frame.to_parquet(tmp / f"{table}.parquet", index=False)
+            if k == 0 and before_write is not None:  # a drill: the disk fills up halfway through a part
+                before_write(parts_dir)
         sync_tree(tmp)
         final = parts_dir / name
         if final.exists():  # a retried chunk whose first try got as far as the rename

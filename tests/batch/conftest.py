@@ -12,7 +12,8 @@ def batch_client():
     """Two single-threaded worker processes, shared by every batch test (start-up costs seconds)."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None,
                            silence_logs=logging.ERROR)
     client = Client(cluster)
     yield client
