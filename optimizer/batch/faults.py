@@ -67,3 +67,12 @@ class FailWrites:
         parts = [p for p in Path(parts_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]
         if len(parts) >= self.after_parts:
             raise OSError(self.errno_code, os.strerror(self.errno_code), str(parts_dir))
+
+
+def run_in_child(book: str, date: str, out: str, chunk_size: int) -> None:
+    """A resumable batch on a one-thread in-process cluster: the target of a child process that a
+    chaos drill kills with SIGKILL at random moments (nothing of it survives the kill)."""
+    from optimizer.batch.runner import execute
+
+    execute(Path(book), date, Path(out), workers=1, processes=False, resume=True, progress=False,
+            chunk_size=chunk_size)

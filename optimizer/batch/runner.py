@@ -359,8 +359,9 @@ def _connect(scheduler: str | None, workers: int, *, tries: int = START_TRIES, p
             if scheduler:
                 client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
                 return client, None
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, host="127.0.0.1",
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+            where = {"host": "127.0.0.1"} if processes else {}  # in-process clusters talk over inproc://
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                                   dashboard_address=None, silence_logs=logging.ERROR, **where)
             client = Client(cluster)
             client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
             return client, cluster
