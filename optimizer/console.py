@@ -135,12 +135,17 @@ def error(event: str, message: str, **fields) -> None:
 
 
 def error_fields(exc: BaseException) -> dict:
-    """JSON fields describing an exception: its type and, for an ``InputError``, field, asset and lot."""
+    """JSON fields describing an exception: its type; field, asset and lot of an ``InputError``; the
+    conflicts of an ``InfeasibleError``."""
     fields = {"error_type": type(exc).__name__}
     for name in ("field", "asset", "lot"):
         value = getattr(exc, name, None)
         if value is not None:
             fields[name] = value
+    conflicts = getattr(exc, "conflicts", None)  # InfeasibleError: which constraints give way, by how much
+    if conflicts:
+        fields["conflicts"] = [{"constraint": c.constraint, "key": c.key, "shortfall": c.shortfall, "unit": c.unit}
+                               for c in conflicts]
     return fields
 
 

@@ -66,3 +66,12 @@ def test_progress_only_on_a_terminal_and_never_in_quiet_or_json_mode():
 def test_long_messages_are_not_wrapped(capsys):
     console.info("x", "word " * 60)
     assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_an_infeasible_error_carries_its_conflicts():
+    from optimizer.errors import Conflict, InfeasibleError
+
+    fields = console.error_fields(InfeasibleError([Conflict("band_upper", "EQUITY", 0.01, "NAV fraction")]))
+    assert fields == {"error_type": "InfeasibleError",
+                      "conflicts": [{"constraint": "band_upper", "key": "EQUITY", "shortfall": 0.01,
+                                     "unit": "NAV fraction"}]}
