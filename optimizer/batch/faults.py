@@ -42,6 +42,16 @@ class Stall:
 
 
 @dataclass(frozen=True)
+class Slow:
+    """Sleep ``seconds`` before solving every account (a slow cluster, for drills that act mid-run)."""
+
+    seconds: float
+
+    def __call__(self, account_id: str) -> None:
+        time.sleep(self.seconds)
+
+
+@dataclass(frozen=True)
 class CrashAlways:
     """Kill the worker process every time ``account_id`` comes up (a poison account)."""
 

@@ -445,6 +445,7 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, day: Path
         was there for :data:`NO_WORKER_PATIENCE_S`.
     """
     from distributed import wait
+    from distributed.client import FuturesCancelledError
     from tqdm import tqdm
 
     parts_dir = str(day / output.PARTS)
@@ -533,6 +534,10 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, day: Path
                      return_when="FIRST_COMPLETED")
             except TimeoutError:
                 pass  # nothing finished yet: check the deadlines below
+            except FuturesCancelledError as exc:  # Dask cancels every future when the scheduler is gone
+                if client.status != "running" or "connection" in str(exc):
+                    raise BatchRunError(f"lost the Dask scheduler ({str(exc).splitlines()[-1][:200]}); finished "
+                                        "accounts are kept for --resume") from None
             while events:
                 at, message = events.popleft()
                 number = int(message.get("chunk", -1)) if isinstance(message, dict) else -1
