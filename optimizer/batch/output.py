@@ -30,6 +30,7 @@ Rules that keep results whole:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -64,7 +65,8 @@ def leftovers(out: Path) -> list[Path]:
     out = Path(out)
     if not out.exists():
         return []
-    return sorted(p for p in out.rglob(".*") if p.name.startswith((".tmp-", ".trash-")) or p.name.endswith(".tmp"))
+    return sorted(p for p in out.rglob(".*")
+                  if p.name.startswith((".tmp-", ".trash-", ".probe-")) or p.name.endswith(".tmp"))
 
 
 def clean_staging(day: Path, *, keep_parts: bool) -> None:
@@ -145,7 +147,7 @@ def latest_diagnostics(day: Path) -> pd.DataFrame:
             trash = part.with_name(f".trash-{uuid.uuid4().hex}")
             os.replace(part, trash)
             shutil.rmtree(trash, ignore_errors=True)
-            print(f"batch: dropped damaged part {part.name}: {exc}")
+            logging.getLogger(__name__).warning("dropped damaged part %s: %s", part.name, exc)
             continue
         frame["part"] = part.name
         frames.append(frame)
