@@ -72,6 +72,10 @@ from optimizer.trade_file import OrderRules
 MAX_CHUNK = 100
 #: Extra tries of a lone account whose task failed (beyond Dask's own retries).
 SINGLE_RETRIES = 1
+#: A local cluster serves nothing beyond this machine: no dashboard, and the HTTP endpoints Dask
+#: still runs (health, metrics) bound to 127.0.0.1 on a free port, for the scheduler and workers.
+LOCAL_ONLY = {"dashboard_address": None, "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+              "worker_dashboard_address": "127.0.0.1:0"}
 #: Tries to start the local cluster or reach the scheduler before the run is given up (exit 3).
 START_TRIES = 3
 #: Seconds to wait for the scheduler to answer, or for a first worker, before giving up.
@@ -343,7 +347,7 @@ def _fingerprints(token: str, accounts: pd.DataFrame, book) -> dict[str, str]:
 def _connect(scheduler: str | None, workers: int, *, tries: int = START_TRIES, processes: bool = True):
     """A client (and the local cluster it owns, or None); start-up failures are retried ``tries`` times.
 
-    A local cluster listens on 127.0.0.1 only and has no dashboard.
+    A local cluster listens on 127.0.0.1 only and has no scheduler dashboard (:data:`LOCAL_ONLY`).
 
     Raises
     ------
@@ -359,9 +363,9 @@ def _connect(scheduler: str | None, workers: int, *, tries: int = START_TRIES, p
             if scheduler:
                 client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
                 return client, None
-            where = {"host": "127.0.0.1"} if processes else {}  # in-process clusters talk over inproc://
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                                   dashboard_address=None, silence_logs=logging.ERROR, **where)
+                                   silence_logs=logging.ERROR, **LOCAL_ONLY, **({"host": "127.0.0.1"} if processes
+                                                                               else {}))  # inproc:// has no host
             client = Client(cluster)
             client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
             return client, cluster

@@ -28,7 +28,7 @@ def _cluster(workers: int):
     from distributed import LocalCluster
 
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, silence_logs=logging.ERROR)
+                        silence_logs=logging.ERROR, **runner.LOCAL_ONLY)
 
 
 def _when_parts(day: Path, count: int, action, timeout_s: float = 300.0) -> threading.Thread:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import json
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pandas as pd
@@ -135,6 +137,27 @@ def test_cluster_start_is_retried_then_reported(monkeypatch):
         _connect(None, 2, tries=3)
     assert len(calls) == 3
     assert calls[0]["dashboard_address"] is None and calls[0]["host"] == "127.0.0.1"  # safe by default
+    assert calls[0]["scheduler_kwargs"]["dashboard_address"].startswith("127.0.0.1:")
+
+
+def test_a_local_cluster_serves_nothing_beyond_this_machine():
+    """No dashboard; the HTTP endpoints Dask keeps (health) listen on 127.0.0.1 only, in both cluster kinds."""
+    from optimizer.batch.runner import _close
+
+    for processes in (False, True):
+        client, cluster = _connect(None, 1, processes=processes)
+        try:
+            scheduler = [s.getsockname()[0] for s in cluster.scheduler.http_server._sockets.values()]
+            workers = client.run(lambda dask_worker: [s.getsockname()[0]
+                                                      for s in dask_worker.http_server._sockets.values()])
+            assert set(scheduler) == {"127.0.0.1"}
+            assert {host for hosts in workers.values() for host in hosts} == {"127.0.0.1"}
+            port = next(iter(cluster.scheduler.http_server._sockets.values())).getsockname()[1]
+            with pytest.raises(urllib.error.HTTPError, match="404"):  # the dashboard page is not served
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10)
+            assert urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10).status == 200
+        finally:
+            _close(client, cluster)
 
 
 def test_a_worker_that_cannot_see_the_output_fails_fast(tmp_path):
