@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 from dataclasses import dataclass
@@ -44,10 +45,31 @@ class _Mode:
 _mode = _Mode()
 
 
+class _EventHandler(logging.Handler):
+    """Routes records of the ``optimizer`` loggers through :func:`emit` (JSON lines or quiet-aware text)."""
+
+    def emit(self, record: logging.LogRecord) -> None:  # noqa: D102 - logging API
+        level = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning"}.get(record.levelno, "error")
+        try:
+            emit(level, record.name, record.getMessage())
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+_handler = _EventHandler(level=logging.WARNING)
+
+
 def configure(*, quiet: bool = False, log_json: bool = False) -> None:
-    """Set the output mode for this process (the CLI calls it once per command)."""
+    """Set the output mode for this process (the CLI calls it once per command).
+
+    Warnings logged by the package (``logging.getLogger("optimizer....")``) become events of
+    the same mode, so ``--log-json`` output stays one JSON object per line.
+    """
     _mode.quiet = bool(quiet)
     _mode.log_json = bool(log_json)
+    package = logging.getLogger("optimizer")
+    if _handler not in package.handlers:
+        package.addHandler(_handler)  # records still propagate (test capture, an operator's own handlers)
 
 
 def is_json() -> bool:

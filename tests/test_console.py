@@ -75,3 +75,13 @@ def test_an_infeasible_error_carries_its_conflicts():
     assert fields == {"error_type": "InfeasibleError",
                       "conflicts": [{"constraint": "band_upper", "key": "EQUITY", "shortfall": 0.01,
                                      "unit": "NAV fraction"}]}
+
+
+def test_package_warnings_become_events(capsys):
+    import logging
+
+    console.configure(log_json=True)
+    logging.getLogger("optimizer.batch.output").warning("dropped damaged part %s", "part-3")
+    event = json.loads(capsys.readouterr().out.strip())
+    assert event["level"] == "warning" and event["event"] == "optimizer.batch.output"
+    assert event["message"] == "dropped damaged part part-3"
