@@ -166,13 +166,14 @@ def orders_frame(result, account_id: str = "", *, rules: OrderRules = OrderRules
     sales = result.lot_sales
     lots_of: dict[str, tuple[str, str, float]] = {}
     if len(sales):
-        frame = sales.reset_index()
-        for asset, rows in frame.groupby("asset", sort=False):
-            lot_shares = _snap(rows["shares"].to_numpy(float), result.whole_units, rules.share_decimals)
-            mask = lot_shares > 0
-            lots_of[str(asset)] = (";".join(rows["lot_id"].astype(str).to_numpy()[mask]),
-                                   ";".join(_number(s) for s in lot_shares[mask]),
-                                   float(rows["gain_usd"].sum()))
+        sale_assets = sales["asset"].astype(str).to_numpy()
+        lot_ids_all = sales.index.astype(str).to_numpy()
+        lot_shares_all = _snap(sales["shares"].to_numpy(float), result.whole_units, rules.share_decimals)
+        gains = sales["gain_usd"].to_numpy(float)
+        for asset in dict.fromkeys(sale_assets):
+            mask = (sale_assets == asset) & (lot_shares_all > 0)
+            lots_of[asset] = (";".join(lot_ids_all[mask]), ";".join(_number(v) for v in lot_shares_all[mask]),
+                              float(gains[sale_assets == asset].sum()))
     raising_cash = float(result.cash_before_usd) < float(cash_floor_usd) - 0.005
     date = str(pd.Timestamp(result.date).date())
     rows = []
@@ -187,11 +188,16 @@ def orders_frame(result, account_id: str = "", *, rules: OrderRules = OrderRules
             reason = "cash raise"
         else:
             reason = "rebalance"
-        rows.append({"account_id": str(account_id), "date": date, "asset": asset, "side": side[i],
-                     "shares": float(shares[i]), "price": float(price[i]), "notional": float(notional[i]),
-                     "currency": rules.currency, "lot_ids": lot_ids, "lot_shares": lot_shares, "reason": reason})
-    rows += _overlay_rows(result, str(account_id), date, rules, threshold)
-    return pd.DataFrame(rows, columns=list(ORDER_COLUMNS)) if rows else _empty()
+        rows.append((str(account_id), date, asset, str(side[i]), float(shares[i]), float(price[i]),
+                     float(notional[i]), rules.currency, lot_ids, lot_shares, reason))
+    if len(result.overlay):
+        rows += [tuple(row[c] for c in ORDER_COLUMNS)
+                 for row in _overlay_rows(result, str(account_id), date, rules, threshold)]
+    if not rows:
+        return _empty()
+    columns = list(zip(*rows))
+    return pd.DataFrame({name: pd.Series(values, dtype=float if name in ("shares", "price", "notional") else object)
+                         for name, values in zip(ORDER_COLUMNS, columns)})
 
 
 def _overlay_rows(result, account_id: str, date: str, rules: OrderRules, threshold: float) -> list[dict]:
