@@ -37,6 +37,7 @@ raises :class:`InputError` naming the field, asset and lot.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,7 @@ from optimizer.errors import InputError
 from optimizer.model import (Case, Market, OverlayInstrument, Portfolio, Restrictions, RiskModel, Settings, Targets,
                              TaxRules)
 from optimizer.model.portfolio import LOT_COLUMNS
+from optimizer.model.restrictions import FLAG_COLUMNS, SIZE_COLUMNS
 from optimizer.schema import CASE, check, parse_document
 
 ASSET_FIELDS = ("price", "asset_class", "volatility", "adv_usd", "half_spread", "commission")
@@ -171,10 +173,51 @@ def case_to_dict(case: Case) -> dict:
                  "factor_cov": risk.factor_cov.to_numpy().tolist(),
                  "loadings": {k: [float(x) for x in row] for k, row in risk.loadings.iterrows()},
                  "specific_var": {k: float(v) for k, v in risk.specific_var.items()}},
-        "tax": {"short_term_rate": case.tax.short_term_rate, "long_term_rate": case.tax.long_term_rate},
-        "settings": {"risk_aversion": case.settings.risk_aversion, "bands": case.settings.bands},
+        "tax": _plain_fields(case.tax, skip=("identical_groups",)),
+        "settings": _plain_fields(case.settings, skip=("solvers",)),
     }
+    if case.tax.identical_groups:
+        out["tax"]["identical_groups"] = dict(case.tax.identical_groups)
+    if case.settings.solvers is not None:
+        out["settings"]["solvers"] = list(case.settings.solvers)
+    if p.overdraft_usd:
+        out["overdraft_usd"] = float(p.overdraft_usd)
+    if p.realized_gain_usd is not None:
+        out["realized_gain_usd"] = float(p.realized_gain_usd)
+    if len(p.recent_loss_sales):
+        out["recent_loss_sales"] = {str(a): pd.Timestamp(d).strftime("%Y-%m-%d") for a, d in p.recent_loss_sales.items()}
     if len(p.untradeable_usd):
         out["untradeable_usd"] = {k: float(v) for k, v in p.untradeable_usd.items()}
         out["asset_class"] = {k: str(m.asset_class[k]) for k in p.untradeable_usd.index}
+    if case.overlays:
+        out["overlays"] = [_overlay_dict(o, float(p.overlay_contracts.get(o.name, 0.0))) for o in case.overlays]
+    if not case.restrictions.table.empty:
+        out["restrictions"] = {str(a): _restriction_dict(row) for a, row in case.restrictions.table.iterrows()}
+    return out
+
+
+def _plain_fields(obj, skip: tuple[str, ...] = ()) -> dict:
+    """A frozen dataclass's fields as plain Python numbers, text and booleans."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        if f.name in skip:
+            continue
+        value = getattr(obj, f.name)
+        out[f.name] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+def _overlay_dict(o: OverlayInstrument, contracts: float) -> dict:
+    out = {"name": o.name, "multiplier": float(o.multiplier), "price": float(o.price),
+           "exposure": {str(k): float(v) for k, v in o.exposure.items()}, "initial_margin": float(o.initial_margin),
+           "cost_per_contract_usd": float(o.cost_per_contract_usd), "holding_cost": float(o.holding_cost),
+           "contracts": contracts}
+    if np.isfinite(o.max_notional_usd):  # unlimited is the default; JSON has no infinity
+        out["max_notional_usd"] = float(o.max_notional_usd)
+    return out
+
+
+def _restriction_dict(row: pd.Series) -> dict:
+    out = {c: bool(row[c]) for c in FLAG_COLUMNS if bool(row[c])}
+    out.update({c: float(row[c]) for c in SIZE_COLUMNS if np.isfinite(row[c])})
     return out
