@@ -107,18 +107,21 @@ def check_inputs(day: Path, inputs: dict, *, rerun_changed: bool) -> str:
             if name == INPUTS:
                 before = record
             else:
-                before = {"files": record.get("inputs", {}), "context": record.get("context")}
+                before = {"files": record.get("inputs", {}), "context": record.get("context"),
+                          "options": record.get("options_fingerprint")}
             break
     if before is None:
         return "none"
     changed = sorted(f for f in set(before.get("files", {})) | set(inputs["files"])
                      if before.get("files", {}).get(f) != inputs["files"].get(f))
     context_changed = before.get("context") is not None and before.get("context") != inputs["context"]
-    if not changed and not context_changed:
+    options_changed = before.get("options") is not None and before.get("options") != inputs.get("options")
+    if not changed and not context_changed and not options_changed:
         return "same"
     if rerun_changed:
         return "changed"
-    what = ", ".join(changed) if changed else "the market/model/risk data of the date"
+    what = ", ".join(changed) if changed else ("the market/model/risk data of the date" if context_changed
+                                               else "the order options (--fractional, --min-notional, --dust)")
     raise BookChangedError(
         f"the book changed since the results in {str(day)!r} were made ({what}); resuming would mix stale "
         "results with new ones. Rerun without --resume to start the date over, or pass --rerun-changed to keep "

@@ -210,20 +210,24 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
         day.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the output folder {str(day)!r}: {type(exc).__name__}: {exc}") from None
-    inputs = {"files": dict(loaded.checksums), "context": token}
+    run_id = f"{time.time_ns():020d}"
+    options = WorkOptions(whole_shares=whole_shares,
+                          orders=orders if orders is not None else OrderRules(whole_shares=whole_shares),
+                          topic=f"batch-{run_id}")
+    run_key = f"{token}:{options.fingerprint()}"
+    inputs = {"files": dict(loaded.checksums), "context": token, "options": options.fingerprint()}
     accounts = loaded["accounts"].sort_values("account_id", kind="stable").reset_index(drop=True)
     state = output.check_inputs(day, inputs, rerun_changed=rerun_changed) if resume else "fresh"
     try:
         output.clean_staging(day, keep_parts=resume)
         if state == "changed":
-            skip = output.done_accounts(day, _fingerprints(token, accounts, loaded))
+            skip = output.done_accounts(day, _fingerprints(run_key, accounts, loaded))
         else:
             skip = output.done_accounts(day) if resume else set()
         skip &= set(accounts["account_id"])
         output.write_inputs(day, inputs)
     except OSError as exc:
         raise OutputError(f"cannot write under {str(day)!r}: {type(exc).__name__}: {exc}") from None
-    run_id = f"{time.time_ns():020d}"
 
     todo = accounts[~accounts["account_id"].isin(skip)].reset_index(drop=True)
     phases = {"load": time.perf_counter() - started}
@@ -232,9 +236,6 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
     stats = {"threads": 0, "chunks": 0, "restarts": 0, "workers_seen": 0}
     size = chunk_size or 1
     aborted: BatchRunError | None = None
-    options = WorkOptions(whole_shares=whole_shares,
-                          orders=orders if orders is not None else OrderRules(whole_shares=whole_shares),
-                          topic=f"batch-{run_id}")
     if own_client:
         mark = time.perf_counter()
         client, cluster = _connect(scheduler, workers, tries=start_tries, processes=processes)
@@ -283,6 +284,7 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
         "store": loaded.kind,
         "inputs": loaded.checksums,
         "context": token,
+        "options_fingerprint": options.fingerprint(),
         "versions": output.package_versions(),
         "run_id": run_id,
         "runs": sorted(set(diag["run_id"])),

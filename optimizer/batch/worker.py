@@ -96,6 +96,10 @@ class WorkOptions:
     orders: OrderRules = OrderRules()
     topic: str | None = None
 
+    def fingerprint(self) -> str:
+        """What of these options decides results (not the event topic): part of each ``input_sha``."""
+        return hashlib.sha256(repr((self.whole_shares, self.orders)).encode()).hexdigest()[:12]
+
 
 def _builder(token: str, blob: bytes) -> CaseBuilder:
     if token not in _BUILDERS:
@@ -175,7 +179,7 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
         rows = {name: by_account[name].get(account_id, empty[name]) for name in chunk.tables}
         row = {c: None for c in DIAGNOSTIC_COLUMNS}
         row.update(account_id=account_id, model_id=str(account["model_id"]), run_id=run_id, worker_pid=os.getpid(),
-                   input_sha=input_sha(token, account, rows), notes="")
+                   input_sha=input_sha(f"{token}:{options.fingerprint()}", account, rows), notes="")
         started = time.perf_counter()
         build_seconds = 0.0
         try:

@@ -176,3 +176,15 @@ def test_a_worker_that_cannot_see_the_output_fails_fast(tmp_path):
     with pytest.raises(OutputError, match="tcp://there:2 cannot see the output folder.*shared the filesystem|"
                                           "tcp://there:2 cannot see the output folder.*share the filesystem"):
         _check_workers(Client(), ["tcp://here:1", "tcp://there:2"], probe)
+
+
+def test_resume_with_other_order_options_is_refused_too(tmp_path, batch_client):
+    book = write_parquet_book(small_book(6), tmp_path / "book")
+    out = tmp_path / "out"
+    execute(book, DATE, out, client=batch_client, progress=False, chunk_size=3)
+    with pytest.raises(BookChangedError, match="order options"):  # whole shares, then fractional: never mixed
+        execute(book, DATE, out, client=batch_client, progress=False, resume=True, whole_shares=False)
+    summary = execute(book, DATE, out, client=batch_client, progress=False, resume=True, whole_shares=False,
+                      rerun_changed=True)
+    assert (summary.done, summary.skipped) == (6, 0)
+    assert (_read(out, "orders")["shares"] % 1 != 0).any()  # fractional now, every account
