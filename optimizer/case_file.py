@@ -38,6 +38,7 @@ raises :class:`InputError` naming the field, asset and lot.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,13 @@ def case_from_dict(raw: dict, name: str = "case") -> Case:
                       cash_weight=targets_raw["cash_weight"])
 
     overlays = tuple(OverlayInstrument(**{k: v for k, v in o.items() if k != "contracts"}) for o in overlays_raw)
+    known_assets = set(assets) | set(data.get("untradeable_usd", {}))
+    for asset in data.get("restrictions", {}):
+        if asset not in known_assets:  # most likely a typo: the rule would bind nothing
+            close = difflib.get_close_matches(asset, sorted(known_assets), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError("restrictions", f"names an asset that is not in assets or untradeable_usd{hint}",
+                             asset=asset)
     restrictions = Restrictions(pd.DataFrame.from_dict(data.get("restrictions", {}), orient="index"))
     settings_raw = dict(data.get("settings", {}))
     if settings_raw.get("solvers") is not None:

@@ -13,6 +13,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -160,6 +161,7 @@ BAD = [
     Bad("max-trade-text", set_("restrictions", {"VTI": {"max_trade_usd": "1e6"}}), "restrictions.max_trade_usd",
         asset="VTI"),
     Bad("restrictions-list", set_("restrictions", ["VTI"]), "restrictions"),
+    Bad("restrictions-unknown-asset", set_("restrictions", {"VTl": {"no_sell": True}}), "restrictions", asset="VTl"),
     Bad("restriction-spec-bool", set_("restrictions", {"VTI": True}), "restrictions", asset="VTI"),
     # -- holdings
     Bad("untradeable-negative", set_("untradeable_usd", "PE_FUND", -1.0), "untradeable_usd", asset="PE_FUND"),
@@ -184,6 +186,13 @@ BAD = [
     Bad("overlay-duplicate", chain(with_overlay, lambda d: {**d, "overlays": d["overlays"] * 2}), "overlays"),
     Bad("overlays-mapping", set_("overlays", {"ES": {"multiplier": 50}}), "overlays"),
 ]
+
+def _asset_renamed(d: dict, old: str, new: str) -> dict:
+    d["assets"][new] = d["assets"].pop(old)
+    for lot in d["lots"]:
+        lot["asset"] = new if lot["asset"] == old else lot["asset"]
+    return d
+
 
 ACCEPTED = [
     Accepted("lot-id-integer", set_("lots", 0, "lot_id", 7),
@@ -211,11 +220,22 @@ ACCEPTED = [
              "a target without lower/upper has a zero-width band at the target (documented)"),
     Accepted("cash-in-overdraft", chain(set_("cash_usd", -500), set_("overdraft_usd", 1000)),
              lambda case: case.portfolio.cash_usd == -500.0, "negative cash within the overdraft"),
-    Accepted("asset-named-NO", lambda d: {**d, "restrictions": {"NO": {"no_buy": True}}},
-             lambda case: list(case.restrictions.table.index) == ["NO"],
+    Accepted("asset-named-NO", lambda d: _asset_renamed(d, "BND", "NO") | {"restrictions": {"NO": {"no_buy": True}}},
+             lambda case: list(case.restrictions.table.index) == ["NO"] and "NO" in case.market.assets,
              "YAML 1.1 would read the key NO as False; names stay names"),
     Accepted("solvers-null", set_("settings", "solvers", None), lambda case: case.settings.solvers is None,
              "null is the default solver chain"),
+    Accepted("loss-sale-unknown-asset", set_("recent_loss_sales", {"ITOT": "2024-06-01"}),
+             lambda case: case.portfolio.recent_loss_sales["ITOT"] == pd.Timestamp("2024-06-01"),
+             "a loss sale of an asset no longer in the snapshot still counts for its wash-sale group"),
+    Accepted("target-key-without-assets", chain(set_("targets", "keys", "EQUITY", "weight", 0.52),
+                                                set_("targets", "keys", "GOLD", {"weight": 0.05}),
+                                                set_("risk", "loadings", "GOLD", [0.1, 0.0]),
+                                                set_("risk", "specific_var", "GOLD", 0.02)),
+             lambda case: case.targets.weight["GOLD"] == 0.05,
+             "a target no asset maps to stays a target (it shows as tracking error)"),
+    Accepted("risk-key-unused", chain(set_("risk", "loadings", "GOLD", [0.1, 0.0]), set_("risk", "specific_var", "GOLD", 0.02)),
+             lambda case: "GOLD" in case.market.risk.keys, "a risk model may cover more keys than the case uses"),
     Accepted("realized-gain-null", set_("realized_gain_usd", None),
              lambda case: case.portfolio.realized_gain_usd is None, "null means unknown"),
 ]
@@ -355,3 +375,11 @@ def test_a_restriction_read_from_a_file_has_the_meaning_written(tmp_path):
                                         "yaml"))
         assert bool(case.restrictions.flag("no_sell", ["VTI"])[0]) is value
     assert np.isinf(case.restrictions.size("max_trade_usd", ["VTI"])[0])
+
+
+def test_an_unquoted_NO_is_a_name_not_false(tmp_path):
+    """YAML 1.1 reads the unquoted key ``NO`` (Norway, or a ticker) as False; here it stays the name."""
+    path = tmp_path / "case.yaml"
+    path.write_text(_base_text().replace("BND", "NO") + "restrictions: {NO: {no_buy: true}}\n")
+    case = _read_and_prepare(path)
+    assert "NO" in case.market.assets and bool(case.restrictions.flag("no_buy", ["NO"])[0])
