@@ -188,3 +188,17 @@ def test_resume_with_other_order_options_is_refused_too(tmp_path, batch_client):
                       rerun_changed=True)
     assert (summary.done, summary.skipped) == (6, 0)
     assert (_read(out, "orders")["shares"] % 1 != 0).any()  # fractional now, every account
+
+
+def test_a_damaged_part_is_set_aside_and_its_accounts_solved_again(tmp_path, batch_client):
+    book = write_parquet_book(small_book(6), tmp_path / "book")
+    out = tmp_path / "out"
+    execute(book, DATE, out, client=batch_client, progress=False, chunk_size=3)
+    clean = _orders(out)
+    first = part_dirs(day_dir(out, DATE))[0]
+    damaged = set(pd.read_parquet(first / "diagnostics.parquet")["account_id"])
+    (first / "diagnostics.parquet").write_bytes(b"PAR1 cut short by a power loss")
+    summary = execute(book, DATE, out, client=batch_client, progress=False, resume=True)
+    assert (summary.done, summary.skipped) == (len(damaged), 6 - len(damaged))
+    pd.testing.assert_frame_equal(_orders(out), clean)
+    assert leftovers(out) == []
