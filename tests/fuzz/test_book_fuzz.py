@@ -205,3 +205,43 @@ def test_a_bad_value_fails_its_account_with_a_typed_error(bad, tables, tmp_path)
     check_error(caught.value, bad)
     first = tables["lots"].iloc[0]
     assert caught.value.lot == first["lot_id"]
+
+
+def with_parity_tables(tables):
+    """The optional tables that carry untradeable holdings, overlays, recent buys and loss sales."""
+    day = pd.Timestamp(DATE)
+    account, asset = str(tables["accounts"]["account_id"].iloc[0]), str(tables["market"]["asset"].iloc[0])
+    return {**tables,
+            "recent_loss_sales": pd.DataFrame({"account_id": [account], "asset": [asset], "sold": [day]}),
+            "recent_buys": pd.DataFrame({"account_id": [account], "asset": [asset], "lot_id": [""],
+                                         "acquired": [day]}),
+            "untradeable": pd.DataFrame({"account_id": [account], "asset": ["PE"], "value_usd": [1e5],
+                                         "asset_class": [None]}),
+            "overlay_instruments": pd.DataFrame({"name": ["FUT"], "multiplier": [50.0], "price": [4000.0],
+                                                 "key": ["K"], "beta": [1.0]}),
+            "overlay_positions": pd.DataFrame({"account_id": [account], "instrument": ["FUT"], "contracts": [2.0]})}
+
+
+PARITY = [
+    Bad("loss-sale-date-int", column("recent_loss_sales", "sold", flags(20240601)), "book.recent_loss_sales.sold"),
+    Bad("recent-buy-date-text", column("recent_buys", "acquired", flags("last week")),
+        "book.recent_buys.acquired"),
+    Bad("untradeable-value-text", column("untradeable", "value_usd", flags("1e5")), "book.untradeable.value_usd"),
+    Bad("overlay-beta-bool", column("overlay_instruments", "beta", flags(True)), "book.overlay_instruments.beta"),
+    Bad("overlay-contracts-typo", rename_column("overlay_positions", "contracts", "contracs"),
+        "book.overlay_positions.contracs"),
+    Bad("overlay-instrument-empty", column("overlay_positions", "instrument", flags("")),
+        "book.overlay_positions.instrument"),
+]
+
+
+def test_the_parity_tables_are_valid(tables):
+    """An empty recent-buy lot id and an empty untradeable class are allowed (documented defaults)."""
+    check_book_tables(with_parity_tables(tables))
+
+
+@pytest.mark.parametrize("bad", PARITY, ids=[b.id for b in PARITY])
+def test_bad_parity_table_column_is_refused(bad, tables):
+    with pytest.raises(Exception) as caught:
+        check_book_tables(bad.mutate(with_parity_tables(tables)))
+    check_error(caught.value, bad)
