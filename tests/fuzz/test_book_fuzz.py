@@ -245,3 +245,19 @@ def test_bad_parity_table_column_is_refused(bad, tables):
     with pytest.raises(Exception) as caught:
         check_book_tables(bad.mutate(with_parity_tables(tables)))
     check_error(caught.value, bad)
+
+
+def test_duckdb_books_get_the_same_checks(tables, tmp_path):
+    from optimizer.batch.store import write_duckdb
+
+    good = write_duckdb(tables, tmp_path / "good.duckdb")
+    preflight(good, DATE)
+    bad = write_duckdb(column("accounts", "risk_aversoin", 5.0)(tables), tmp_path / "bad.duckdb")
+    with pytest.raises(InputError) as caught:
+        preflight(bad, DATE)
+    assert caught.value.field == "book.accounts.risk_aversoin"
+    corrupt = tmp_path / "corrupt.duckdb"
+    corrupt.write_bytes(b"not a database" * 100)
+    with pytest.raises(InputError) as caught:
+        preflight(corrupt, DATE)
+    assert caught.value.field == "book" and "corrupt.duckdb" in str(caught.value)
