@@ -99,9 +99,14 @@ def check_output_folder(out: Path, option: str = "--out") -> Path:
         parent = parent.parent
     if not parent.is_dir():
         raise InputError(option, f"{str(parent)!r} is a file, so {str(out)!r} cannot be a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _may_create_in(parent):
         raise InputError(option, f"cannot create {str(out)!r}: {str(parent)!r} is not writable")
     return out
+
+
+def _may_create_in(folder: Path) -> bool:
+    """Whether this process may create entries in ``folder`` (``access(2)``: permissions and read-only mounts)."""
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def check_output_file(path: Path, option: str = "PATH") -> Path:

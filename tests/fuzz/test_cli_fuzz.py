@@ -286,3 +286,25 @@ def test_an_infeasible_case_exits_2_naming_the_conflict(tmp_path):
     result = run("solve", case_file(tmp_path, data), "--out", tmp_path / "out")
     assert result.exit_code == EXIT_INPUT
     assert "infeasible" in result.stderr and "EQUITY" in result.stderr, result.stderr
+
+
+def test_solve_out_on_a_read_only_filesystem(tmp_path, monkeypatch):
+    """As root chmod cannot make a folder unwritable, so the filesystem's answers are stood in for:
+    EROFS when a probe file is created in an existing folder, access() refusal for a new one."""
+    import errno
+    import tempfile as tempfile_module
+
+    import optimizer.cli as cli
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    monkeypatch.setattr(tempfile_module, "TemporaryFile", read_only)
+    result = run("solve", case_file(tmp_path, base_case()), "--out", existing)
+    assert result.exit_code == EXIT_INPUT and "Read-only file system" in result.stderr
+    monkeypatch.setattr(cli, "_may_create_in", lambda folder: False)
+    result = run("solve", case_file(tmp_path, base_case()), "--out", tmp_path / "new")
+    assert result.exit_code == EXIT_INPUT and "not writable" in result.stderr
+    assert not (tmp_path / "new").exists() and list(existing.iterdir()) == []
