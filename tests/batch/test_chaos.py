@@ -53,6 +53,9 @@ def _tables(out):
 def test_killed_ten_times_at_random_and_resumed_equals_a_clean_run(tmp_path):
     book = write_parquet_book(synthetic_book(40, 6, 2, n_models=3, seed=11), tmp_path / "book")
     context = _context()
+    warm = context.Process(target=time.sleep, args=(0,))  # start the fork server (imports) before timing
+    warm.start()
+    warm.join()
     clean = tmp_path / "clean"
     started = time.monotonic()
     assert _run(context, book, clean) == "finished"
@@ -65,12 +68,13 @@ def test_killed_ten_times_at_random_and_resumed_equals_a_clean_run(tmp_path):
     out = tmp_path / "out"
     rng = np.random.default_rng(2024)
     endings = []
-    for _ in range(KILLS):
+    while endings.count("killed") < KILLS and len(endings) < 3 * KILLS:
         # a moment within what is left of the run: start-up, solving, writing parts, consolidating
         left = len(set(pd.read_parquet(book / "accounts.parquet")["account_id"]) - done_accounts(day_dir(out, DATE)))
         expected = overhead + max(length - overhead, 0.0) * left / 40
-        endings.append(_run(context, book, out, kill_after=float(rng.uniform(0.2, 1.0) * expected)))
-    assert endings.count("killed") >= KILLS // 2, endings  # most kills really landed mid-run
+        endings.append(_run(context, book, out, kill_after=float(rng.uniform(0.1, 0.9) * expected)))
+    print("chaos endings:", endings)
+    assert endings.count("killed") == KILLS, endings  # ten kills really landed mid-run
     assert _run(context, book, out) == "finished"
 
     diag, orders, trades = _tables(out)
