@@ -105,7 +105,8 @@ def _check_column(table: str, name: str, kind: str, frame: pd.DataFrame) -> None
 
     if kind == NUMBER:
         if pd.api.types.is_bool_dtype(dtype):
-            fail(0, f"is a column of booleans; expected numbers") if len(values) else None
+            if len(values):
+                fail(0, "is a column of booleans; expected numbers")
         elif not pd.api.types.is_numeric_dtype(dtype):
             scan(is_number)
     elif kind == FLAG:
@@ -164,9 +165,8 @@ def check_book_tables(tables: dict[str, pd.DataFrame]) -> None:
             name = str(column)
             if name in known:
                 continue
-            if table in FACTOR_TABLES:
-                known_factor = NUMBER
-                _check_column(table, name, known_factor, frame)
+            if table in FACTOR_TABLES:  # every other column of risk / factor_cov is a factor
+                _check_column(table, name, NUMBER, frame)
                 continue
             close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}? " if close else ""

@@ -288,9 +288,6 @@ def test_accepted_by_design_and_read_as_documented(ok, tmp_path):
 
 # -- raw text: what a mutation of the parsed dict cannot express
 
-BASE_TEXT = None
-
-
 def _base_text() -> str:
     from fuzz_support import BASE_CASE_FILE
 
