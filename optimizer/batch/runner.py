@@ -218,6 +218,13 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
     inputs = {"files": dict(loaded.checksums), "context": token, "options": options.fingerprint()}
     accounts = loaded["accounts"].sort_values("account_id", kind="stable").reset_index(drop=True)
     state = output.check_inputs(day, inputs, rerun_changed=rerun_changed) if resume else "fresh"
+    phases = {"load": time.perf_counter() - started}
+    own_client = client is None
+    cluster = None
+    if own_client:  # before touching earlier results: a cluster that cannot start leaves them as they were
+        mark = time.perf_counter()
+        client, cluster = _connect(scheduler, workers, tries=start_tries, processes=processes)
+        phases["cluster_start"] = time.perf_counter() - mark
     try:
         output.clean_staging(day, keep_parts=resume)
         if state == "changed":
@@ -227,19 +234,14 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
         skip &= set(accounts["account_id"])
         output.write_inputs(day, inputs)
     except OSError as exc:
+        if own_client:
+            _close(client, cluster)
         raise OutputError(f"cannot write under {str(day)!r}: {type(exc).__name__}: {exc}") from None
 
     todo = accounts[~accounts["account_id"].isin(skip)].reset_index(drop=True)
-    phases = {"load": time.perf_counter() - started}
-    own_client = client is None
-    cluster = None
     stats = {"threads": 0, "chunks": 0, "restarts": 0, "workers_seen": 0}
     size = chunk_size or 1
     aborted: BatchRunError | None = None
-    if own_client:
-        mark = time.perf_counter()
-        client, cluster = _connect(scheduler, workers, tries=start_tries, processes=processes)
-        phases["cluster_start"] = time.perf_counter() - mark
     try:
         threads = max(1, sum(client.nthreads().values()))
         size = chunk_size or max(1, min(MAX_CHUNK, math.ceil(len(todo) / (threads * 4)) if len(todo) else 1))
