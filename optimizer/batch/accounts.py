@@ -42,8 +42,8 @@ class Context:
     specific_var: pd.Series   # index key
     factor_cov: pd.DataFrame  # index factor; columns factors
     lot_slots: int
-    bad_assets: dict = None   # asset -> what is wrong with its market row (see bad_market_rows)
-    instruments: pd.DataFrame = None  # overlay_instruments rows of the date (name, key, beta, ...)
+    bad_assets: dict | None = None  # asset -> what is wrong with its market row (see bad_market_rows)
+    instruments: pd.DataFrame | None = None  # overlay_instruments rows of the date (name, key, beta, ...)
 
     def blob(self) -> tuple[str, bytes]:
         """``(token, pickled bytes)``: the token names this context in worker caches."""
