@@ -5,6 +5,10 @@ Layout (every amount in the account currency; weights are NAV fractions)::
     date: 2020-12-31
     cash_usd: 50000                # optional, default 0
     overdraft_usd: 0               # optional
+    realized_gain_usd: 0           # optional: net gain realized this tax year (null: unknown)
+    recent_loss_sales: {BND: 2024-06-01}          # optional: latest loss sale per asset (wash sales)
+    recent_buys:                                  # optional: buys of the last 30 days, held or sold
+      - {asset: VTI, lot_id: L9, acquired: 2024-06-10}
     lots:                          # tax lots
       - {lot_id: L1, asset: SP500, quantity: 120, cost_basis: 250.0, acquired: 2018-03-01}
     untradeable_usd: {PE_FUND: 100000}           # optional
@@ -27,97 +31,134 @@ Layout (every amount in the account currency; weights are NAV fractions)::
     restrictions: {SP500: {no_sell: true}}                    # optional
     settings: {risk_aversion: 10, bands: soft}                # optional
 
-A missing or malformed field raises :class:`InputError` naming it.
+Reading is strict (:mod:`optimizer.schema`): an unknown key is refused with the closest valid
+one, numbers are never text or booleans, dates never numbers, flags only ``true``/``false``,
+a key may appear once per mapping, and lots may not be dated after ``date``. Every problem
+raises :class:`InputError` naming the field, asset and lot.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import difflib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
-
 from optimizer.errors import InputError
 from optimizer.model import (Case, Market, OverlayInstrument, Portfolio, Restrictions, RiskModel, Settings, Targets,
                              TaxRules)
+from optimizer.model.portfolio import LOT_COLUMNS
+from optimizer.model.restrictions import FLAG_COLUMNS, SIZE_COLUMNS
+from optimizer.schema import CASE, check, parse_document
 
 ASSET_FIELDS = ("price", "asset_class", "volatility", "adv_usd", "half_spread", "commission")
 
 
+SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+
+
 def read_case(path: str | Path) -> Case:
-    """Load a case file (``.json``, ``.yaml`` or ``.yml``)."""
+    """Load a case file (``.json``, ``.yaml`` or ``.yml``), strictly.
+
+    Raises
+    ------
+    InputError
+        The path is missing, a folder or unreadable; the text is not valid JSON/YAML, has a
+        duplicate key or is nested too deeply; or a field is unknown, of the wrong type or
+        out of range (``field``, ``asset`` and ``lot`` say where).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError("case", f"file {str(path)!r} does not exist")
-    text = path.read_text()
+    if path.is_dir():
+        raise InputError("case", f"{str(path)!r} is a folder; give a case file (.json, .yaml or .yml)")
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError("case", f"{path.name!r} has suffix {path.suffix!r}; use .json, .yaml or .yml")
     try:
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InputError("case", f"{path.name} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("case", f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError("case", f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    raw = parse_document(text, fmt, path.name)
     if not isinstance(raw, dict):
         raise InputError("case", f"{path.name} must hold a mapping at the top level")
     return case_from_dict(raw, name=path.stem)
 
 
-def _require(raw: dict, key: str, where: str = ""):
-    if key not in raw or raw[key] is None:
-        raise InputError(f"{where}{key}", "is required in the case file")
-    return raw[key]
-
-
 def case_from_dict(raw: dict, name: str = "case") -> Case:
-    """Build a :class:`Case` from the parsed file contents."""
-    date = pd.Timestamp(_require(raw, "date"))
-    lots = pd.DataFrame(_require(raw, "lots"))
+    """Build a :class:`Case` from the parsed file contents (checked against :data:`optimizer.schema.CASE`)."""
+    data = check(raw, CASE)
+    date = data["date"]
+    lots = pd.DataFrame(data["lots"], columns=list(LOT_COLUMNS))
+    overlays_raw = data.get("overlays", [])
     portfolio = Portfolio(
-        lots=lots if len(lots) else pd.DataFrame(columns=["lot_id", "asset", "quantity", "cost_basis", "acquired"]),
-        cash_usd=raw.get("cash_usd", 0.0),
-        untradeable_usd=pd.Series(raw.get("untradeable_usd") or {}, dtype=float),
-        overlay_contracts=pd.Series({o["name"]: o.get("contracts", 0.0) for o in raw.get("overlays") or []}, dtype=float),
-        recent_loss_sales=pd.Series(raw.get("recent_loss_sales") or {}, dtype="datetime64[ns]"),
-        overdraft_usd=raw.get("overdraft_usd", 0.0),
+        lots=lots,
+        cash_usd=data["cash_usd"],
+        untradeable_usd=pd.Series(data.get("untradeable_usd", {}), dtype=float),
+        overlay_contracts=pd.Series({o["name"]: o.get("contracts", 0.0) for o in overlays_raw}, dtype=float),
+        recent_loss_sales=pd.Series(data.get("recent_loss_sales", {}), dtype="datetime64[ns]"),
+        recent_buys=pd.DataFrame([{"asset": b["asset"], "lot_id": b.get("lot_id", ""), "acquired": b["acquired"]}
+                                  for b in data.get("recent_buys", [])], columns=["asset", "lot_id", "acquired"]),
+        overdraft_usd=data["overdraft_usd"],
+        realized_gain_usd=data.get("realized_gain_usd"),
     )
-    assets = _require(raw, "assets")
-    columns = {}
-    for field in ASSET_FIELDS:
-        values = {}
-        for asset, spec in assets.items():
-            if not isinstance(spec, dict) or field not in spec:
-                raise InputError(f"assets.{field}", "is required for every asset", asset=str(asset))
-            values[str(asset)] = spec[field]
-        columns[field] = pd.Series(values)
-    asset_class = pd.concat([columns["asset_class"].astype(str), pd.Series(raw.get("asset_class") or {}, dtype=str)])
+    assets = data["assets"]
+    if not assets:
+        raise InputError("assets", "is empty; the market snapshot needs at least one asset")
+    columns = {f: pd.Series({a: spec[f] for a, spec in assets.items()}, dtype=object) for f in ASSET_FIELDS}
+    classes = pd.Series(data.get("asset_class", {}), dtype=object)
+    both = sorted(set(classes.index) & set(assets))
+    if both:
+        raise InputError("asset_class", "is also given under assets; give an asset's class once", asset=both[0])
+    asset_class = pd.concat([columns["asset_class"], classes])
 
-    risk_raw = _require(raw, "risk")
-    factors = [str(f) for f in _require(risk_raw, "factors", "risk.")]
-    loadings = pd.DataFrame.from_dict(_require(risk_raw, "loadings", "risk."), orient="index", columns=factors)
-    risk = RiskModel(loadings=loadings,
-                     factor_cov=pd.DataFrame(_require(risk_raw, "factor_cov", "risk."), index=factors, columns=factors),
-                     specific_var=pd.Series(_require(risk_raw, "specific_var", "risk."), dtype=float))
-    market = Market(date=date, prices=columns["price"].astype(float), asset_class=asset_class, risk=risk,
+    risk_raw = data["risk"]
+    factors = risk_raw["factors"]
+    if len(set(factors)) != len(factors):
+        raise InputError("risk.factors", "names a factor twice")
+    cov = risk_raw["factor_cov"]
+    if len(cov) != len(factors) or any(len(row) != len(factors) for row in cov):
+        shape = f"{len(cov)} rows of lengths {sorted({len(r) for r in cov})}" if cov else "no rows"
+        raise InputError("risk.factor_cov", f"has {shape}; expected {len(factors)} x {len(factors)} "
+                         "(one row and column per factor)")
+    for key, row in risk_raw["loadings"].items():
+        if len(row) != len(factors):
+            raise InputError("risk.loadings", f"has {len(row)} loadings; expected {len(factors)} (one per factor)",
+                             asset=key)
+    loadings = pd.DataFrame.from_dict(risk_raw["loadings"], orient="index", columns=factors, dtype=float)
+    risk = RiskModel(loadings=loadings, factor_cov=pd.DataFrame(cov, index=factors, columns=factors, dtype=float),
+                     specific_var=pd.Series(risk_raw["specific_var"], dtype=float))
+    market = Market(date=date, prices=columns["price"], asset_class=asset_class, risk=risk,
                     volatility=columns["volatility"], adv_usd=columns["adv_usd"],
                     half_spread=columns["half_spread"], commission=columns["commission"])
 
-    targets_raw = _require(raw, "targets")
-    keys = _require(targets_raw, "keys", "targets.")
-    weight, lower, upper = {}, {}, {}
-    for key, spec in keys.items():
-        weight[key] = _require(spec, "weight", f"targets.keys.{key}.")
-        lower[key] = spec.get("lower", weight[key])
-        upper[key] = spec.get("upper", weight[key])
+    targets_raw = data["targets"]
+    keys = targets_raw["keys"]
+    if not keys:
+        raise InputError("targets.keys", "is empty; give at least one target")
+    weight = {k: spec["weight"] for k, spec in keys.items()}
+    lower = {k: spec.get("lower", weight[k]) for k, spec in keys.items()}
+    upper = {k: spec.get("upper", weight[k]) for k, spec in keys.items()}
     targets = Targets(pd.Series(weight, dtype=float), pd.Series(lower, dtype=float), pd.Series(upper, dtype=float),
-                      cash_weight=targets_raw.get("cash_weight", 0.0))
+                      cash_weight=targets_raw["cash_weight"])
 
-    overlays = tuple(OverlayInstrument(**{k: v for k, v in o.items() if k != "contracts"})
-                     for o in raw.get("overlays") or [])
-    restrictions = Restrictions(pd.DataFrame.from_dict(raw.get("restrictions") or {}, orient="index"))
-    try:
-        settings = Settings(**(raw.get("settings") or {}))
-        tax = TaxRules(**(raw.get("tax") or {}))
-    except TypeError as exc:
-        raise InputError("settings", str(exc)) from None
+    overlays = tuple(OverlayInstrument(**{k: v for k, v in o.items() if k != "contracts"}) for o in overlays_raw)
+    known_assets = set(assets) | set(data.get("untradeable_usd", {}))
+    for asset in data.get("restrictions", {}):
+        if asset not in known_assets:  # most likely a typo: the rule would bind nothing
+            close = difflib.get_close_matches(asset, sorted(known_assets), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError("restrictions", f"names an asset that is not in assets or untradeable_usd{hint}",
+                             asset=asset)
+    restrictions = Restrictions(pd.DataFrame.from_dict(data.get("restrictions", {}), orient="index"))
+    settings_raw = dict(data.get("settings", {}))
+    if settings_raw.get("solvers") is not None:
+        settings_raw["solvers"] = tuple(settings_raw["solvers"])
+    settings = Settings(**settings_raw)
+    tax = TaxRules(**data.get("tax", {}))
     return Case(portfolio=portfolio, targets=targets, market=market, settings=settings, tax=tax,
                 overlays=overlays, restrictions=restrictions, name=name)
 
@@ -144,10 +185,55 @@ def case_to_dict(case: Case) -> dict:
                  "factor_cov": risk.factor_cov.to_numpy().tolist(),
                  "loadings": {k: [float(x) for x in row] for k, row in risk.loadings.iterrows()},
                  "specific_var": {k: float(v) for k, v in risk.specific_var.items()}},
-        "tax": {"short_term_rate": case.tax.short_term_rate, "long_term_rate": case.tax.long_term_rate},
-        "settings": {"risk_aversion": case.settings.risk_aversion, "bands": case.settings.bands},
+        "tax": _plain_fields(case.tax, skip=("identical_groups",)),
+        "settings": _plain_fields(case.settings, skip=("solvers",)),
     }
+    if case.tax.identical_groups:
+        out["tax"]["identical_groups"] = dict(case.tax.identical_groups)
+    if case.settings.solvers is not None:
+        out["settings"]["solvers"] = list(case.settings.solvers)
+    if p.overdraft_usd:
+        out["overdraft_usd"] = float(p.overdraft_usd)
+    if p.realized_gain_usd is not None:
+        out["realized_gain_usd"] = float(p.realized_gain_usd)
+    if len(p.recent_loss_sales):
+        out["recent_loss_sales"] = {str(a): pd.Timestamp(d).strftime("%Y-%m-%d") for a, d in p.recent_loss_sales.items()}
+    if len(p.recent_buys):
+        out["recent_buys"] = [{"asset": str(b.asset), "lot_id": str(b.lot_id),
+                               "acquired": pd.Timestamp(b.acquired).strftime("%Y-%m-%d")}
+                              for b in p.recent_buys.itertuples(index=False)]
     if len(p.untradeable_usd):
         out["untradeable_usd"] = {k: float(v) for k, v in p.untradeable_usd.items()}
         out["asset_class"] = {k: str(m.asset_class[k]) for k in p.untradeable_usd.index}
+    if case.overlays:
+        out["overlays"] = [_overlay_dict(o, float(p.overlay_contracts.get(o.name, 0.0))) for o in case.overlays]
+    if not case.restrictions.table.empty:
+        out["restrictions"] = {str(a): _restriction_dict(row) for a, row in case.restrictions.table.iterrows()}
+    return out
+
+
+def _plain_fields(obj, skip: tuple[str, ...] = ()) -> dict:
+    """A frozen dataclass's fields as plain Python numbers, text and booleans."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        if f.name in skip:
+            continue
+        value = getattr(obj, f.name)
+        out[f.name] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+def _overlay_dict(o: OverlayInstrument, contracts: float) -> dict:
+    out = {"name": o.name, "multiplier": float(o.multiplier), "price": float(o.price),
+           "exposure": {str(k): float(v) for k, v in o.exposure.items()}, "initial_margin": float(o.initial_margin),
+           "cost_per_contract_usd": float(o.cost_per_contract_usd), "holding_cost": float(o.holding_cost),
+           "contracts": contracts}
+    if np.isfinite(o.max_notional_usd):  # unlimited is the default; JSON has no infinity
+        out["max_notional_usd"] = float(o.max_notional_usd)
+    return out
+
+
+def _restriction_dict(row: pd.Series) -> dict:
+    out = {c: bool(row[c]) for c in FLAG_COLUMNS if bool(row[c])}
+    out.update({c: float(row[c]) for c in SIZE_COLUMNS if np.isfinite(row[c])})
     return out

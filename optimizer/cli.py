@@ -1,60 +1,177 @@
-"""The ``rebalance`` command: solve one case, run the demo comparison, or the nightly batch."""
+"""The ``rebalance`` command: solve one case, run the demo comparison, or the nightly batch.
+
+Exit codes (also in ``rebalance --help`` and the README): 0 success; 1 the batch ran but
+some accounts failed; 2 usage or input error (nothing was solved or written); 3 the run
+as a whole failed (no solver succeeded, output could not be written, the cluster failed,
+or a bug). No user error ends in a traceback: each is one line naming the field, asset
+and lot (with ``--log-json``, one JSON object with those as fields).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import sys
 import tempfile
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from optimizer.errors import RebalanceError
+from optimizer import console
+from optimizer.errors import InfeasibleError, InputError, RebalanceError
 
-app = typer.Typer(add_completion=False, help="Portfolio rebalancing as one convex program.",
+#: Exit codes of every command.
+EXIT_OK, EXIT_PARTIAL, EXIT_INPUT, EXIT_RUN = 0, 1, 2, 3
+
+EXIT_CODES_HELP = ("Exit codes: 0 success; 1 batch ran but some accounts failed; 2 usage or input error, "
+                   "or an infeasible case (nothing written); 3 the whole run failed (solver, output, cluster, "
+                   "or a bug).")
+
+app = typer.Typer(add_completion=False, help=f"Portfolio rebalancing as one convex program.\n\n{EXIT_CODES_HELP}",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console()
+
+QUIET = typer.Option(False, "--quiet", "-q", help="Print only warnings and errors.")
+LOG_JSON = typer.Option(False, "--log-json", help="Write one JSON object per event (stdout), no tables or bars.")
+
+
+@contextmanager
+def _reported(command: str):
+    """Run a command body, turning every error into one line (or JSON event) and an exit code.
+
+    InputError / InfeasibleError: 2. Other engine errors, unwritable output, anything
+    unexpected: 3. ``REBALANCE_DEBUG=1`` adds the traceback of an unexpected error.
+    """
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except (InputError, InfeasibleError) as exc:
+        console.error(f"{command}.input_error", str(exc), **console.error_fields(exc))
+        raise typer.Exit(code=EXIT_INPUT) from None
+    except RebalanceError as exc:
+        console.error(f"{command}.failed", str(exc), **console.error_fields(exc))
+        raise typer.Exit(code=EXIT_RUN) from None
+    except OSError as exc:
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        console.error(f"{command}.io_error", f"cannot write or read{where}: {exc.strerror or exc}",
+                      error_type=type(exc).__name__)
+        raise typer.Exit(code=EXIT_RUN) from None
+    except KeyboardInterrupt:
+        console.error(f"{command}.interrupted", "interrupted")
+        raise typer.Exit(code=EXIT_RUN) from None
+    except Exception as exc:  # a bug: say so, exit 3, keep the traceback for who asks
+        fields = console.error_fields(exc)
+        if console.is_json() or os.environ.get("REBALANCE_DEBUG"):
+            fields["traceback"] = traceback.format_exc()
+        console.error(f"{command}.internal_error", f"internal error (please report): {type(exc).__name__}: {exc}"
+                      + ("" if os.environ.get("REBALANCE_DEBUG") or console.is_json()
+                         else " (REBALANCE_DEBUG=1 shows the traceback)"), **fields)
+        if os.environ.get("REBALANCE_DEBUG") and not console.is_json():
+            sys.stderr.write(fields["traceback"])
+        raise typer.Exit(code=EXIT_RUN) from None
+
+
+def check_output_folder(out: Path, option: str = "--out") -> Path:
+    """Check that ``out`` is, or can become, a writable folder, creating nothing. Raises InputError.
+
+    An existing folder gets a probe file written and removed; a new one needs its nearest
+    existing parent to be a folder this process may write to (``access(2)`` also reports
+    a read-only filesystem).
+    """
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise InputError(option, f"{str(out)!r} is an existing file; give a folder")
+        try:
+            with tempfile.TemporaryFile(dir=out, prefix=".write-probe-"):
+                pass
+        except OSError as exc:
+            raise InputError(option, f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
+        return out
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(option, f"{str(parent)!r} is a file, so {str(out)!r} cannot be a folder")
+    if not _may_create_in(parent):
+        raise InputError(option, f"cannot create {str(out)!r}: {str(parent)!r} is not writable")
+    return out
+
+
+def _may_create_in(folder: Path) -> bool:
+    """Whether this process may create entries in ``folder`` (``access(2)``: permissions and read-only mounts)."""
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def check_output_file(path: Path, option: str = "PATH") -> Path:
+    """Make sure the file ``path`` can be written (its folder exists or can be made, it is no folder)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(option, f"{str(path)!r} is a folder; give a file name")
+    check_output_folder(path.parent if str(path.parent) else Path("."), option)
+    return path
+
+
+def parse_run_date(text: str, option: str = "--date") -> str:
+    """``text`` as an ISO date ``YYYY-MM-DD`` (refusing anything else), returned normalised."""
+    try:
+        return dt.date.fromisoformat(text.strip()).isoformat()
+    except (ValueError, AttributeError):
+        raise InputError(option, f"{text!r} is not a date; use YYYY-MM-DD") from None
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file so a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` atomically and durably, readable by others (see :mod:`optimizer.files`)."""
+    from optimizer.files import write_text
+
+    write_text(path, text)
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES_HELP)
 def solve(
     case: Path = typer.Argument(..., help="Case file (.json, .yaml or .yml); see the README for the format."),
     out: Path = typer.Option(Path("rebalance-out"), "--out", help="Folder for result.json and trades.csv."),
     whole_units: bool = typer.Option(False, "--whole-units", help="Round to whole shares and contracts."),
+    min_notional: float = typer.Option(1.0, "--min-notional", help="Smallest order written to orders.csv, "
+                                       "account currency."),
+    dust: float = typer.Option(1e-6, "--dust", help="Smallest order written to orders.csv as a fraction of NAV."),
+    quiet: bool = QUIET,
+    log_json: bool = LOG_JSON,
 ) -> None:
     """Solve one rebalance case: print the trade list and write the result."""
     from optimizer.case_file import read_case
     from optimizer.rebalancer import solve_case
+    from optimizer.trade_file import OrderRules, orders_csv, orders_frame
 
-    try:
-        result = solve_case(read_case(case), whole_units=whole_units)
-    except RebalanceError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2)
-    table = Table(title=f"Trades for {case.name}")
-    for column in ("asset", "class", "shares", "trade_usd", "weight before", "weight after"):
-        table.add_column(column, justify="right" if column != "asset" else "left")
-    for asset, row in result.to_frame().iterrows():
-        table.add_row(asset, row.asset_class, f"{row.shares:,.2f}", f"{row.trade_usd:,.0f}",
-                      f"{row.weight_before:.2%}", f"{row.weight_after:.2%}")
-    console.print(table)
-    console.print(result.summary())
-    out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "result.json", json.dumps(result.to_dict(), indent=2))
-    _write_atomic(out / "trades.csv", result.to_frame().to_csv())
-    _write_atomic(out / "lot_sales.csv", result.lot_sales.to_csv())
-    console.print(f"wrote {out / 'result.json'}, {out / 'trades.csv'} and {out / 'lot_sales.csv'}")
+    console.configure(quiet=quiet, log_json=log_json)
+    with _reported("solve"):
+        rules = OrderRules(min_notional_usd=min_notional, dust_fraction=dust)
+        loaded = read_case(case)
+        check_output_folder(out)  # before solving: a bad --out must not cost a solve
+        result = solve_case(loaded, whole_units=whole_units)
+        table = Table(title=f"Trades for {console.escape(case.name)}")
+        for column in ("asset", "class", "shares", "trade_usd", "weight before", "weight after"):
+            table.add_column(column, justify="right" if column != "asset" else "left")
+        for asset, row in result.to_frame().iterrows():
+            table.add_row(console.escape(asset), console.escape(row.asset_class), f"{row.shares:,.2f}",
+                          f"{row.trade_usd:,.0f}", f"{row.weight_before:.2%}", f"{row.weight_after:.2%}")
+        console.renderable(table)
+        console.info("solve.summary", result.summary(), case=str(case), nav_usd=result.nav_usd)
+        out.mkdir(parents=True, exist_ok=True)
+        _write_atomic(out / "result.json", json.dumps(result.to_dict(), indent=2))
+        _write_atomic(out / "trades.csv", result.to_frame().to_csv())
+        _write_atomic(out / "lot_sales.csv", result.lot_sales.to_csv())
+        settings = loaded.settings
+        orders = orders_frame(result, loaded.name, rules=rules,
+                              cash_floor_usd=max(settings.min_cash_usd, settings.min_cash_weight * result.nav_usd))
+        _write_atomic(out / "orders.csv", orders_csv(orders))
+        console.info("solve.wrote", f"wrote {out / 'result.json'}, {out / 'trades.csv'}, {out / 'lot_sales.csv'} and "
+                     f"{out / 'orders.csv'} (executable orders)", out=str(out), orders=len(orders))
 
 
 @app.command()
@@ -65,26 +182,77 @@ def demo(
     """Compare the optimizer with practitioners' heuristics on real data; write an HTML report."""
     from optimizer.demo import run_demo
 
-    run_demo(out, quick=quick)  # prints the table, progress and where the report is
+    with _reported("demo"):
+        check_output_folder(out)
+        run_demo(out, quick=quick)  # prints the table, progress and where the report is
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES_HELP)
 def batch(
     book: Path = typer.Argument(..., help="Book: a folder of Parquet tables or a .duckdb file."),
     date: str = typer.Option(..., "--date", help="Run date, YYYY-MM-DD."),
     out: Path = typer.Option(..., "--out", help="Output root; results go to OUT/date=YYYY-MM-DD/."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler."),
-    resume: bool = typer.Option(False, "--resume", help="Skip accounts already done for this date."),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", help="Address of an existing Dask scheduler. Its workers must see OUT on a shared "
+        "filesystem at the same absolute path (each worker is checked before it gets work)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip accounts already done for this date; refused "
+                                "(exit 2) if the book changed since, unless --rerun-changed."),
+    rerun_changed: bool = typer.Option(False, "--rerun-changed", help="With --resume after the book changed: keep "
+                                       "only results whose account rows and market are unchanged, solve the rest."),
+    fractional: bool = typer.Option(False, "--fractional", help="Trade fractional shares (default: whole shares)."),
+    min_notional: float = typer.Option(1.0, "--min-notional", help="Smallest order kept, account currency."),
+    dust: float = typer.Option(1e-6, "--dust", help="Smallest order kept, as a fraction of the account's NAV."),
     workers: int = typer.Option(2, "--workers", help="Workers of the local cluster."),
     timeout: float = typer.Option(60.0, "--timeout", help="Per-account time limit, seconds."),
+    quiet: bool = QUIET,
+    log_json: bool = LOG_JSON,
 ) -> None:
-    """Rebalance every account of a book on Dask; exits non-zero if any account failed."""
+    """Rebalance every account of a book on Dask; exits 1 if any account failed (see the exit codes below)."""
     from optimizer.batch import run_batch
+    from optimizer.book_schema import preflight
 
-    summary = run_batch(book, date, out, scheduler=scheduler, resume=resume, workers=workers, timeout_s=timeout)
-    console.print(summary.text())
-    if summary.failed > 0:
-        raise typer.Exit(code=1)
+    console.configure(quiet=quiet, log_json=log_json)
+    with _reported("batch"):
+        date = parse_run_date(date)
+        if workers < 1:
+            raise InputError("--workers", f"is {workers}; at least 1")
+        if not timeout > 0:
+            raise InputError("--timeout", f"is {timeout}; a positive number of seconds")
+        check_output_folder(out)
+        preflight(book, date)  # the whole book's schema and the date, before any cluster starts
+        try:
+            from optimizer.trade_file import OrderRules
+
+            rules = OrderRules(min_notional_usd=min_notional, dust_fraction=dust, whole_shares=not fractional)
+            summary = run_batch(book, date, out, scheduler=scheduler, resume=resume, workers=workers,
+                                timeout_s=timeout, progress=console.progress_enabled(), rerun_changed=rerun_changed,
+                                whole_shares=not fractional, orders=rules)
+        except InputError:
+            raise
+        except RebalanceError as exc:  # a whole-run failure reported by the batch
+            console.error("batch.failed", str(exc), **console.error_fields(exc))
+            raise typer.Exit(code=EXIT_RUN) from None
+        console.info("batch.summary", summary.text(), date=summary.date, out=str(summary.out_dir),
+                     total=summary.total, done=summary.done, failed=summary.failed, skipped=summary.skipped,
+                     seconds=summary.seconds, failures=[list(f) for f in summary.failures])
+        if summary.failed > 0:
+            raise typer.Exit(code=EXIT_PARTIAL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``) and return its exit code."""
+    try:
+        code = app(args=argv, prog_name="rebalance", standalone_mode=False)
+        return code if isinstance(code, int) else EXIT_OK
+    except typer.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_INPUT
+    except Exception as exc:  # click usage errors (bad option, missing argument); typer may vendor click
+        if any(kind.__name__ == "ClickException" for kind in type(exc).__mro__):
+            exc.show()
+            return EXIT_INPUT
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from optimizer.errors import InputError
 from optimizer.model import Market, OverlayInstrument, Portfolio, Restrictions, Settings, Targets, TaxRules
+from optimizer.model.portfolio import check_lots_dated_by
 
 #: Upper bound used where an amount is unlimited (NAV fractions); finite so solvers stay well scaled.
 UNLIMITED = 10.0
@@ -170,6 +171,18 @@ def prepare(
     ``universe`` fixes the asset order (default: the market's assets, then untradeable
     holdings); ``lot_slots`` the lots per asset (default: the most any asset holds).
     """
+    for name, value, kind in (("portfolio", portfolio, Portfolio), ("targets", targets, Targets),
+                              ("market", market, Market), ("settings", settings, Settings), ("tax", tax, TaxRules)):
+        if not isinstance(value, kind):
+            raise InputError(name, f"expected {kind.__name__}, got {type(value).__name__}")
+    if restrictions is not None and not isinstance(restrictions, Restrictions):
+        raise InputError("restrictions", f"expected Restrictions, got {type(restrictions).__name__}")
+    try:
+        overlays = [] if isinstance(overlays, (str, bytes)) else list(overlays)
+    except TypeError:
+        overlays = None
+    if overlays is None or not all(isinstance(o, OverlayInstrument) for o in overlays):
+        raise InputError("overlays", "expected a sequence of OverlayInstrument")
     restrictions = restrictions or Restrictions()
     untradeable = list(portfolio.untradeable_usd.index)
     if universe is None:
@@ -178,6 +191,7 @@ def prepare(
     if len(set(assets)) != len(assets):
         raise InputError("universe", "lists an asset twice")
     _check_known(portfolio, assets, market, untradeable)
+    check_lots_dated_by(portfolio.lots, market.date)
     classes = market.asset_class.reindex(assets)
     if classes.isna().any():
         raise InputError("asset_class", "has no exposure key for this asset", asset=str(classes.index[classes.isna()][0]))

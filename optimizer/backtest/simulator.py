@@ -21,7 +21,9 @@ monthly); on each date, in this order:
 
 Runs are deterministic. With ``checkpoint_path`` the state is pickled every
 ``checkpoint_every`` dates and a later call with the same path resumes from it,
-producing exactly the numbers of an uninterrupted run.
+producing exactly the numbers of an uninterrupted run. Checkpoints are sealed with a
+version and an HMAC-SHA256 under a per-user key (:func:`checkpoint_key`) and verified
+before anything is unpickled: a planted or altered file is refused, never loaded.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from optimizer.policies.base import Orders, Policy, State, period_key, target_ar
 TAX_SCHEDULES = {"annual": "A", "quarterly": "Q", "monthly": "M", "immediate": "D", "never": None}
 #: Trades below this many dollars are not filled (noise from solvers and arithmetic).
 MIN_TRADE_USD = 0.01
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3  # 3: sealed (magic, version, HMAC) before the pickle
 
 
 @dataclass(frozen=True)
@@ -347,22 +349,83 @@ class Simulator:
 
     def _save(self, path: Path, fingerprint: str, ledger: Ledger, rec: "_Records", next_step: int,
               policy: Policy) -> None:
+        from optimizer.files import write_bytes
+
         payload = {"version": CHECKPOINT_VERSION, "fingerprint": fingerprint, "next_step": next_step,
                    "ledger": ledger, "records": rec, "policy": policy.state_dict()}
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with open(tmp, "wb") as handle:
-            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        write_bytes(path, seal_checkpoint(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)))
 
     @staticmethod
     def _load(path: Path, fingerprint: str) -> dict:
         with open(path, "rb") as handle:
-            payload = pickle.load(handle)
+            payload = pickle.loads(open_checkpoint(handle.read(), path))  # verified before unpickling
         if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
             raise CheckpointError(f"{path} is not a backtest checkpoint of version {CHECKPOINT_VERSION}")
         if payload["fingerprint"] != fingerprint:
             raise CheckpointError(f"{path} belongs to another run (prices, flows, policy or settings differ)")
         return payload
+
+
+#: First bytes of a checkpoint file; the version follows as 4 big-endian bytes, then the HMAC.
+CHECKPOINT_MAGIC = b"RBCKPT\n"
+#: Environment variable holding the checkpoint signing key (else a per-user key file is used).
+CHECKPOINT_KEY_ENV = "REBALANCE_CHECKPOINT_KEY"
+
+
+def checkpoint_key() -> bytes:
+    """The secret that signs checkpoints: ``$REBALANCE_CHECKPOINT_KEY``, else a per-user key file
+    (``$XDG_CONFIG_HOME`` or ``~/.config``, ``rebalance-optimizer/checkpoint.key``, mode 0600,
+    created with 32 random bytes on first use)."""
+    secret = os.environ.get(CHECKPOINT_KEY_ENV)
+    if secret:
+        return secret.encode()
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    file = base / "rebalance-optimizer" / "checkpoint.key"
+    if not file.exists():
+        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(os.urandom(32))
+    return file.read_bytes()
+
+
+def seal_checkpoint(data: bytes) -> bytes:
+    """``data`` (pickled state) framed as magic, version and HMAC-SHA256 under :func:`checkpoint_key`."""
+    import hmac
+
+    header = CHECKPOINT_MAGIC + CHECKPOINT_VERSION.to_bytes(4, "big")
+    return header + hmac.new(checkpoint_key(), header + data, hashlib.sha256).digest() + data
+
+
+def open_checkpoint(blob: bytes, path: Path | str = "checkpoint") -> bytes:
+    """The pickled state inside a sealed checkpoint, **after** checking magic, version and HMAC.
+
+    A file that was not written by this engine under this user's key (or was altered) is
+    refused before anything in it is unpickled, so a planted file cannot run code.
+
+    Raises
+    ------
+    CheckpointError
+        Not a sealed checkpoint, another version, or a signature that does not match.
+    """
+    import hmac
+
+    n = len(CHECKPOINT_MAGIC)
+    if len(blob) < n + 4 + 32 or not blob.startswith(CHECKPOINT_MAGIC):
+        raise CheckpointError(f"{path} is not a sealed backtest checkpoint; refused without loading it")
+    version = int.from_bytes(blob[n:n + 4], "big")
+    if version != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} is a checkpoint of version {version}, not {CHECKPOINT_VERSION}")
+    signature, data = blob[n + 4:n + 36], blob[n + 36:]
+    expected = hmac.new(checkpoint_key(), blob[:n + 4] + data, hashlib.sha256).digest()
+    if not hmac.compare_digest(signature, expected):
+        raise CheckpointError(f"{path} has a signature that does not match this user's checkpoint key (altered, "
+                              "or written elsewhere); refused without loading it")
+    return data
 
 
 @dataclass

@@ -42,6 +42,16 @@ class Stall:
 
 
 @dataclass(frozen=True)
+class Slow:
+    """Sleep ``seconds`` before solving every account (a slow cluster, for drills that act mid-run)."""
+
+    seconds: float
+
+    def __call__(self, account_id: str) -> None:
+        time.sleep(self.seconds)
+
+
+@dataclass(frozen=True)
 class CrashAlways:
     """Kill the worker process every time ``account_id`` comes up (a poison account)."""
 
@@ -50,3 +60,29 @@ class CrashAlways:
     def __call__(self, account_id: str) -> None:
         if account_id == self.account_id:
             os._exit(18)
+
+
+@dataclass(frozen=True)
+class FailWrites:
+    """The output filesystem refuses writes (``errno``: ENOSPC full, EROFS read-only) once
+    ``after_parts`` parts exist: a drill for a disk that fills up or turns read-only mid-run."""
+
+    after_parts: int
+    errno_code: int = 28  # ENOSPC
+
+    def __call__(self, account_id: str) -> None:
+        return None
+
+    def before_write(self, parts_dir: Path) -> None:
+        parts = [p for p in Path(parts_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if len(parts) >= self.after_parts:
+            raise OSError(self.errno_code, os.strerror(self.errno_code), str(parts_dir))
+
+
+def run_in_child(book: str, date: str, out: str, chunk_size: int) -> None:
+    """A resumable batch on a one-thread in-process cluster: the target of a child process that a
+    chaos drill kills with SIGKILL at random moments (nothing of it survives the kill)."""
+    from optimizer.batch.runner import execute
+
+    execute(Path(book), date, Path(out), workers=1, processes=False, resume=True, progress=False,
+            chunk_size=chunk_size)

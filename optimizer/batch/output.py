@@ -2,20 +2,25 @@
 
 Layout under ``OUT/date=YYYY-MM-DD/``::
 
-    _parts/<run_id>-<chunk>/{trades,lot_sales,overlay,diagnostics}.parquet   staged, one per chunk
-    trades.parquet       per account and asset that trades
+    _parts/<run_id>-<chunk>/{trades,lot_sales,overlay,orders,diagnostics}.parquet   one per chunk
+    inputs.json          written first: checksums of the book and of the run context (market,
+                         models, risk) the parts were made from; checked by ``--resume``
+    trades.parquet       per account and asset that trades (the decision, with weights)
     lot_sales.parquet    per account and lot sold
     overlay.parquet      per account and overlay instrument
+    orders.parquet, orders.csv   the executable orders (:mod:`optimizer.trade_file`)
     diagnostics.parquet  one row per account: status ok/failed, error_type, reason, solver,
-                         objective and cost parts, seconds
+                         objective and cost parts, seconds, input_sha
     manifest.json        written last: inputs and their checksums, versions, counts, failures
 
 Rules that keep results whole:
 
 * A part is renamed into place whole (:func:`optimizer.batch.worker.write_part`).
-* The final tables are rebuilt from the parts, keeping for each account only its latest
-  part (runs are ordered by ``run_id``), so a rerun or resume never duplicates an account.
-  Each is written to a temporary file and moved with ``os.replace``.
+* The final tables are rebuilt from the parts, keeping for each account of the book only
+  its latest part (runs are ordered by ``run_id``), so a rerun or resume never duplicates
+  an account and an account no longer in the book is not reported. Each file is written
+  under a unique temporary name, fsynced and moved with ``os.replace``
+  (:mod:`optimizer.files`).
 * The old manifest is removed before the final tables are replaced and the new one is
   written after them: a date folder without ``manifest.json`` is incomplete, and the
   manifest lists the SHA-256 of each final table it describes.
@@ -25,6 +30,7 @@ Rules that keep results whole:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -32,11 +38,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from optimizer.batch.errors import BookChangedError, OutputError
 from optimizer.batch.store import sha256
 from optimizer.batch.worker import OUTPUT_TABLES
+from optimizer.files import fsync_dir, write_text, write_with
 
 PARTS = "_parts"
 MANIFEST = "manifest.json"
+INPUTS = "inputs.json"
 
 
 def day_dir(out: Path, date: str) -> Path:
@@ -51,8 +60,22 @@ def part_dirs(day: Path) -> list[Path]:
     return sorted(p for p in parts.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def leftovers(out: Path) -> list[Path]:
+    """Temporary and trash files or folders anywhere under ``out`` (a clean stop leaves none)."""
+    out = Path(out)
+    if not out.exists():
+        return []
+    return sorted(p for p in out.rglob(".*")
+                  if p.name.startswith((".tmp-", ".trash-", ".probe-")) or p.name.endswith(".tmp"))
+
+
 def clean_staging(day: Path, *, keep_parts: bool) -> None:
     """Remove leftovers of crashed writes; with ``keep_parts=False`` also every earlier part."""
+    for leftover in leftovers(day):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
     parts = day / PARTS
     if not parts.is_dir():
         return
@@ -60,40 +83,116 @@ def clean_staging(day: Path, *, keep_parts: bool) -> None:
         trash = day / f".trash-{uuid.uuid4().hex}"
         os.replace(parts, trash)
         shutil.rmtree(trash, ignore_errors=True)
-        return
-    for leftover in parts.iterdir():
-        if leftover.name.startswith("."):
-            shutil.rmtree(leftover, ignore_errors=True)
-    for leftover in day.glob(".trash-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def check_inputs(day: Path, inputs: dict, *, rerun_changed: bool) -> str:
+    """On ``--resume``: compare the inputs the date's results were made from with ``inputs``.
+
+    Returns ``"same"``, ``"none"`` (no earlier record) or ``"changed"`` (only with
+    ``rerun_changed``). The earlier record is ``inputs.json``, else the manifest's.
+
+    Raises
+    ------
+    BookChangedError
+        The book or the run context changed and the operator did not ask to rerun.
+    """
+    before = None
+    for name in (INPUTS, MANIFEST):
+        path = day / name
+        if path.exists():
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if name == INPUTS:
+                before = record
+            else:
+                before = {"files": record.get("inputs", {}), "context": record.get("context"),
+                          "options": record.get("options_fingerprint")}
+            break
+    if before is None:
+        return "none"
+    changed = sorted(f for f in set(before.get("files", {})) | set(inputs["files"])
+                     if before.get("files", {}).get(f) != inputs["files"].get(f))
+    context_changed = before.get("context") is not None and before.get("context") != inputs["context"]
+    options_changed = before.get("options") is not None and before.get("options") != inputs.get("options")
+    if not changed and not context_changed and not options_changed:
+        return "same"
+    if rerun_changed:
+        return "changed"
+    what = ", ".join(changed) if changed else ("the market/model/risk data of the date" if context_changed
+                                               else "the order options (--fractional, --min-notional, --dust)")
+    raise BookChangedError(
+        f"the book changed since the results in {str(day)!r} were made ({what}); resuming would mix stale "
+        "results with new ones. Rerun without --resume to start the date over, or pass --rerun-changed to keep "
+        "only the accounts whose own inputs and market are unchanged and solve the rest again")
+
+
+def write_inputs(day: Path, inputs: dict) -> None:
+    """Record the inputs of the parts about to be written (before any part)."""
+    write_text(day / INPUTS, json.dumps(inputs, indent=2, sort_keys=True))
 
 
 def latest_diagnostics(day: Path) -> pd.DataFrame:
-    """One diagnostics row per account: the one from its latest part (column ``part`` names it)."""
+    """One diagnostics row per account: the one from its latest part (column ``part`` names it).
+
+    A part whose diagnostics cannot be read (damaged by a crash of the machine) is moved
+    aside, so its accounts count as not done.
+    """
     frames = []
     for part in part_dirs(day):
-        frame = pd.read_parquet(part / "diagnostics.parquet")
+        try:
+            frame = pd.read_parquet(part / "diagnostics.parquet")
+            for table in OUTPUT_TABLES:
+                if table != "diagnostics" and table != "orders" and not (part / f"{table}.parquet").exists():
+                    raise OSError(f"{part} has no {table}.parquet")
+        except (OSError, ValueError) as exc:  # pyarrow errors are OSError / ValueError subclasses
+            trash = part.with_name(f".trash-{uuid.uuid4().hex}")
+            os.replace(part, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+            logging.getLogger(__name__).warning("dropped damaged part %s: %s", part.name, exc)
+            continue
         frame["part"] = part.name
         frames.append(frame)
     if not frames:
-        return pd.DataFrame(columns=["account_id", "status", "part"])
+        return pd.DataFrame(columns=["account_id", "status", "part", "input_sha", "run_id"])
     frame = pd.concat(frames, ignore_index=True)
     return frame.drop_duplicates("account_id", keep="last").reset_index(drop=True)
 
 
-def done_accounts(day: Path) -> set[str]:
-    """Accounts whose latest result is ``ok`` (what ``resume`` skips)."""
+def done_accounts(day: Path, fingerprints: dict[str, str] | None = None) -> set[str]:
+    """Accounts whose latest result is ``ok`` (what ``resume`` skips).
+
+    With ``fingerprints`` (account -> input sha of the run now), only those whose result
+    was made from the same inputs.
+    """
     diag = latest_diagnostics(day)
-    return set(diag.loc[diag["status"] == "ok", "account_id"].astype(str))
+    ok = diag[diag["status"] == "ok"]
+    if fingerprints is None:
+        return set(ok["account_id"].astype(str))
+    same = ok["input_sha"].astype(str).to_numpy() == ok["account_id"].astype(str).map(fingerprints).to_numpy()
+    return set(ok.loc[same, "account_id"].astype(str))
 
 
-def consolidate(day: Path) -> dict[str, pd.DataFrame]:
-    """Build the final tables from the parts (latest part per account) and write them atomically."""
+def consolidate(day: Path, accounts: set[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Build the final tables from the parts (latest part per account) and write them atomically.
+
+    ``accounts``: keep only these (the accounts of the book being run); ``None`` keeps all.
+
+    Raises
+    ------
+    OutputError
+        A table could not be written.
+    """
     diag = latest_diagnostics(day)
+    if accounts is not None:
+        diag = diag[diag["account_id"].astype(str).isin(accounts)]
     winner = dict(zip(diag["account_id"].astype(str), diag["part"]))
     manifest = day / MANIFEST
-    if manifest.exists():
-        manifest.unlink()
+    try:
+        manifest.unlink(missing_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot remove the old manifest {str(manifest)!r}: {exc}") from None
     tables: dict[str, pd.DataFrame] = {"diagnostics": diag.drop(columns=["part"]).sort_values("account_id")
                                        .reset_index(drop=True)}
     for table in OUTPUT_TABLES:
@@ -101,21 +200,32 @@ def consolidate(day: Path) -> dict[str, pd.DataFrame]:
             continue
         frames = []
         for part in part_dirs(day):
-            frame = pd.read_parquet(part / f"{table}.parquet")
+            file = part / f"{table}.parquet"
+            if not file.exists():
+                continue
+            frame = pd.read_parquet(file)
             keep = frame["account_id"].astype(str).map(winner).eq(part.name)
             frames.append(frame[keep.to_numpy()])
         non_empty = [f for f in frames if len(f)]
         frame = pd.concat(non_empty or frames[:1], ignore_index=True) if frames else pd.DataFrame()
         tables[table] = frame.sort_values(["account_id"], kind="stable").reset_index(drop=True) if len(frame) else frame
-    for table, frame in tables.items():
-        write_atomic(frame, day / f"{table}.parquet")
+    try:
+        for table, frame in tables.items():
+            write_atomic(frame, day / f"{table}.parquet")
+        if "orders" in tables:
+            from optimizer.trade_file import ORDER_COLUMNS, orders_csv
+
+            orders = tables["orders"]
+            if not len(orders.columns):
+                orders = pd.DataFrame(columns=list(ORDER_COLUMNS))
+            write_text(day / "orders.csv", orders_csv(orders))
+    except OSError as exc:
+        raise OutputError(f"cannot write the final tables under {str(day)!r}: {type(exc).__name__}: {exc}") from None
     return tables
 
 
 def write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def write_manifest(day: Path, manifest: dict) -> Path:
@@ -123,9 +233,13 @@ def write_manifest(day: Path, manifest: dict) -> Path:
     manifest = dict(manifest)
     manifest["outputs"] = {f"{t}.parquet": sha256(day / f"{t}.parquet") for t in OUTPUT_TABLES
                            if (day / f"{t}.parquet").exists()}
-    tmp = day / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    os.replace(tmp, day / MANIFEST)
+    if (day / "orders.csv").exists():
+        manifest["outputs"]["orders.csv"] = sha256(day / "orders.csv")
+    try:
+        write_text(day / MANIFEST, json.dumps(manifest, indent=2, default=str))
+    except OSError as exc:
+        raise OutputError(f"cannot write {str(day / MANIFEST)!r}: {type(exc).__name__}: {exc}") from None
+    fsync_dir(day)
     return day / MANIFEST
 
 

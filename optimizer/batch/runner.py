@@ -8,31 +8,50 @@ the end consolidates the parts into the date's tables and writes the manifest la
 What is enforced, exactly
 -------------------------
 * **Per account, after the fact**: an account whose own work (building its case and
-  solving) took longer than ``timeout_s`` is recorded ``failed`` with ``error_type``
-  ``Timeout`` and its trades are dropped. A solve cannot be interrupted inside a worker
-  thread, so this check alone does not stop a hung account.
+  solving, **not** building a program for a new problem shape) took longer than
+  ``timeout_s`` is recorded ``failed`` with ``error_type`` ``Timeout`` and its trades are
+  dropped. A solve cannot be interrupted inside a worker thread, so this check alone
+  does not stop a hung account.
 * **Per chunk, hard**: at most one chunk runs per worker thread, so a chunk starts about
   when it is submitted. A chunk not back within ``timeout_s * len(chunk) + grace_s``
-  seconds of submission is cancelled and the worker process running it is killed (its
-  nanny starts a fresh one; this is what stops the stuck solve). Its accounts are then retried one per chunk; a single account that
-  again misses ``timeout_s + grace_s`` is recorded ``Timeout`` (hard).
+  seconds of its start (reported by the worker; until then ``START_ALLOWANCE_S`` from
+  submission), plus the time its worker reported building programs, is
+  cancelled and the worker process running it is killed (its nanny starts a fresh one;
+  this is what stops the stuck solve). Its accounts are then retried one per chunk; a
+  single account that again misses ``timeout_s + grace_s`` is recorded ``Timeout`` (hard).
 * **Worker death**: Dask retries a task whose worker died (its ``allowed-failures``). If
   the chunk still fails, its accounts are retried one by one (a lone account gets
   ``SINGLE_RETRIES`` more tries, since it may only have shared a dying worker with a poison
   account; a retry runs with nothing else in flight, so it cannot be collateral damage
-  again); an account that still kills its worker is recorded ``WorkerDied`` (``TaskError`` if the task itself raised, e.g. its
-  part could not be written).
+  again); an account that still kills its worker is recorded ``WorkerDied``.
 * Everything an account can raise (``InputError``, ``InfeasibleError``, ``SolverError``,
   or an unexpected bug) is caught for that account and recorded with its reason.
+
+What stops the whole run (:class:`~optimizer.batch.errors.BatchRunError`, exit code 3)
+------------------------------------------------------------------------------------
+The cluster cannot be started or reached after ``START_TRIES`` tries; a part, table or
+manifest cannot be written (read-only or full filesystem: no temporary folder is left);
+a worker cannot see the output folder (an existing cluster without a shared
+filesystem); the scheduler stays unreachable for ``SCHEDULER_PATIENCE_S``. Whatever
+finished is consolidated and described by a manifest with ``"aborted"`` where the
+output is still writable, and ``resume`` finishes the work.
+
+Resume never mixes inputs: ``OUT/date=.../inputs.json`` records the checksums of the
+book's files and of the date's market/model/risk context; ``resume`` refuses a changed
+book (:class:`~optimizer.batch.errors.BookChangedError`, exit code 2) unless
+``rerun_changed``, which keeps only results whose per-account ``input_sha`` still matches.
+Workers that join mid-run get work: the worker threads are counted on every round.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
 import sys
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,14 +62,32 @@ import numpy as np
 import pandas as pd
 
 from optimizer.batch import output
-from optimizer.batch.accounts import make_context
+from optimizer.batch.accounts import ACCOUNT_TABLES, make_context
+from optimizer.batch.errors import BatchRunError, OutputError
 from optimizer.batch.store import load_book
-from optimizer.batch.worker import Chunk, diagnostics_frame, solve_chunk, write_part
+from optimizer.batch.worker import Chunk, WorkOptions, diagnostics_frame, input_sha, solve_chunk, write_part
+from optimizer.trade_file import OrderRules
 
 #: Most accounts in one chunk (a chunk of 100 small accounts takes ~1-2 s).
 MAX_CHUNK = 100
 #: Extra tries of a lone account whose task failed (beyond Dask's own retries).
 SINGLE_RETRIES = 1
+#: A local cluster serves nothing beyond this machine: no dashboard, and the HTTP endpoints Dask
+#: still runs (health, metrics) bound to 127.0.0.1 on a free port, for the scheduler and workers.
+LOCAL_ONLY = {"dashboard_address": None, "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+              "worker_dashboard_address": "127.0.0.1:0"}
+#: Tries to start the local cluster or reach the scheduler before the run is given up (exit 3).
+START_TRIES = 3
+#: Seconds to wait for the scheduler to answer, or for a first worker, before giving up.
+CONNECT_TIMEOUT_S = 60.0
+#: Seconds with no worker at all (restarts after a kill take ~10 s on a loaded machine) before giving up.
+NO_WORKER_PATIENCE_S = 300.0
+#: Seconds without a scheduler connection before the run stops (with a manifest of what finished).
+SCHEDULER_PATIENCE_S = 10.0
+#: Hard-deadline room given to a chunk while its worker builds a program (the build time is then added).
+BUILD_ALLOWANCE_S = 120.0
+#: Hard-deadline room of a chunk submitted but not reported started (a worker restarting, importing).
+START_ALLOWANCE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +132,8 @@ class BatchSummary:
 
 
 def run_batch(book: Path, date: str, out: Path, *, scheduler: str | None = None, resume: bool = False,
-              workers: int = 2, timeout_s: float = 60.0, progress: bool = True) -> BatchSummary:
+              workers: int = 2, timeout_s: float = 60.0, progress: bool = True, rerun_changed: bool = False,
+              whole_shares: bool = True, orders: OrderRules | None = None) -> BatchSummary:
     """Rebalance every account of ``book`` on ``date`` and write the results under ``out``.
 
     Parameters
@@ -106,78 +144,130 @@ def run_batch(book: Path, date: str, out: Path, *, scheduler: str | None = None,
         Run date (``YYYY-MM-DD``); the book's market and risk rows of that date are used.
     out:
         Output root; results go to ``out/date=YYYY-MM-DD/`` (see :mod:`optimizer.batch.output`).
+        Resolved to an absolute path before any worker sees it.
     scheduler:
-        Address of an existing Dask scheduler; ``None`` starts a local cluster. Workers must
-        see ``out`` on a shared filesystem.
+        Address of an existing Dask scheduler; ``None`` starts a local cluster (bound to
+        127.0.0.1, no dashboard). Workers of an existing cluster must see ``out`` on a
+        **shared filesystem** at the same absolute path: each worker is checked before it
+        gets work (a worker that cannot see it stops the run with :class:`OutputError`).
     resume:
-        Skip accounts whose latest result for this date is ``ok``; retry the rest.
+        Skip accounts whose latest result for this date is ``ok``; retry the rest. Refused
+        (:class:`BookChangedError`) when the book or the date's market/model/risk data
+        changed since those results were made, unless ``rerun_changed``.
         Without it, earlier results of the date are replaced.
     workers:
         Worker processes of the local cluster (one thread each).
     timeout_s:
-        Time limit per account, seconds (see the module docstring for what is enforced).
+        Time limit per account, seconds, not counting a program build (see the module docstring).
     progress:
         Show a progress bar on stderr.
+    rerun_changed:
+        With ``resume`` after a change: keep only results whose account rows and run
+        context are unchanged (per-account ``input_sha``), solve every other account again,
+        and drop accounts no longer in the book from the tables.
+    whole_shares:
+        Solve in whole shares and contracts (default) or fractional shares.
+    orders:
+        Dust and rounding rules of the executable orders (:class:`~optimizer.trade_file.OrderRules`).
 
     Raises
     ------
     InputError
-        Only for problems of the whole book (missing table/column, no market on ``date``);
-        problems of one account are recorded, not raised.
+        Only for problems of the whole book (missing table/column, no market on ``date``,
+        a changed book on ``resume``); problems of one account are recorded, not raised.
+    BatchRunError
+        The run could not go on (cluster start, output not writable, scheduler lost); what
+        finished is kept for ``resume`` and, where writable, described by a manifest with
+        ``"aborted"``.
     """
     return execute(book, date, out, scheduler=scheduler, resume=resume, workers=workers, timeout_s=timeout_s,
-                   progress=progress)
+                   progress=progress, rerun_changed=rerun_changed, whole_shares=whole_shares, orders=orders)
 
 
 def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, resume: bool = False,
             workers: int = 2, timeout_s: float = 60.0, progress: bool = True, chunk_size: int | None = None,
             grace_s: float = 30.0, fault: Callable[[str], None] | None = None,
-            client=None) -> BatchSummary:
+            client=None, rerun_changed: bool = False, whole_shares: bool = True,
+            orders: OrderRules | None = None, start_tries: int = START_TRIES,
+            processes: bool = True) -> BatchSummary:
     """:func:`run_batch` with the knobs tests and benchmarks need.
 
     ``chunk_size`` fixes accounts per chunk (default: about four chunks per worker thread,
     at most :data:`MAX_CHUNK`); ``grace_s`` is the slack of the hard chunk deadline;
     ``fault`` is a hook from :mod:`optimizer.batch.faults`; ``client`` reuses a connected
-    ``distributed.Client`` (its cluster is then left running).
+    ``distributed.Client`` (its cluster is then left running); ``start_tries`` bounds the
+    attempts to start or reach the cluster; ``processes=False`` runs the local cluster's
+    workers as threads of this process (no hard kill of a hung account: for drills and tests).
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    out = Path(out).expanduser().resolve()
     loaded = load_book(Path(book))
     context = make_context(loaded, date)
     token, blob = context.blob()
     day = output.day_dir(out, date)
-    day.mkdir(parents=True, exist_ok=True)
-    output.clean_staging(day, keep_parts=resume)
-    skip = output.done_accounts(day) if resume else set()
+    try:
+        day.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder {str(day)!r}: {type(exc).__name__}: {exc}") from None
     run_id = f"{time.time_ns():020d}"
-
+    options = WorkOptions(whole_shares=whole_shares,
+                          orders=orders if orders is not None else OrderRules(whole_shares=whole_shares),
+                          topic=f"batch-{run_id}")
+    run_key = f"{token}:{options.fingerprint()}"
+    inputs = {"files": dict(loaded.checksums), "context": token, "options": options.fingerprint()}
     accounts = loaded["accounts"].sort_values("account_id", kind="stable").reset_index(drop=True)
-    todo = accounts[~accounts["account_id"].isin(skip)].reset_index(drop=True)
+    state = output.check_inputs(day, inputs, rerun_changed=rerun_changed) if resume else "fresh"
     phases = {"load": time.perf_counter() - started}
     own_client = client is None
     cluster = None
-    if own_client:
+    if own_client:  # before touching earlier results: a cluster that cannot start leaves them as they were
         mark = time.perf_counter()
-        client, cluster = _connect(scheduler, workers)
+        client, cluster = _connect(scheduler, workers, tries=start_tries, processes=processes)
         phases["cluster_start"] = time.perf_counter() - mark
+    try:
+        output.clean_staging(day, keep_parts=resume)
+        if state == "changed":
+            skip = output.done_accounts(day, _fingerprints(run_key, accounts, loaded))
+        else:
+            skip = output.done_accounts(day) if resume else set()
+        skip &= set(accounts["account_id"])
+        output.write_inputs(day, inputs)
+    except OSError as exc:
+        if own_client:
+            _close(client, cluster)
+        raise OutputError(f"cannot write under {str(day)!r}: {type(exc).__name__}: {exc}") from None
+
+    todo = accounts[~accounts["account_id"].isin(skip)].reset_index(drop=True)
+    stats = {"threads": 0, "chunks": 0, "restarts": 0, "workers_seen": 0}
+    size = chunk_size or 1
+    aborted: BatchRunError | None = None
     try:
         threads = max(1, sum(client.nthreads().values()))
         size = chunk_size or max(1, min(MAX_CHUNK, math.ceil(len(todo) / (threads * 4)) if len(todo) else 1))
-        chunks = _chunks(todo, loaded["lots"], loaded["restrictions"], size)
-        parts_dir = str(day / output.PARTS)
+        chunks = _chunks(todo, loaded, size)
         mark = time.perf_counter()
-        stats = _schedule(client, chunks, token=token, blob=blob, parts_dir=parts_dir, run_id=run_id,
-                          timeout_s=timeout_s, grace_s=grace_s, fault=fault, threads=threads, progress=progress,
-                          total=len(todo), label=str(context.date.date()))
+        stats = _schedule(client, chunks, token=token, blob=blob, day=day, run_id=run_id,
+                          timeout_s=timeout_s, grace_s=grace_s, fault=fault, progress=progress,
+                          total=len(todo), label=str(context.date.date()), options=options,
+                          kill_hung=processes or scheduler is not None or not own_client)
         phases["schedule"] = time.perf_counter() - mark
+    except BatchRunError as exc:
+        aborted = exc
+    except (OSError, TimeoutError) as exc:  # the scheduler went away under a client call
+        aborted = BatchRunError(f"lost the Dask scheduler: {type(exc).__name__}: {exc}")
     finally:
         if own_client:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            _close(client, cluster)
 
     mark = time.perf_counter()
-    tables = output.consolidate(day)
+    try:
+        tables = output.consolidate(day, set(accounts["account_id"]))
+    except OutputError as exc:
+        output.clean_staging(day, keep_parts=True)
+        if aborted is not None:
+            raise aborted from exc
+        raise
     phases["consolidate"] = time.perf_counter() - mark
     diag = tables["diagnostics"]
     ok = diag["status"] == "ok"
@@ -187,27 +277,38 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
     seconds = time.perf_counter() - started
     missing = sorted(set(accounts["account_id"]) - set(diag["account_id"]))
     known = set(accounts["account_id"])
-    orphans = {name: int((~loaded[name]["account_id"].isin(known)).sum()) for name in ("lots", "restrictions")}
+    orphans = {name: int((~loaded[name]["account_id"].isin(known)).sum())
+               for name in ACCOUNT_TABLES if name in loaded.tables}
     failures = tuple((str(r.account_id), str(r.error_type), str(r.reason)) for r in failed.itertuples())
-    output.write_manifest(day, {
+    manifest = {
         "date": str(context.date.date()),
         "book": str(Path(book).resolve()),
         "store": loaded.kind,
         "inputs": loaded.checksums,
+        "context": token,
+        "options_fingerprint": options.fingerprint(),
         "versions": output.package_versions(),
         "run_id": run_id,
         "runs": sorted(set(diag["run_id"])),
         "resume": resume,
-        "scheduler": scheduler or f"LocalCluster({workers} processes x 1 thread)",
+        "resume_inputs": state,
+        "aborted": None if aborted is None else str(aborted),
+        "scheduler": scheduler or f"LocalCluster({workers} {'processes' if processes else 'threads'} x 1 thread)",
+        "out": str(out),
         "worker_threads": stats["threads"],
+        "workers_seen": stats["workers_seen"],
         "chunk_size": size,
         "chunks": stats["chunks"],
         "lot_slots": context.lot_slots,
         "timeout_s": timeout_s,
         "grace_s": grace_s,
-        "timeout_policy": "per account: recorded as Timeout when its own work exceeded timeout_s (checked after "
-                          "it finishes); per chunk: hard deadline timeout_s*len(chunk)+grace_s from submission, "
-                          "then worker restart and one-account retries with deadline timeout_s+grace_s",
+        "whole_shares": whole_shares,
+        "orders": dataclasses.asdict(options.orders),
+        "timeout_policy": "per account: recorded as Timeout when its own work (not counting a program build) "
+                          "exceeded timeout_s (checked after it finishes); per chunk: hard deadline "
+                          "timeout_s*len(chunk)+grace_s from submission, extended by the time its worker spends "
+                          "building programs, then worker restart and one-account retries with deadline "
+                          "timeout_s+grace_s",
         "worker_restarts": stats["restarts"],
         "counts": {"accounts": int(len(accounts)), "ok": int(ok.sum()), "failed": int(len(failed)),
                    "solved_this_run": done, "skipped_already_done": len(skip), "missing": len(missing),
@@ -218,35 +319,98 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
         "seconds": {"wall": seconds, "sum_account": float(diag.loc[this_run, "seconds"].sum()), **phases},
         "started_at": started_at,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
+    }
+    try:
+        output.write_manifest(day, manifest)
+    except OutputError as exc:
+        output.clean_staging(day, keep_parts=True)
+        if aborted is not None:
+            raise aborted from exc
+        raise
+    if aborted is not None:
+        raise aborted
     return BatchSummary(date=str(context.date.date()), out_dir=day, total=int(len(accounts)), done=done,
                         failed=int(len(failed)), skipped=len(skip), seconds=seconds,
                         solve_seconds=float(diag.loc[this_run, "seconds"].sum()), workers=stats["threads"],
                         failures=failures)
 
 
-def _connect(scheduler: str | None, workers: int):
+def _fingerprints(token: str, accounts: pd.DataFrame, book) -> dict[str, str]:
+    """Per account, the input sha a worker would compute for it now (see :func:`worker.input_sha`)."""
+    groups = {name: {a: g for a, g in book[name].groupby("account_id", sort=False)}
+              for name in ACCOUNT_TABLES if name in book.tables}
+    empty = {name: book[name].iloc[:0] for name in groups}
+    out = {}
+    for account in accounts.to_dict("records"):
+        account_id = str(account["account_id"])
+        rows = {name: groups[name].get(account_id, empty[name]) for name in groups}
+        out[account_id] = input_sha(token, account, rows)
+    return out
+
+
+def _connect(scheduler: str | None, workers: int, *, tries: int = START_TRIES, processes: bool = True):
+    """A client (and the local cluster it owns, or None); start-up failures are retried ``tries`` times.
+
+    A local cluster listens on 127.0.0.1 only and has no scheduler dashboard (:data:`LOCAL_ONLY`).
+
+    Raises
+    ------
+    BatchRunError
+        The cluster could not be started or reached.
+    """
     from distributed import Client, LocalCluster
 
-    if scheduler:
-        return Client(scheduler), None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
-    return Client(cluster), cluster
+    errors = []
+    for attempt in range(1, max(1, tries) + 1):
+        cluster = None
+        try:
+            if scheduler:
+                client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
+                return client, None
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                                   silence_logs=logging.ERROR, **LOCAL_ONLY, **({"host": "127.0.0.1"} if processes
+                                                                               else {}))  # inproc:// has no host
+            client = Client(cluster)
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+            return client, cluster
+        except Exception as exc:  # noqa: BLE001 - any start-up failure is retried, then reported
+            errors.append(f"try {attempt}: {type(exc).__name__}: {str(exc)[:200]}")
+            if cluster is not None:
+                try:
+                    cluster.close()
+                except Exception:  # noqa: BLE001 - a half-started cluster may fail to close too
+                    pass
+            if attempt < tries:
+                time.sleep(min(5.0, 0.5 * 2 ** attempt))
+    where = f"the Dask scheduler at {scheduler}" if scheduler else f"a local Dask cluster of {workers} worker(s)"
+    raise BatchRunError(f"could not start or reach {where} after {tries} tries: " + "; ".join(errors))
 
 
-def _chunks(todo: pd.DataFrame, lots: pd.DataFrame, restrictions: pd.DataFrame, size: int) -> list[Chunk]:
-    lot_rows = lots.groupby("account_id", sort=False).indices
-    restriction_rows = restrictions.groupby("account_id", sort=False).indices
+def _close(client, cluster) -> None:
+    """Close what this run opened; a scheduler that is already gone must not turn a clean stop into a crash."""
+    for thing in (client, cluster):
+        if thing is None:
+            continue
+        try:
+            thing.close()
+        except Exception:  # noqa: BLE001 - closing after a lost scheduler may fail in many ways
+            pass
+
+
+def _chunks(todo: pd.DataFrame, book, size: int) -> list[Chunk]:
+    """Slices of ``size`` accounts with their rows of every per-account table of ``book``."""
+    tables = {name: book[name] for name in ACCOUNT_TABLES if name in book.tables}
+    positions = {name: frame.groupby("account_id", sort=False).indices for name, frame in tables.items()}
     empty = np.zeros(0, dtype=int)
     chunks = []
     for number, start in enumerate(range(0, len(todo), size)):
         part = todo.iloc[start:start + size].reset_index(drop=True)
         ids = list(part["account_id"])
-        lot_pos = np.concatenate([lot_rows.get(a, empty) for a in ids]) if ids else empty
-        res_pos = np.concatenate([restriction_rows.get(a, empty) for a in ids]) if ids else empty
-        chunks.append(Chunk(number, part, lots.iloc[lot_pos].reset_index(drop=True),
-                            restrictions.iloc[res_pos].reset_index(drop=True)))
+        rows = {}
+        for name, frame in tables.items():
+            pos = np.concatenate([positions[name].get(a, empty) for a in ids]) if ids else empty
+            rows[name] = frame.iloc[pos].reset_index(drop=True)
+        chunks.append(Chunk(number, part, rows))
     return chunks
 
 
@@ -254,34 +418,48 @@ def _split(chunk: Chunk, next_number: int) -> list[Chunk]:
     out = []
     for k, account_id in enumerate(chunk.account_ids):
         out.append(Chunk(next_number + k, chunk.accounts[chunk.accounts["account_id"] == account_id],
-                         chunk.lots[chunk.lots["account_id"] == account_id],
-                         chunk.restrictions[chunk.restrictions["account_id"] == account_id]))
+                         {name: frame[frame["account_id"] == account_id] for name, frame in chunk.tables.items()}))
     return out
 
 
 def _record_failed(chunk: Chunk, parts_dir: str, run_id: str, kind: str, reason: str) -> pd.DataFrame:
     """Write a part for accounts the workers could not finish, so they are counted, not lost."""
+    from optimizer.batch.worker import LOT_SALE_COLUMNS, OVERLAY_COLUMNS, TRADE_COLUMNS, _frame
+    from optimizer.trade_file import ORDER_COLUMNS
+
     rows = [{"account_id": str(a["account_id"]), "model_id": str(a["model_id"]), "status": "failed",
              "error_type": kind, "reason": reason, "run_id": run_id} for a in chunk.accounts.to_dict("records")]
     frame = diagnostics_frame(rows)
-    from optimizer.batch.worker import LOT_SALE_COLUMNS, OVERLAY_COLUMNS, TRADE_COLUMNS, _frame
-
     write_part(Path(parts_dir), f"{run_id}-{chunk.number:06d}", {
         "trades": _frame([], TRADE_COLUMNS), "lot_sales": _frame([], LOT_SALE_COLUMNS),
-        "overlay": _frame([], OVERLAY_COLUMNS), "diagnostics": frame})
+        "overlay": _frame([], OVERLAY_COLUMNS), "orders": _frame([], ORDER_COLUMNS), "diagnostics": frame})
     return frame
 
 
-def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir: str, run_id: str,
-              timeout_s: float, grace_s: float, fault, threads: int, progress: bool, total: int,
-              label: str) -> dict:
-    """Keep one chunk per worker thread in flight; collect, retry, time out. Returns run statistics."""
+def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, day: Path, run_id: str,
+              timeout_s: float, grace_s: float, fault, progress: bool, total: int, label: str,
+              options: WorkOptions, kill_hung: bool = True) -> dict:
+    """Keep one chunk per worker thread in flight; collect, retry, time out. Returns run statistics.
+
+    The worker threads are counted again on every round, so workers that join mid-run get
+    work; each new worker is first checked to see the output folder (:func:`_check_workers`).
+
+    Raises
+    ------
+    OutputError
+        A part could not be written, or a worker cannot see the output folder.
+    BatchRunError
+        The scheduler is gone (no answer for :data:`SCHEDULER_PATIENCE_S`) or no worker
+        was there for :data:`NO_WORKER_PATIENCE_S`.
+    """
     from distributed import wait
+    from distributed.client import FuturesCancelledError
     from tqdm import tqdm
 
+    parts_dir = str(day / output.PARTS)
     queue = deque(chunks)
     next_number = len(chunks)
-    in_flight: dict = {}
+    in_flight: dict = {}   # future -> (chunk, deadline from submission)
     restarts = 0
     failed = 0
     retried: dict[str, int] = {}
@@ -289,6 +467,21 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir
     # death, Dask may queue two tasks on the surviving worker, and a poison account would then
     # take an innocent one down with it. Alone, a retry that dies can only have killed itself.
     isolated: set[int] = set()
+    # Program builds reported by the workers (through the scheduler's event log): a chunk's
+    # hard deadline is extended by the time its worker spends building.
+    events: deque = deque()
+    began: dict[int, float] = {}
+    building: dict[int, float] = {}
+    extension: dict[int, float] = {}
+    topic = options.topic
+    if topic:
+        client.subscribe_topic(topic, lambda event: events.append((time.monotonic(), event[1])))
+    probe = _write_probe(day)
+    checked: set[str] = set()
+    seen: set[str] = set()
+    threads = 0
+    no_workers_since = None
+    lost_since = None
     bar = tqdm(total=total, desc=f"batch {label}", unit="acct", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
 
@@ -298,31 +491,83 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir
         bar.update(len(diag))
         bar.set_postfix(failed=failed)
 
+    def deadline(chunk: Chunk, submitted: float) -> float:
+        """Hard deadline: ``timeout_s`` per account + grace from the chunk's reported start (from its
+        submission plus START_ALLOWANCE_S while no start was reported), plus build time."""
+        limit = timeout_s * len(chunk.account_ids) + grace_s
+        number = chunk.number
+        base = began[number] + limit if number in began else submitted + max(limit, START_ALLOWANCE_S)
+        if number in building:
+            base = max(base, building[number] + BUILD_ALLOWANCE_S)
+        return base + extension.get(number, 0.0)
+
     try:
         while queue or in_flight:
-            while queue and len(in_flight) < threads:
+            if client.status != "running":  # the scheduler connection dropped: wait a little, then give up
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > SCHEDULER_PATIENCE_S:
+                    raise BatchRunError(f"lost the Dask scheduler (client {client.status} for more than "
+                                        f"{SCHEDULER_PATIENCE_S:g} s); finished accounts are kept for --resume")
+                time.sleep(0.2)
+                continue
+            lost_since = None
+            nthreads = client.nthreads()
+            new = [w for w in nthreads if w not in checked]
+            if new:
+                _check_workers(client, new, probe)
+                checked.update(new)
+            seen.update(nthreads)
+            threads = sum(nthreads.values())
+            if threads == 0:
+                no_workers_since = no_workers_since or time.monotonic()
+                if time.monotonic() - no_workers_since > NO_WORKER_PATIENCE_S and not in_flight:
+                    raise BatchRunError(f"no Dask worker for {NO_WORKER_PATIENCE_S:g} s; "
+                                        "finished accounts are kept for --resume")
+            else:
+                no_workers_since = None
+            while queue and len(in_flight) < max(threads, 0):
                 running_isolated = any(c.number in isolated for c, _ in in_flight.values())
                 if running_isolated or (queue[0].number in isolated and in_flight):
                     break
                 chunk = queue.popleft()
-                future = client.submit(solve_chunk, token, blob, chunk, parts_dir, run_id, timeout_s, fault,
+                future = client.submit(solve_chunk, token, blob, chunk, parts_dir, run_id, timeout_s, fault, options,
                                        key=f"batch-{run_id}-{chunk.number}", pure=False)
-                in_flight[future] = (chunk, time.monotonic() + timeout_s * len(chunk.account_ids) + grace_s)
-            deadline = min(d for _, d in in_flight.values())
+                in_flight[future] = (chunk, time.monotonic())
+            if not in_flight:
+                time.sleep(0.2)
+                continue
+            soonest = min(deadline(c, d) for c, d in in_flight.values())
             try:
-                wait(list(in_flight), timeout=max(0.05, min(1.0, deadline - time.monotonic())),
+                wait(list(in_flight), timeout=max(0.05, min(1.0, soonest - time.monotonic())),
                      return_when="FIRST_COMPLETED")
             except TimeoutError:
                 pass  # nothing finished yet: check the deadlines below
+            except FuturesCancelledError as exc:  # Dask cancels every future when the scheduler is gone
+                if client.status != "running" or "connection" in str(exc):
+                    raise BatchRunError(f"lost the Dask scheduler ({str(exc).splitlines()[-1][:200]}); finished "
+                                        "accounts are kept for --resume") from None
+            while events:
+                at, message = events.popleft()
+                number = int(message.get("chunk", -1)) if isinstance(message, dict) else -1
+                if message.get("kind") == "start":
+                    began[number] = at
+                elif message.get("kind") == "build":
+                    building[number] = at
+                elif message.get("kind") == "built" and number in building:
+                    extension[number] = extension.get(number, 0.0) + (at - building.pop(number))
             now = time.monotonic()
             for future in list(in_flight):
-                chunk, chunk_deadline = in_flight[future]
+                chunk, base = in_flight[future]
                 if future.status == "finished":
                     del in_flight[future]
                     finish(chunk, future.result())
                 elif future.status in ("error", "cancelled", "lost"):
+                    if client.status != "running":
+                        break  # not the chunk's fault: the scheduler is gone (handled above)
                     del in_flight[future]
-                    kind, reason = _future_error(future)
+                    kind, reason, exc = _future_error(future)
+                    if isinstance(exc, BatchRunError):
+                        raise exc
                     if len(chunk.account_ids) > 1:
                         queue.extendleft(reversed(_split(chunk, next_number)))
                         next_number += len(chunk.account_ids)
@@ -335,7 +580,7 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir
                         next_number += 1
                     else:
                         finish(chunk, _record_failed(chunk, parts_dir, run_id, kind, reason))
-                elif now > chunk_deadline:
+                elif now > deadline(chunk, base) and kill_hung:
                     del in_flight[future]
                     restarts += _stop(client, future)
                     if len(chunk.account_ids) > 1:
@@ -349,23 +594,74 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, parts_dir
     finally:
         bar.close()
         for future in in_flight:
-            future.cancel()
-    return {"threads": threads, "chunks": next_number, "restarts": restarts}
+            try:
+                future.cancel()
+            except Exception:  # noqa: BLE001 - cancelling after a lost scheduler may fail
+                pass
+        if topic:
+            try:
+                client.unsubscribe_topic(topic)
+            except Exception:  # noqa: BLE001
+                pass
+        probe.unlink(missing_ok=True)
+    return {"threads": threads, "chunks": next_number, "restarts": restarts, "workers_seen": len(seen)}
 
 
-def _future_error(future) -> tuple[str, str]:
-    """``(error_type, reason)`` of a failed chunk task: ``WorkerDied`` when Dask gave up after
-    worker deaths, ``TaskError`` when the task itself raised (e.g. its part could not be written)."""
+def _write_probe(day: Path) -> Path:
+    """A file with random content in the output folder that every worker must be able to read."""
+    from optimizer.files import write_text
+
+    path = day / output.PARTS / f".probe-{uuid.uuid4().hex}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, path.name)
+    except OSError as exc:
+        raise OutputError(f"cannot write under {str(day)!r}: {type(exc).__name__}: {exc}") from None
+    return path
+
+
+def see_output(probe: str) -> str:
+    """Run on a worker: ``""`` if it reads the driver's probe file and can write beside it, else why not."""
+    path = Path(probe)
+    try:
+        if path.read_text() != path.name:
+            return f"{probe} has other content here"
+        test = path.with_name(f".tmp-{uuid.uuid4().hex}")
+        test.write_text("x")
+        test.unlink()
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def _check_workers(client, addresses: list[str], probe: Path) -> None:
+    """Fail fast when a worker cannot see the output folder (not a shared filesystem, wrong mount)."""
+    try:
+        answers = client.run(see_output, str(probe), workers=addresses, on_error="return")
+    except (OSError, TimeoutError):
+        return  # a worker that went away in between: the scheduler reschedules its work
+    bad = {w: a for w, a in answers.items() if a}
+    if bad:
+        worker, why = sorted(bad.items())[0]
+        problem = why if isinstance(why, str) else f"{type(why).__name__}: {why}"
+        raise OutputError(f"worker {worker} cannot see the output folder {str(probe.parent.parent)!r} ({problem}). "
+                          "Workers of an existing cluster must share the filesystem of --out at the same absolute "
+                          "path; finished accounts are kept for --resume")
+
+
+def _future_error(future) -> tuple[str, str, BaseException | None]:
+    """``(error_type, reason, exception)`` of a failed chunk task: ``WorkerDied`` when Dask gave
+    up after worker deaths, ``TaskError`` when the task itself raised."""
     from distributed import KilledWorker
 
     try:
         exc = future.exception(timeout=5)
-    except TimeoutError:
-        return "WorkerDied", "the chunk's task was lost"
+    except (TimeoutError, Exception):  # noqa: BLE001 - a cancelled or lost future has no exception to fetch
+        return "WorkerDied", "the chunk's task was lost", None
     if exc is None:
-        return "TaskError", f"task {future.status}"
+        return "TaskError", f"task {future.status}", None
     kind = "WorkerDied" if isinstance(exc, KilledWorker) else "TaskError"
-    return kind, f"{type(exc).__name__}: {exc}"[:500]
+    return kind, f"{type(exc).__name__}: {exc}"[:500], exc
 
 
 def _stop(client, future) -> int:

@@ -33,6 +33,28 @@ Tables and columns (amounts in account currency "usd", weights as NAV fractions)
     holding the key's loading on that factor (every other column is a factor).
 ``factor_cov`` (one row per date and factor, required)
     ``date``, ``factor``, and one column per factor: the annual factor covariance.
+``untradeable`` (optional; one row per account and untradeable holding)
+    ``account_id``, ``asset``, ``value_usd`` (>= 0, counts in NAV and exposures, never
+    traded), optional ``asset_class`` (its exposure key; default: the market's class of
+    the asset, else the asset itself).
+``overlay_instruments`` (optional; one row per instrument and exposure key)
+    ``name``, ``multiplier``, ``price``, ``key``, ``beta`` (exposure per unit notional),
+    optional ``date`` (rows of the run date are used), ``initial_margin``,
+    ``cost_per_contract_usd``, ``max_notional_usd``, ``holding_cost`` (see
+    :class:`optimizer.OverlayInstrument`).
+``overlay_positions`` (optional; one row per account and instrument it may use)
+    ``account_id``, ``instrument`` (a ``name`` above), ``contracts`` (held now; 0 = none
+    yet but allowed).
+``recent_buys`` (optional; purchases of the last weeks, held or already sold)
+    ``account_id``, ``asset``, ``lot_id`` (may be empty), ``acquired`` (date): a loss sale
+    of the asset (or a substantially identical one) within the wash-sale window is blocked.
+``recent_loss_sales`` (optional; one row per account and asset)
+    ``account_id``, ``asset``, ``sold`` (date of the latest sale at a loss): buying the
+    asset back within the wash-sale window is blocked.
+
+``accounts`` may also carry ``realized_gain_usd`` (net gain realized so far this tax
+year), ``overdraft_usd`` and ``currency`` (code written on the account's orders,
+default ``USD``).
 
 How an account becomes one rebalance question (see :mod:`optimizer.batch.accounts`): its
 *universe* is every market asset whose ``asset_class`` is a key of its model, in sorted
@@ -53,8 +75,10 @@ import pandas as pd
 
 from optimizer.errors import InputError
 
-TABLES = ("accounts", "lots", "models", "restrictions", "market", "risk", "factor_cov")
-OPTIONAL_TABLES = ("restrictions",)
+TABLES = ("accounts", "lots", "models", "restrictions", "market", "risk", "factor_cov", "untradeable",
+          "overlay_instruments", "overlay_positions", "recent_buys", "recent_loss_sales")
+OPTIONAL_TABLES = ("restrictions", "untradeable", "overlay_instruments", "overlay_positions", "recent_buys",
+                   "recent_loss_sales")
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": ("account_id", "model_id", "cash_usd", "cash_flow_usd", "short_term_rate", "long_term_rate"),
     "lots": ("account_id", "lot_id", "asset", "quantity", "cost_basis", "acquired"),
@@ -63,7 +87,24 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "market": ("date", "asset", "price", "asset_class", "volatility", "adv_usd", "half_spread", "commission"),
     "risk": ("date", "key", "specific_var"),
     "factor_cov": ("date", "factor"),
+    "untradeable": ("account_id", "asset", "value_usd"),
+    "overlay_instruments": ("name", "multiplier", "price", "key", "beta"),
+    "overlay_positions": ("account_id", "instrument", "contracts"),
+    "recent_buys": ("account_id", "asset", "lot_id", "acquired"),
+    "recent_loss_sales": ("account_id", "asset", "sold"),
 }
+#: Optional columns of tables (besides the factor columns of ``risk`` and ``factor_cov``).
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "accounts": ("risk_aversion", "min_cash_weight", "solvers", "realized_gain_usd", "overdraft_usd", "currency"),
+    "restrictions": ("no_buy", "no_sell", "no_trade", "allow_short", "max_trade_usd", "max_short_usd"),
+    "untradeable": ("asset_class",),
+    "overlay_instruments": ("date", "initial_margin", "cost_per_contract_usd", "max_notional_usd", "holding_cost"),
+}
+#: Empty stand-ins for optional tables a book does not have.
+EMPTY_OPTIONAL = {"restrictions": ("account_id", "asset"), "untradeable": ("account_id", "asset", "value_usd"),
+                  "overlay_positions": ("account_id", "instrument", "contracts"),
+                  "recent_buys": ("account_id", "asset", "lot_id", "acquired"),
+                  "recent_loss_sales": ("account_id", "asset", "sold")}
 
 
 @dataclass(frozen=True)
@@ -125,23 +166,31 @@ def load_book(path: Path) -> Book:
                 if name in OPTIONAL_TABLES:
                     continue
                 raise InputError(f"book.{name}", f"table file {str(file)!r} is missing")
-            tables[name] = pd.read_parquet(file)
+            tables[name] = _read_parquet(file)
             checksums[file.name] = sha256(file)
     else:
         import duckdb
 
         checksums[path.name] = sha256(path)
-        with duckdb.connect(str(path), read_only=True) as con:
-            present = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
-            for name in TABLES:
-                if name not in present:
-                    if name in OPTIONAL_TABLES:
-                        continue
-                    raise InputError(f"book.{name}", f"table is missing from {str(path)!r}")
-                tables[name] = con.execute(f'select * from "{name}"').df()
-    if "restrictions" not in tables:
-        tables["restrictions"] = pd.DataFrame({"account_id": pd.Series(dtype=str), "asset": pd.Series(dtype=str)})
+        try:
+            with duckdb.connect(str(path), read_only=True) as con:
+                present = {row[0] for row in
+                           con.execute("select table_name from information_schema.tables").fetchall()}
+                for name in TABLES:
+                    if name not in present:
+                        if name in OPTIONAL_TABLES:
+                            continue
+                        raise InputError(f"book.{name}", f"table is missing from {str(path)!r}")
+                    tables[name] = con.execute(f'select * from "{name}"').df()
+        except duckdb.Error as exc:
+            raise InputError("book", f"{str(path)!r} is not a readable DuckDB file: "
+                             f"{type(exc).__name__}: {str(exc)[:300]}") from None
+    for name, columns in EMPTY_OPTIONAL.items():
+        if name not in tables:
+            tables[name] = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     for name, columns in REQUIRED_COLUMNS.items():
+        if name not in tables:
+            continue
         missing = [c for c in columns if c not in tables[name].columns]
         if missing:
             raise InputError(f"book.{name}", f"is missing column(s) {missing}")
@@ -152,44 +201,56 @@ def load_book(path: Path) -> Book:
     return Book(path=path, kind=kind, tables=tables, checksums=checksums)
 
 
+def _read_parquet(file: Path) -> pd.DataFrame:
+    """One table; a file that is not Parquet (truncated, corrupt, another format) names itself."""
+    import pyarrow
+
+    try:
+        return pd.read_parquet(file)
+    except (pyarrow.ArrowException, OSError, ValueError) as exc:
+        raise InputError(f"book.{file.stem}", f"{str(file)!r} is not a readable Parquet file: "
+                         f"{type(exc).__name__}: {str(exc)[:300]}") from None
+
+
 def _normalise(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
-    for column in ("account_id", "model_id", "asset", "key", "lot_id", "factor", "asset_class"):
+    for column in ("account_id", "model_id", "asset", "key", "factor", "asset_class", "instrument", "name"):
         if column in frame.columns:
             frame[column] = frame[column].astype(str)
+    if "lot_id" in frame.columns:
+        frame["lot_id"] = frame["lot_id"].where(frame["lot_id"].notna(), "").astype(str)
     if "date" in frame.columns:
-        frame["date"] = pd.to_datetime(frame["date"]).dt.normalize()
+        try:
+            frame["date"] = pd.to_datetime(frame["date"]).dt.normalize()
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"book.{name}.date", f"holds a value that is not a date: {exc}") from None
     return frame
 
 
 def write_parquet(tables: dict[str, pd.DataFrame], folder: Path) -> Path:
     """Write ``tables`` as ``folder/<name>.parquet`` (each atomically); return the folder."""
-    import os
+    from optimizer.files import write_with
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
-        tmp = folder / f".{name}.parquet.tmp"
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, folder / f"{name}.parquet")
+        write_with(folder / f"{name}.parquet", lambda tmp, frame=frame: frame.to_parquet(tmp, index=False))
     return folder
 
 
 def write_duckdb(tables: dict[str, pd.DataFrame], file: Path) -> Path:
     """Write ``tables`` into a new DuckDB file (replacing it atomically); return its path."""
-    import os
-
     import duckdb
+
+    from optimizer.files import write_with
+
+    def write(tmp: Path) -> None:
+        with duckdb.connect(str(tmp)) as con:
+            for name, frame in tables.items():
+                con.register("frame_view", frame)
+                con.execute(f'create table "{name}" as select * from frame_view')
+                con.unregister("frame_view")
 
     file = Path(file)
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.name}.tmp")
-    if tmp.exists():
-        tmp.unlink()
-    with duckdb.connect(str(tmp)) as con:
-        for name, frame in tables.items():
-            con.register("frame_view", frame)
-            con.execute(f'create table "{name}" as select * from frame_view')
-            con.unregister("frame_view")
-    os.replace(tmp, file)
-    return file
+    return write_with(file, write)

@@ -5,29 +5,42 @@ program per problem shape, reused by every account of that shape) and one
 :class:`~optimizer.batch.accounts.CaseBuilder` per run context. An account's failure is
 caught and recorded, never raised: the chunk always finishes with a row per account.
 
+An account's clock (``seconds``, checked against ``timeout_s``) does not count building
+and compiling a program for a new problem shape (``build_seconds`` records it): the
+first account of a shape on a fresh worker does not pay for it. The task sends events on
+the run's topic (``start`` when the chunk begins, ``build``/``built`` around a build) so
+the runner measures the chunk's hard deadline from its real start, plus build time.
+
 A part is a directory ``<day>/_parts/<run_id>-<chunk>/`` holding ``trades``,
-``lot_sales``, ``overlay`` and ``diagnostics`` Parquet files. It is written under a
-temporary name and renamed into place in one ``os.replace``, so a part is either whole or
-absent.
+``lot_sales``, ``overlay``, ``orders`` and ``diagnostics`` Parquet files. It is written
+under a unique temporary name, every file and the folder are fsynced, and it is renamed
+into place in one ``os.replace`` (then the parent folder is fsynced), so a part is either
+whole or absent. A write that fails (read-only or full filesystem) removes its
+temporary folder and raises :class:`~optimizer.batch.errors.OutputError`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import pickle
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
 from optimizer.errors import InfeasibleError, InputError, SolverError
+from optimizer.problem_data import prepare
 from optimizer.rebalancer import Rebalancer
+from optimizer.trade_file import ORDER_COLUMNS, OrderRules, orders_frame
 
-from optimizer.batch.accounts import CaseBuilder
+from optimizer.batch.accounts import ACCOUNT_TABLES, CaseBuilder
+from optimizer.batch.errors import OutputError
 
 TRADE_COLUMNS = ("account_id", "asset", "asset_class", "price", "shares", "trade_usd", "buy_usd", "sell_usd",
                  "short_usd", "weight_before", "weight_after")
@@ -35,12 +48,15 @@ LOT_SALE_COLUMNS = ("account_id", "lot_id", "asset", "shares", "proceeds_usd", "
 OVERLAY_COLUMNS = ("account_id", "instrument", "contracts_before", "contracts_trade", "contracts_after",
                    "notional_after_usd")
 COST_PARTS = ("spread", "commission", "overlay", "impact", "overlay_carry", "tax", "total")
+TEXT_DIAGNOSTICS = ("account_id", "model_id", "status", "error_type", "reason", "solver", "run_id", "input_sha",
+                    "notes")
 DIAGNOSTIC_COLUMNS = (
     "account_id", "model_id", "status", "error_type", "reason", "solver", "accurate", "objective_bps",
     *(f"cost_{p}_usd" for p in COST_PARTS), "tracking_error_before", "tracking_error_after", "nav_usd",
-    "n_trades", "n_lot_sales", "wash_sale_fixes", "seconds", "run_id", "worker_pid",
+    "cash_after_usd", "n_trades", "n_orders", "n_lot_sales", "wash_sale_fixes", "seconds", "build_seconds",
+    "run_id", "worker_pid", "input_sha", "notes",
 )
-OUTPUT_TABLES = ("trades", "lot_sales", "overlay", "diagnostics")
+OUTPUT_TABLES = ("trades", "lot_sales", "overlay", "orders", "diagnostics")
 
 _REBALANCER = Rebalancer(max_programs=64)
 _BUILDERS: dict[str, CaseBuilder] = {}
@@ -48,16 +64,41 @@ _BUILDERS: dict[str, CaseBuilder] = {}
 
 @dataclass(frozen=True)
 class Chunk:
-    """A slice of the book: some accounts with their lots and restrictions rows."""
+    """A slice of the book: some accounts with their rows of every per-account table."""
 
     number: int
     accounts: pd.DataFrame
-    lots: pd.DataFrame
-    restrictions: pd.DataFrame
+    tables: dict = field(default_factory=dict)  # name in ACCOUNT_TABLES -> rows of these accounts
 
     @property
     def account_ids(self) -> list[str]:
         return list(self.accounts["account_id"])
+
+    @property
+    def lots(self) -> pd.DataFrame:
+        return self.tables["lots"]
+
+    @property
+    def restrictions(self) -> pd.DataFrame:
+        return self.tables["restrictions"]
+
+
+@dataclass(frozen=True)
+class WorkOptions:
+    """How a worker turns results into output.
+
+    ``whole_shares``: solve in whole shares and contracts (the batch default) or fractional;
+    ``orders``: dust and rounding rules of the orders table (currency comes from the
+    account's ``currency`` column, default USD); ``topic``: event topic of the run (None: no events).
+    """
+
+    whole_shares: bool = True
+    orders: OrderRules = OrderRules()
+    topic: str | None = None
+
+    def fingerprint(self) -> str:
+        """What of these options decides results (not the event topic): part of each ``input_sha``."""
+        return hashlib.sha256(repr((self.whole_shares, self.orders)).encode()).hexdigest()[:12]
 
 
 def _builder(token: str, blob: bytes) -> CaseBuilder:
@@ -72,33 +113,96 @@ def program_builds() -> int:
     return _REBALANCER.builds
 
 
+def _event(topic: str | None, kind: str, chunk: int) -> None:
+    """Tell the runner (through the scheduler's event log) that a build starts or ended."""
+    if topic is None:
+        return
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(topic, {"kind": kind, "chunk": int(chunk), "pid": os.getpid()})
+    except (ImportError, ValueError):
+        pass  # not on a Dask worker (a test calling the task directly)
+
+
+def _warm(program, data) -> None:
+    """Compile a new program for the first solver of its chain (cvxpy canonicalises on the first
+    solve), so the first account of a shape does not pay for it inside its time limit."""
+    from optimizer.solvers import available, default_chain
+
+    chain = data.settings.solvers or default_chain(data.shape.n_assets + data.shape.n_lots)
+    installed = set(available())
+    for name in chain:
+        if name in installed:
+            try:
+                program.update(data)
+                program.problem.get_problem_data(name)
+            except Exception:  # noqa: BLE001 - warming is an optimisation; the real solve reports errors
+                pass
+            return
+
+
+def input_sha(token: str, account: dict, rows: dict[str, pd.DataFrame]) -> str:
+    """Fingerprint of what decides one account's result: the run context and its own rows."""
+    digest = hashlib.sha256(token.encode())
+    digest.update(repr(sorted((k, str(v)) for k, v in account.items())).encode())
+    for name in sorted(rows):
+        frame = rows[name]
+        if len(frame):  # rows in book order: a reordered but equal table only costs a needless rerun
+            digest.update(f"{name}{list(frame.columns)!r}{frame.to_numpy().tolist()!r}".encode())
+    return digest.hexdigest()[:24]
+
+
 def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: str, timeout_s: float,
-                fault: Callable[[str], None] | None = None) -> pd.DataFrame:
+                fault: Callable[[str], None] | None = None, options: WorkOptions | None = None) -> pd.DataFrame:
     """Solve every account of ``chunk``, write the part, return its diagnostics.
 
-    ``timeout_s`` is checked per account after its solve (an account that took longer is
-    recorded as ``timeout`` and its trades dropped); the runner enforces the hard limit
-    per chunk. ``fault`` is a test/drill hook called with each account id before its solve.
+    ``timeout_s`` is checked per account after its solve (an account whose own work, not
+    counting a program build, took longer is recorded as ``Timeout`` and its trades
+    dropped); the runner enforces the hard limit per chunk. ``fault`` is a test/drill hook
+    called with each account id once its clock runs.
+
+    Raises
+    ------
+    OutputError
+        The part could not be written (nothing of it is left behind).
     """
+    options = options or WorkOptions()
+    _event(options.topic, "start", chunk.number)
     builder = _builder(token, blob)
-    lots = {a: g for a, g in chunk.lots.groupby("account_id", sort=False)}
-    restrictions = {a: g for a, g in chunk.restrictions.groupby("account_id", sort=False)}
-    empty_lots = chunk.lots.iloc[:0]
-    empty_restrictions = chunk.restrictions.iloc[:0]
-    trades, lot_sales, overlays, diagnostics = [], [], [], []
+    by_account = {name: {a: g for a, g in frame.groupby("account_id", sort=False)}
+                  for name, frame in chunk.tables.items()}
+    empty = {name: frame.iloc[:0] for name, frame in chunk.tables.items()}
+    trades, lot_sales, overlays, orders, diagnostics = [], [], [], [], []
     for account in chunk.accounts.to_dict("records"):
         account_id = str(account["account_id"])
+        rows = {name: by_account[name].get(account_id, empty[name]) for name in chunk.tables}
         row = {c: None for c in DIAGNOSTIC_COLUMNS}
-        row.update(account_id=account_id, model_id=str(account["model_id"]), run_id=run_id, worker_pid=os.getpid())
+        row.update(account_id=account_id, model_id=str(account["model_id"]), run_id=run_id, worker_pid=os.getpid(),
+                   input_sha=input_sha(f"{token}:{options.fingerprint()}", account, rows), notes="")
         started = time.perf_counter()
+        build_seconds = 0.0
         try:
+            extra = {name: rows[name] for name in ACCOUNT_TABLES[2:] if name in rows}
+            case, universe = builder.case(account, rows["lots"], rows["restrictions"], extra)
+            row["notes"] = builder.last_notes
+            data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options(),
+                           universe=universe, lot_slots=builder.context.lot_slots)
+            mark = time.perf_counter()
+            if data.shape not in _REBALANCER._programs:
+                _event(options.topic, "build", chunk.number)
+                _warm(_REBALANCER.program(data.shape), data)
+                _event(options.topic, "built", chunk.number)
+            build_seconds = time.perf_counter() - mark
             if fault is not None:
                 fault(account_id)
-            case, universe = builder.case(account, lots.get(account_id, empty_lots),
-                                          restrictions.get(account_id, empty_restrictions))
-            result = _REBALANCER.rebalance(case.portfolio, case.targets, case.market, case.settings,
-                                           **case.options(), universe=universe,
-                                           lot_slots=builder.context.lot_slots)
+            result = _REBALANCER.solve(data, whole_units=options.whole_shares)
+            rules = options.orders
+            currency = account.get("currency")
+            if isinstance(currency, str) and currency.strip():
+                rules = dataclasses.replace(rules, currency=currency.strip())
+            cash_floor = max(case.settings.min_cash_usd, case.settings.min_cash_weight * result.nav_usd)
+            account_orders = orders_frame(result, account_id, rules=rules, cash_floor_usd=cash_floor)
         except InputError as exc:
             row.update(status="failed", error_type="InputError", reason=str(exc))
         except InfeasibleError as exc:
@@ -108,10 +212,11 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
         except Exception as exc:  # noqa: BLE001 - one account's unexpected bug must not stop the batch
             row.update(status="failed", error_type=type(exc).__name__, reason=f"unexpected error: {exc!r}")
         else:
-            seconds = time.perf_counter() - started
+            seconds = time.perf_counter() - started - build_seconds
             if seconds > timeout_s:
                 row.update(status="failed", error_type="Timeout",
-                           reason=f"timeout: the account took {seconds:.3f} s, over the {timeout_s:g} s limit")
+                           reason=f"timeout: the account took {seconds:.3f} s, over the {timeout_s:g} s limit "
+                                  "(program build not counted)")
             else:
                 traded = result.to_frame().reset_index()
                 traded.insert(0, "account_id", account_id)
@@ -122,56 +227,86 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
                 overlay = result.overlay.reset_index()
                 overlay.insert(0, "account_id", account_id)
                 overlays.append(overlay)
+                orders.append(account_orders)
                 row.update(status="ok", error_type="", reason="", solver=result.solver, accurate=result.accurate,
                            objective_bps=result.objective_bps, tracking_error_before=result.tracking_error_before,
                            tracking_error_after=result.tracking_error_after, nav_usd=result.nav_usd,
-                           n_trades=len(traded), n_lot_sales=len(sales), wash_sale_fixes=len(result.wash_sale_fixes),
+                           cash_after_usd=result.cash_after_usd, n_trades=len(traded),
+                           n_orders=len(account_orders), n_lot_sales=len(sales),
+                           wash_sale_fixes=len(result.wash_sale_fixes),
                            **{f"cost_{p}_usd": float(result.costs_usd.get(p, 0.0)) for p in COST_PARTS})
-        row["seconds"] = time.perf_counter() - started
+        row["build_seconds"] = build_seconds
+        row["seconds"] = time.perf_counter() - started - build_seconds
         diagnostics.append(row)
     frames = {
         "trades": _frame(trades, TRADE_COLUMNS),
         "lot_sales": _frame(lot_sales, LOT_SALE_COLUMNS),
         "overlay": _frame(overlays, OVERLAY_COLUMNS),
+        "orders": _frame(orders, ORDER_COLUMNS),
         "diagnostics": diagnostics_frame(diagnostics),
     }
-    write_part(Path(parts_dir), f"{run_id}-{chunk.number:06d}", frames)
+    before_write = getattr(fault, "before_write", None)
+    write_part(Path(parts_dir), f"{run_id}-{chunk.number:06d}", frames, before_write=before_write)
     return frames["diagnostics"]
 
 
 def diagnostics_frame(rows: list[dict]) -> pd.DataFrame:
     """Diagnostics rows with fixed columns and dtypes (so parts concatenate cleanly)."""
     frame = pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS))
-    for column in ("account_id", "model_id", "status", "error_type", "reason", "solver", "run_id"):
+    for column in TEXT_DIAGNOSTICS:
         frame[column] = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
     for column in frame.columns:
-        if column not in ("account_id", "model_id", "status", "error_type", "reason", "solver", "run_id", "accurate"):
+        if column not in TEXT_DIAGNOSTICS and column != "accurate":
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     frame["accurate"] = frame["accurate"].astype("boolean")
     return frame
 
 
+_TEXT_COLUMNS = ("account_id", "asset", "asset_class", "lot_id", "term", "instrument", "date", "side", "currency",
+                 "lot_ids", "lot_shares", "reason")
+
+
 def _frame(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object if c in ("account_id", "asset", "asset_class", "lot_id", "term",
-                                                                "instrument") else float) for c in columns})
+        return pd.DataFrame({c: pd.Series(dtype=object if c in _TEXT_COLUMNS else float) for c in columns})
     return pd.concat(frames, ignore_index=True).loc[:, list(columns)]
 
 
-def write_part(parts_dir: Path, name: str, frames: dict[str, pd.DataFrame]) -> Path:
-    """Write ``frames`` as ``parts_dir/name/<table>.parquet`` atomically (temp dir, then rename)."""
-    parts_dir.mkdir(parents=True, exist_ok=True)
+def write_part(parts_dir: Path, name: str, frames: dict[str, pd.DataFrame],
+               before_write: Callable[[Path], None] | None = None) -> Path:
+    """Write ``frames`` as ``parts_dir/name/<table>.parquet`` atomically and durably.
+
+    Raises
+    ------
+    OutputError
+        The filesystem refused a write (read-only, full, gone); the temporary folder is removed.
+    """
+    from optimizer.files import fsync_dir, sync_tree
+
     tmp = parts_dir / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    for table, frame in frames.items():
-        frame.to_parquet(tmp / f"{table}.parquet", index=False)
-    final = parts_dir / name
-    if final.exists():  # a retried chunk whose first try got as far as the rename
-        trash = parts_dir / f".trash-{uuid.uuid4().hex}"
-        os.replace(final, trash)
-        os.replace(tmp, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+    try:
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        for k, (table, frame) in enumerate(frames.items()):
+            frame.to_parquet(tmp / f"{table}.parquet", index=False)
+            if k == 0 and before_write is not None:  # a drill: the disk fills up halfway through a part
+                before_write(parts_dir)
+        sync_tree(tmp)
+        final = parts_dir / name
+        if final.exists():  # a retried chunk whose first try got as far as the rename
+            trash = parts_dir / f".trash-{uuid.uuid4().hex}"
+            os.replace(final, trash)
+            os.replace(tmp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        fsync_dir(parts_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write results under {str(parts_dir)!r}: {type(exc).__name__}: {exc}") from None
     return final
+
+
+__all__ = ["Chunk", "OUTPUT_TABLES", "WorkOptions", "diagnostics_frame", "program_builds", "solve_chunk",
+           "write_part"]

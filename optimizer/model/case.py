@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from optimizer.errors import InputError
 from optimizer.model.market import Market
 from optimizer.model.overlay import OverlayInstrument
-from optimizer.model.portfolio import Portfolio
+from optimizer.model.portfolio import Portfolio, check_lots_dated_by
 from optimizer.model.restrictions import Restrictions
 from optimizer.model.settings import Settings
 from optimizer.model.targets import Targets
@@ -28,6 +29,13 @@ class Case:
     overlays: tuple[OverlayInstrument, ...] = ()
     restrictions: Restrictions = field(default_factory=Restrictions)
     name: str = "case"
+
+    def __post_init__(self) -> None:
+        for name, kind in (("portfolio", Portfolio), ("targets", Targets), ("market", Market),
+                           ("settings", Settings), ("tax", TaxRules), ("restrictions", Restrictions)):
+            if not isinstance(getattr(self, name), kind):
+                raise InputError(name, f"expected {kind.__name__}, got {type(getattr(self, name)).__name__}")
+        check_lots_dated_by(self.portfolio.lots, self.market.date)
 
     def options(self) -> dict:
         """Keyword options for :func:`optimizer.rebalance` / :meth:`Rebalancer.rebalance`."""

@@ -9,7 +9,7 @@ import pandas as pd
 
 from optimizer.errors import InputError
 from optimizer.model.covariance import ledoit_wolf
-from optimizer.model._checks import as_series, covers, finite, nonnegative, positive
+from optimizer.model._checks import as_series, covers, finite, is_missing, nonnegative, numeric_frame, positive, timestamp
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,12 @@ class RiskModel:
     specific_var: pd.Series
 
     def __post_init__(self) -> None:
-        loadings = self.loadings.astype(float)
+        loadings = numeric_frame(self.loadings, "risk.loadings")
         loadings.index = loadings.index.map(str)
         loadings.columns = loadings.columns.map(str)
         for key, row in loadings.iterrows():
             finite(row, f"risk.loadings[{key}]")
-        cov = self.factor_cov.astype(float)
+        cov = numeric_frame(self.factor_cov, "risk.factor_cov")
         cov.index = cov.index.map(str)
         cov.columns = cov.columns.map(str)
         if list(cov.index) != list(loadings.columns) or list(cov.columns) != list(loadings.columns):
@@ -146,14 +146,19 @@ class Market:
     commission: pd.Series
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "date", pd.Timestamp(self.date))
+        object.__setattr__(self, "date", timestamp(self.date, "date"))
         prices = as_series(self.prices, "prices")
         positive(prices, "prices")
         object.__setattr__(self, "prices", prices)
         assets = list(prices.index)
         classes = self.asset_class
         if isinstance(classes, dict):
-            classes = pd.Series(classes)
+            classes = pd.Series(classes, dtype=object)
+        if not isinstance(classes, pd.Series):
+            raise InputError("asset_class", f"expected a pandas Series or a dict keyed by asset, got {type(classes).__name__}")
+        for name, value in classes.items():
+            if is_missing(value) or not isinstance(value, (str, int, np.integer)) or isinstance(value, bool):
+                raise InputError("asset_class", f"is {value!r}; expected the name of an exposure key", asset=str(name))
         classes = classes.astype(str)
         classes.index = classes.index.map(str)
         covers(classes, assets, "asset_class")

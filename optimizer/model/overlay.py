@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from optimizer.errors import InputError
-from optimizer.model._checks import finite_number
+from optimizer.model._checks import finite_number, is_number
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class OverlayInstrument:
     holding_cost: float = 0.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError("overlays.name", f"is {self.name!r}; expected a non-empty instrument name")
         field_prefix = f"overlays[{self.name}]"
         finite_number(self.multiplier, f"{field_prefix}.multiplier", minimum=1e-12)
         price = finite_number(self.price, f"{field_prefix}.price")
@@ -57,8 +59,13 @@ class OverlayInstrument:
         finite_number(self.initial_margin, f"{field_prefix}.initial_margin", minimum=0.0)
         finite_number(self.cost_per_contract_usd, f"{field_prefix}.cost_per_contract_usd", minimum=0.0)
         finite_number(self.holding_cost, f"{field_prefix}.holding_cost", minimum=0.0)
+        if not is_number(self.max_notional_usd):
+            raise InputError(f"{field_prefix}.max_notional_usd", f"is {self.max_notional_usd!r}; expected a number")
         if not (self.max_notional_usd >= 0):
             raise InputError(f"{field_prefix}.max_notional_usd", f"is {self.max_notional_usd!r}; it must be >= 0")
+        if not isinstance(self.exposure, Mapping):
+            raise InputError(f"{field_prefix}.exposure", f"expected a mapping exposure key -> beta, got "
+                             f"{type(self.exposure).__name__}")
         if not self.exposure:
             raise InputError(f"{field_prefix}.exposure", "maps to no exposure key")
         exposure = {str(k): finite_number(v, f"{field_prefix}.exposure[{k}]") for k, v in self.exposure.items()}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
-from optimizer.model._checks import as_series, finite, finite_number, nonnegative
+from optimizer.model._checks import as_series, finite, finite_number, is_missing, is_number, nonnegative, timestamp
 
 LOT_COLUMNS = ("lot_id", "asset", "quantity", "cost_basis", "acquired")
 RECENT_BUY_COLUMNS = ("asset", "lot_id", "acquired")
@@ -83,10 +83,7 @@ class Portfolio:
         contracts = as_series(self.overlay_contracts, "overlay_contracts")
         finite(contracts, "overlay_contracts")
         object.__setattr__(self, "overlay_contracts", contracts)
-        recent = self.recent_loss_sales
-        if isinstance(recent, dict):
-            recent = pd.Series(recent)
-        object.__setattr__(self, "recent_loss_sales", pd.to_datetime(recent))
+        object.__setattr__(self, "recent_loss_sales", _dates_by_asset(self.recent_loss_sales, "recent_loss_sales"))
         object.__setattr__(self, "recent_buys", _validated_recent_buys(self.recent_buys))
 
     @property
@@ -111,6 +108,15 @@ def _validated_lots(lots: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise InputError("lots", f"is missing column(s) {missing}; expected {list(LOT_COLUMNS)}")
     out = lots.loc[:, list(LOT_COLUMNS)].copy().reset_index(drop=True)
+    for column in ("lot_id", "asset"):
+        values = out[column]
+        if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype) \
+                and not values.isna().any():
+            continue  # a text column without gaps (the usual case): nothing to check one by one
+        for i, value in enumerate(values):
+            if is_missing(value) or isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, int, np.integer)):
+                raise InputError(f"lots.{column}", f"is {value!r}; expected a name",
+                                 asset=_name(out["asset"].iloc[i]), lot=_name(out["lot_id"].iloc[i]))
     out["lot_id"] = out["lot_id"].astype(str)
     out["asset"] = out["asset"].astype(str)
     dup = out["lot_id"].duplicated()
@@ -118,6 +124,11 @@ def _validated_lots(lots: pd.DataFrame) -> pd.DataFrame:
         row = out[dup].iloc[0]
         raise InputError("lots.lot_id", "appears more than once", asset=row["asset"], lot=row["lot_id"])
     for column in ("quantity", "cost_basis"):
+        if pd.api.types.is_bool_dtype(out[column].dtype) or not pd.api.types.is_numeric_dtype(out[column].dtype):
+            for i, value in enumerate(out[column]):
+                if not is_number(value):
+                    raise InputError(f"lots.{column}", f"is {value!r} ({type(value).__name__}); expected a number",
+                                     asset=out["asset"].iloc[i], lot=out["lot_id"].iloc[i])
         try:
             values = pd.to_numeric(out[column]).astype(float)
         except (TypeError, ValueError):
@@ -133,11 +144,37 @@ def _validated_lots(lots: pd.DataFrame) -> pd.DataFrame:
             raise InputError(f"lots.{column}", f"is {values[bad].iloc[0]!r}; it must be {rule}",
                              asset=row["asset"], lot=row["lot_id"])
         out[column] = values
-    acquired = pd.to_datetime(out["acquired"], errors="coerce")
-    if acquired.isna().any():
-        row = out[acquired.isna()].iloc[0]
-        raise InputError("lots.acquired", f"{row['acquired']!r} is not a date", asset=row["asset"], lot=row["lot_id"])
+    if pd.api.types.is_datetime64_any_dtype(out["acquired"].dtype):
+        acquired = out["acquired"]
+        if acquired.isna().any():
+            row = out[acquired.isna()].iloc[0]
+            raise InputError("lots.acquired", "is missing; expected a date", asset=row["asset"], lot=row["lot_id"])
+    else:  # one by one: a number (20240628) is not a date, nor is free text
+        acquired = pd.Series([timestamp(v, "lots.acquired", asset=a, lot=lot)
+                              for v, a, lot in zip(out["acquired"], out["asset"], out["lot_id"])],
+                             index=out.index, dtype="datetime64[ns]")
+    if getattr(acquired.dt, "tz", None) is not None:
+        acquired = acquired.dt.tz_convert(None)
     out["acquired"] = acquired
+    return out
+
+
+def _name(value) -> str | None:
+    return None if is_missing(value) else str(value)
+
+
+def _dates_by_asset(values, field: str) -> pd.Series:
+    """A dict or Series asset -> date as a datetime Series (numbers and bad text refused)."""
+    if isinstance(values, dict):
+        values = pd.Series(values, dtype=object)
+    if not isinstance(values, pd.Series):
+        raise InputError(field, f"expected a pandas Series or a dict keyed by asset, got {type(values).__name__}")
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        out = values.copy()
+    else:
+        out = pd.Series([timestamp(v, field, asset=str(a)) for a, v in values.items()], index=values.index,
+                        dtype="datetime64[ns]")
+    out.index = out.index.map(str)
     return out
 
 
@@ -150,7 +187,11 @@ def _validated_recent_buys(buys: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"asset": buys["asset"].astype(str).to_numpy(),
                         "lot_id": (buys["lot_id"].fillna("").astype(str).to_numpy() if "lot_id" in buys.columns
                                    else [""] * len(buys))})
-    acquired = pd.to_datetime(buys["acquired"], errors="coerce").reset_index(drop=True)
+    if pd.api.types.is_datetime64_any_dtype(buys["acquired"].dtype):
+        acquired = buys["acquired"].reset_index(drop=True)
+    else:  # one by one: a number (20240628) is not a date
+        acquired = pd.Series([timestamp(v, "recent_buys.acquired", asset=str(a))
+                              for v, a in zip(buys["acquired"], out["asset"])], dtype="datetime64[ns]")
     if acquired.isna().any():
         bad = acquired.isna().to_numpy()
         raise InputError("recent_buys.acquired", f"{buys['acquired'].to_numpy()[bad][0]!r} is not a date",
@@ -170,3 +211,12 @@ def check_lots_match_positions(lots: pd.DataFrame, positions: pd.Series, *, tole
     extra = set(summed.index) - set(positions.index)
     if extra:
         raise InputError("lots.asset", "has lots but no stated position", asset=sorted(extra)[0])
+
+
+def check_lots_dated_by(lots: pd.DataFrame, date: pd.Timestamp) -> None:
+    """Raise :class:`InputError` for the first lot acquired after the decision ``date``."""
+    late = lots["acquired"] > date
+    if late.any():
+        row = lots[late].iloc[0]
+        raise InputError("lots.acquired", f"is {row['acquired'].date()}, after the decision date {date.date()}",
+                         asset=str(row["asset"]), lot=str(row["lot_id"]))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from optimizer.errors import InputError
-from optimizer.model._checks import finite_number
+from optimizer.model._checks import finite_number, flag
 
 
 @dataclass(frozen=True)
@@ -71,5 +71,11 @@ class Settings:
         finite_number(self.cash_flow_usd, "settings.cash_flow_usd")
         if self.bands not in ("soft", "hard"):
             raise InputError("settings.bands", f"is {self.bands!r}; use 'soft' or 'hard'")
+        flag(self.wash_sale, "settings.wash_sale")
         if self.solvers is not None:
-            object.__setattr__(self, "solvers", tuple(str(s).upper() for s in self.solvers))
+            if isinstance(self.solvers, str) or not isinstance(self.solvers, (list, tuple)):
+                raise InputError("settings.solvers", f"is {self.solvers!r}; expected a list of solver names")
+            for name in self.solvers:
+                if not isinstance(name, str) or not name.strip():
+                    raise InputError("settings.solvers", f"lists {name!r}; expected solver names such as 'CLARABEL'")
+            object.__setattr__(self, "solvers", tuple(str(s).strip().upper() for s in self.solvers))

@@ -80,7 +80,7 @@ class Targets:
 
 def _per_key(value, weight: pd.Series, field: str) -> pd.Series:
     if np.isscalar(value):
-        series = pd.Series(float(value), index=weight.index)
+        series = pd.Series(finite_number(value, field), index=weight.index)
     else:
         series = as_series(value, field).reindex(weight.index)
         if series.isna().any():

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from optimizer.errors import InputError
-from optimizer.model._checks import finite_number
+from optimizer.model._checks import finite_number, whole_number
 
 
 #: What happens to unrealized gains at the valuation horizon.
@@ -87,8 +87,8 @@ class TaxRules:
             rate = finite_number(getattr(self, name), f"tax.{name}", minimum=0.0)
             if rate > 1:
                 raise InputError(f"tax.{name}", f"is {rate!r}; a rate is a fraction between 0 and 1")
-        finite_number(self.long_term_days, "tax.long_term_days", minimum=0)
-        finite_number(self.wash_sale_days, "tax.wash_sale_days", minimum=0)
+        whole_number(self.long_term_days, "tax.long_term_days", minimum=0)
+        whole_number(self.wash_sale_days, "tax.wash_sale_days", minimum=0)
         finite_number(self.ordinary_offset_usd, "tax.ordinary_offset_usd", minimum=0.0)
         finite_number(self.horizon_years, "tax.horizon_years", minimum=0.0)
         finite_number(self.discount_rate, "tax.discount_rate", minimum=0.0)
@@ -96,7 +96,7 @@ class TaxRules:
             raise InputError("tax.carry_value", f"is {self.carry_value!r}; a fraction between 0 and 1")
         if not isinstance(self.wait_for_long_term, (bool, np.bool_)):
             raise InputError("tax.wait_for_long_term", f"is {self.wait_for_long_term!r}; use true or false")
-        if self.at_horizon not in AT_HORIZON:
+        if not isinstance(self.at_horizon, str) or self.at_horizon not in AT_HORIZON:
             raise InputError("tax.at_horizon", f"is {self.at_horizon!r}; use one of {AT_HORIZON}")
 
     def wash_group(self, asset: str) -> str:

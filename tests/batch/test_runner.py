@@ -12,8 +12,10 @@ import pytest
 from batch_books import DATE, corrupt, small_book
 from optimizer import rebalance
 from optimizer.batch import account_case, execute, load_book, run_batch
+from optimizer.batch.errors import BookChangedError
 from optimizer.batch.output import PARTS, day_dir, part_dirs
 from optimizer.batch.worker import program_builds
+from optimizer.trade_file import OrderRules, orders_cash_after, orders_frame
 from problems.books import write_duckdb_book, write_parquet_book
 
 
@@ -44,10 +46,21 @@ def test_batch_equals_solving_each_account_alone(clean_run):
     trades = _read(out, "trades")
     sales = _read(out, "lot_sales")
     diag = _read(out, "diagnostics").set_index("account_id")
+    orders = _read(out, "orders")
     for account_id in loaded["accounts"]["account_id"]:
-        case, _, _ = account_case(loaded, DATE, account_id)
-        alone = rebalance(case.portfolio, case.targets, case.market, case.settings, **case.options())
+        case, universe, slots = account_case(loaded, DATE, account_id)
+        # the batch trades whole shares by default: the same rounding applied to a plain solve
+        alone = rebalance(case.portfolio, case.targets, case.market, case.settings, **case.options(),
+                          universe=universe, lot_slots=slots, whole_units=True)
         nav = alone.nav_usd
+        mine_orders = orders[orders["account_id"] == account_id].reset_index(drop=True)
+        expected = orders_frame(alone, account_id, rules=OrderRules(whole_shares=True))
+        pd.testing.assert_frame_equal(mine_orders[["asset", "side", "shares"]], expected[["asset", "side", "shares"]],
+                                      check_dtype=False)
+        np.testing.assert_allclose(mine_orders["notional"], expected["notional"], atol=0.01)
+        bought = mine_orders[mine_orders["side"] == "buy"]
+        assert (bought["shares"] == np.round(bought["shares"])).all()  # whole shares on every buy
+        assert orders_cash_after(alone, expected) >= 0
         mine = trades[trades["account_id"] == account_id].set_index("asset")["trade_usd"]
         theirs = alone.trades["trade_usd"]
         joined = pd.concat([mine.rename("batch"), theirs.rename("alone")], axis=1).fillna(0.0)
@@ -74,7 +87,7 @@ def test_manifest_counts_inputs_and_versions(clean_run):
     assert set(manifest["inputs"]) >= {"accounts.parquet", "lots.parquet", "market.parquet"}
     assert manifest["versions"]["cvxpy"] and manifest["store"] == "parquet"
     assert set(manifest["outputs"]) == {"trades.parquet", "lot_sales.parquet", "overlay.parquet",
-                                        "diagnostics.parquet"}
+                                        "diagnostics.parquet", "orders.parquet", "orders.csv"}
     assert "12 accounts -> 12 solved, 0 failed" in summary.text()
 
 
@@ -95,14 +108,17 @@ def test_bad_accounts_are_recorded_and_the_rest_solved(tmp_path, batch_client, c
     others = diag.drop(index=list(expected))
     assert (others["status"] == "ok").all() and len(others) == 8
     assert (summary.done, summary.failed, summary.skipped) == (8, 4, 0)
-    # the clean accounts get the same answers as in the clean book
+    # the clean accounts get the same answers as in the clean book, up to whole-share rounding (the
+    # duplicated lot gives this book 3 lot slots, another program shape, so solver noise can move a
+    # share across a rounding edge: 0.05 bps is far below what one share of these accounts costs)
     clean = _read(clean_run[1], "diagnostics").set_index("account_id")
-    np.testing.assert_allclose(others["objective_bps"], clean.loc[others.index, "objective_bps"], atol=1e-6)
+    np.testing.assert_allclose(others["objective_bps"], clean.loc[others.index, "objective_bps"], atol=0.05)
     manifest = _manifest(out)
     assert manifest["counts"]["failed"] == 4 and manifest["counts"]["ok"] == 8
     assert manifest["counts"]["by_error_type"] == {"InputError": 2, "InfeasibleError": 1, "SolverError": 1}
     assert {f["account_id"] for f in manifest["failures"]} == set(expected)
-    assert manifest["counts"]["rows_of_unknown_accounts"] == {"lots": 1, "restrictions": 0}
+    assert manifest["counts"]["rows_of_unknown_accounts"]["lots"] == 1
+    assert manifest["counts"]["rows_of_unknown_accounts"]["restrictions"] == 0
     assert not set(_read(out, "trades")["account_id"]) & set(expected)
     assert "FAILED ACC000003: InfeasibleError" in summary.text()
 
@@ -120,13 +136,16 @@ def test_rerun_replaces_and_resume_skips_done(tmp_path, batch_client, clean_run)
     assert len(_read(out, "diagnostics")) == 12
     assert len({p.name.split("-")[0] for p in part_dirs(day_dir(out, DATE))}) == 1  # old parts are gone
 
-    # fix the data and resume: only the four failed accounts are solved again
+    # fix the data and resume: the book changed, so a plain resume is refused (it would mix results)
     write_parquet_book(small_book(), tmp_path / "book")
-    resumed = execute(book, DATE, out, client=batch_client, progress=False, resume=True)
-    assert (resumed.done, resumed.failed, resumed.skipped) == (4, 0, 8)
+    with pytest.raises(BookChangedError, match="market.parquet"):
+        execute(book, DATE, out, client=batch_client, progress=False, resume=True)
+    # asked to rerun what changed: the market file changed, so every account is solved again
+    resumed = execute(book, DATE, out, client=batch_client, progress=False, resume=True, rerun_changed=True)
+    assert (resumed.done, resumed.failed, resumed.skipped) == (12, 0, 0)
     diag = _read(out, "diagnostics")
     assert len(diag) == 12 and (diag["status"] == "ok").all()
-    assert diag.groupby("run_id").size().to_dict()[_manifest(out)["run_id"]] == 4
+    assert diag.groupby("run_id").size().to_dict()[_manifest(out)["run_id"]] == 12
     clean = _read(clean_run[1], "trades").sort_values(["account_id", "asset"]).reset_index(drop=True)
     now = _read(out, "trades").sort_values(["account_id", "asset"]).reset_index(drop=True)
     assert list(now["account_id"]) == list(clean["account_id"])

@@ -17,7 +17,7 @@ from problems.books import synthetic_book, write_parquet_book
 def _chunk(tmp_path, tables):
     book = load_book(write_parquet_book(tables, tmp_path / "book"))
     token, blob = make_context(book, DATE).blob()
-    chunk = _chunks(book["accounts"], book["lots"], book["restrictions"], len(book["accounts"]))[0]
+    chunk = _chunks(book["accounts"], book, len(book["accounts"]))[0]
     return token, blob, chunk
 
 
@@ -35,7 +35,7 @@ def test_a_chunk_builds_one_program_and_handles_an_all_cash_account(tmp_path):
     assert diag.set_index("account_id").loc[cash_only, "n_lot_sales"] == 0
     parts = part_dirs(tmp_path)
     assert [p.name for p in parts] == ["run1-000000"]
-    assert sorted(f.name for f in parts[0].iterdir()) == ["diagnostics.parquet", "lot_sales.parquet",
+    assert sorted(f.name for f in parts[0].iterdir()) == ["diagnostics.parquet", "lot_sales.parquet", "orders.parquet",
                                                           "overlay.parquet", "trades.parquet"]
     assert not [p for p in (tmp_path / PARTS).iterdir() if p.name.startswith(".")]
     trades = pd.read_parquet(parts[0] / "trades.parquet")
