@@ -27,10 +27,12 @@ Method (chosen by measurement, ``benchmarks/wash_sale_conflicts.py``):
 4. **Never worse than the two-pass method** (the first version: keep the larger side, re-solve,
    repeat): its first re-solve is a relaxation of its answer, so when ours is no worse than
    that one solve, it is no worse than the two-pass answer (a certificate); otherwise the
-   two-pass method runs to the end and the better answer is kept.
-5. **Local search** while the solve budget lasts (:func:`default_max_solves`: 8 solves in
-   small problems, 3 above 1,000 trade variables, i.e. none beyond steps 1-4 there, to stay
-   near 3x one plain solve): re-score every decision at the current answer, flip all those
+   two-pass method runs to the end and the better answer is kept. Made by default up to
+   1,000 trade variables (assets plus lot slots); above, it would cost the time target
+   (``check_two_pass``).
+5. **Local search** while the solve budget lasts (:func:`default_max_solves`: 8 solves up
+   to 1,000 trade variables, 2 above, i.e. none beyond steps 1-3 there, to stay within 3x
+   one plain solve): re-score every decision at the current answer, flip all those
    predicted to gain at once (then half of them, ...), re-solve, keep a flip that lowers the
    objective; when no flip is predicted to gain, try the closest call.
 
@@ -66,7 +68,7 @@ WASH_SALE_TOLERANCE = 1e-7
 #: Solves after which the local search stops (relaxed, fixing and two-pass solves included), for
 #: small problems and for large ones (:func:`default_max_solves`).
 DEFAULT_MAX_SOLVES = 8
-LARGE_MAX_SOLVES = 3
+LARGE_MAX_SOLVES = 2
 #: Problems with more trade variables (assets plus lot slots) get ``LARGE_MAX_SOLVES``.
 SMALL_TRADE_VARIABLES = 1_000
 
@@ -334,7 +336,7 @@ class _Solver:
 
 
 def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int | None = None,
-                      settle_all: bool = True, check_two_pass: bool = True) -> ConflictSolution:
+                      settle_all: bool = True, check_two_pass: bool | None = None) -> ConflictSolution:
     """Solve ``data`` under the same-date wash-sale rule (see the module docstring).
 
     Parameters
@@ -350,7 +352,13 @@ def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int 
         every group instead of moving harvests into new conflicts round after round.
     check_two_pass:
         Make step 4 (one more solve; the guarantee of never losing to the two-pass method).
+        Default: in problems up to :data:`SMALL_TRADE_VARIABLES` trade variables; above,
+        the extra solve would break the 3x-one-solve time target (measured 3.5x with it,
+        about 2.5x without, at 500 assets), and never losing is measured instead (the
+        two-pass answer was 28-37% worse on every 500-asset benchmark book).
     """
+    small = data.shape.n_assets + data.shape.n_lots <= SMALL_TRADE_VARIABLES
+    check_two_pass = small if check_two_pass is None else check_two_pass
     max_solves = default_max_solves(data) if max_solves is None else max_solves
     solver = _Solver(program, data)
     groups = WashGroups(data)
@@ -441,8 +449,8 @@ def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int 
 
 def default_max_solves(data: ProblemData) -> int:
     """The local search's solve budget: :data:`DEFAULT_MAX_SOLVES` up to
-    :data:`SMALL_TRADE_VARIABLES` trade variables, :data:`LARGE_MAX_SOLVES` above (measured:
-    3 solves keep a 500-asset decision near 3x one plain solve; see
+    :data:`SMALL_TRADE_VARIABLES` trade variables, :data:`LARGE_MAX_SOLVES` above (no local
+    search there: a 500-asset decision stays within 3x one plain solve; see
     ``benchmarks/results/wash_sale_conflicts.csv``)."""
     size = data.shape.n_assets + data.shape.n_lots
     return DEFAULT_MAX_SOLVES if size <= SMALL_TRADE_VARIABLES else LARGE_MAX_SOLVES
