@@ -8,6 +8,12 @@ true/false, and an empty name. :func:`preflight` adds reading the book (a corrup
 named) and the run date (present in the book), so ``rebalance batch`` can stop with exit
 code 2 before it starts a cluster.
 
+Households (optional ``accounts`` columns ``household_id`` and ``account_kind``) are checked
+here too, by :func:`check_households`: every ``account_kind`` is one of :data:`ACCOUNT_KINDS`
+(a typo is named with the closest kind), and the accounts of one household share what one
+program needs (``model_id``, the taxable members' tax rates, the settings columns and the
+currency). The run date is one per batch, so members always share it.
+
 Per-row *values* (a NaN price, a negative quantity) stay per-account problems: the batch
 fails only the accounts exposed to them.
 """
@@ -21,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
+from optimizer.household import ACCOUNT_KINDS as _ACCOUNT_KINDS
 from optimizer.model._checks import is_missing, is_number
 from optimizer.model.restrictions import FLAG_COLUMNS, SIZE_COLUMNS
 
@@ -31,7 +38,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "accounts": {"account_id": NAME, "model_id": NAME, "cash_usd": NUMBER, "cash_flow_usd": NUMBER,
                  "short_term_rate": NUMBER, "long_term_rate": NUMBER, "risk_aversion": NUMBER,
                  "min_cash_weight": NUMBER, "solvers": TEXT, "realized_gain_usd": NUMBER, "overdraft_usd": NUMBER,
-                 "currency": TEXT},
+                 "currency": TEXT, "household_id": NAME, "account_kind": NAME},
     "lots": {"account_id": NAME, "lot_id": NAME, "asset": NAME, "quantity": NUMBER, "cost_basis": NUMBER,
              "acquired": DATE},
     "models": {"model_id": NAME, "key": NAME, "weight": NUMBER, "band_lower": NUMBER, "band_upper": NUMBER,
@@ -55,6 +62,7 @@ FACTOR_TABLES = ("risk", "factor_cov")
 #: Columns that may be empty (null) in a row.
 NULLABLE = {("accounts", "risk_aversion"), ("accounts", "min_cash_weight"), ("accounts", "solvers"),
             ("accounts", "realized_gain_usd"), ("accounts", "overdraft_usd"), ("accounts", "currency"),
+            ("accounts", "household_id"), ("accounts", "account_kind"),
             ("untradeable", "asset_class"), ("recent_buys", "lot_id"),
             *{("overlay_instruments", c) for c in ("date", "initial_margin", "cost_per_contract_usd",
                                                     "max_notional_usd", "holding_cost")},
@@ -174,6 +182,82 @@ def check_book_tables(tables: dict[str, pd.DataFrame]) -> None:
         for column, kind in known.items():
             if kind is not None and column in frame.columns:
                 _check_column(table, column, kind, frame)
+    if "accounts" in tables:
+        check_households(tables["accounts"])
+
+
+#: Kinds of account a book may name (``accounts.account_kind``; empty = ``taxable``): those of
+#: :class:`optimizer.household.Account`.
+ACCOUNT_KINDS = _ACCOUNT_KINDS
+#: Columns every member of a household must share (one program: one model, one set of settings).
+HOUSEHOLD_SHARED = ("model_id", "risk_aversion", "min_cash_weight", "solvers", "currency")
+#: Columns the *taxable* members of a household must share (one tax return: one set of rates).
+HOUSEHOLD_TAX_SHARED = ("short_term_rate", "long_term_rate")
+
+
+def household_key(value) -> str | None:
+    """The household an ``accounts.household_id`` cell names; ``None`` when empty (the account is alone)."""
+    if is_missing(value):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def account_kind(value) -> str:
+    """The ``accounts.account_kind`` of a cell (empty = ``taxable``), unchecked."""
+    if is_missing(value):
+        return "taxable"
+    return str(value).strip() or "taxable"
+
+
+def _same(values: list) -> bool:
+    """All equal, counting every empty cell as one value."""
+    seen = {None if is_missing(v) else (str(v).strip() if isinstance(v, str) else v) for v in values}
+    return len(seen) <= 1
+
+
+def check_households(accounts: pd.DataFrame) -> None:
+    """Refuse an unknown ``account_kind`` and a household whose members cannot be one program.
+
+    Raises
+    ------
+    InputError
+        ``book.accounts.account_kind`` for a kind not in :data:`ACCOUNT_KINDS` (the closest
+        kind is named; ``asset`` is the account), or ``book.accounts.<column>`` for a
+        household whose members differ in a column of :data:`HOUSEHOLD_SHARED` (or, among
+        its taxable members, :data:`HOUSEHOLD_TAX_SHARED`); the message names the household.
+    """
+    if "account_kind" in accounts.columns:
+        for account_id, value in zip(accounts["account_id"], accounts["account_kind"]):
+            kind = account_kind(value)
+            if kind not in ACCOUNT_KINDS:
+                close = difflib.get_close_matches(kind.lower(), ACCOUNT_KINDS, n=1, cutoff=0.0)
+                raise InputError("book.accounts.account_kind",
+                                 f"is {value!r}; did you mean {close[0]!r}? use one of {list(ACCOUNT_KINDS)} "
+                                 "(empty = taxable)", asset=str(account_id))
+    if "household_id" not in accounts.columns:
+        return
+    keys = [household_key(v) for v in accounts["household_id"]]
+    members = accounts.assign(_household=keys)
+    members = members[members["_household"].notna()]
+    kinds = (members["account_kind"].map(account_kind) if "account_kind" in members.columns
+             else pd.Series("taxable", index=members.index))
+    for household, rows in members.groupby("_household", sort=True):
+        ids = sorted(str(a) for a in rows["account_id"])
+        for column in HOUSEHOLD_SHARED:
+            if column in rows.columns and not _same(list(rows[column])):
+                values = {str(a): v for a, v in zip(rows["account_id"], rows[column])}
+                raise InputError(f"book.accounts.{column}",
+                                 f"differs within household {household!r} (accounts {ids}: {values}); the "
+                                 "accounts of a household are solved as one program and must share it",
+                                 asset=str(household))
+        taxable = rows[kinds.loc[rows.index] == "taxable"]
+        for column in HOUSEHOLD_TAX_SHARED:
+            if column in taxable.columns and not _same(list(taxable[column])):
+                values = {str(a): v for a, v in zip(taxable["account_id"], taxable[column])}
+                raise InputError(f"book.accounts.{column}",
+                                 f"differs between the taxable accounts of household {household!r} ({values}); "
+                                 "one household pays tax at one set of rates", asset=str(household))
 
 
 def _check_files_readable(path: Path) -> None:

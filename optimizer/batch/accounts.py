@@ -237,8 +237,18 @@ class CaseBuilder:
                                                         price=first["price"], exposure=exposure, **options)
         return self._instruments[name]
 
+    def holdings(self, lots: pd.DataFrame, extra: dict[str, pd.DataFrame] | None = None) -> dict[str, str | None]:
+        """What an account holds: asset -> the exposure key its ``untradeable`` row gives (``None``: the
+        market's class). A household's members each see the others' holdings (``case(also_held=)``)."""
+        held: dict[str, str | None] = {str(a): None for a in lots["asset"]}
+        for row in _rows(extra or {}, "untradeable").to_dict("records"):
+            given = row.get("asset_class")
+            held[str(row["asset"])] = None if _missing(given) else str(given)
+        return held
+
     def case(self, account: dict, lots: pd.DataFrame, restrictions: pd.DataFrame,
-             extra: dict[str, pd.DataFrame] | None = None) -> tuple[Case, tuple[str, ...]]:
+             extra: dict[str, pd.DataFrame] | None = None, *,
+             also_held: dict[str, str | None] | None = None) -> tuple[Case, tuple[str, ...]]:
         """The account's rebalance question and its universe.
 
         Parameters
@@ -250,6 +260,9 @@ class CaseBuilder:
         extra:
             The account's rows of the other per-account tables (``untradeable``,
             ``overlay_positions``, ``recent_buys``, ``recent_loss_sales``); missing = none.
+        also_held:
+            Holdings of the other accounts of its household (:meth:`holdings`): its universe
+            and market include them, so every member of a household has the same universe.
 
         Raises
         ------
@@ -282,6 +295,13 @@ class CaseBuilder:
             **{name: account[name] for name in ("overdraft_usd", "realized_gain_usd") if not _missing(account.get(name))},
         )
         held = set(portfolio.lots["asset"]) | set(portfolio.untradeable_usd.index)
+        own = set(held)
+        for asset, key in (also_held or {}).items():
+            if key is not None:
+                self._extra_classes.setdefault(asset, key)
+            elif asset not in self._extra_classes and asset not in classes.index:
+                self._extra_classes[asset] = asset
+            held.add(asset)
         universe, extra_keys = self.universe(str(account["model_id"]), sorted(held))
         targets = self.targets(str(account["model_id"]), extra_keys)
         frozen = self.frozen(universe, held)
@@ -297,7 +317,11 @@ class CaseBuilder:
         if isinstance(solvers, str) and solvers.strip():
             options["solvers"] = tuple(s.strip() for s in solvers.split(",") if s.strip())
         settings = Settings(cash_flow_usd=account["cash_flow_usd"], **options)
-        tax = self.tax(account["short_term_rate"], account["long_term_rate"])
+        kind = account.get("account_kind")
+        if _missing(kind) or str(kind).strip() in ("", "taxable"):  # see book_schema.account_kind
+            tax = self.tax(account["short_term_rate"], account["long_term_rate"])
+        else:  # an IRA or a Roth pays no tax on its trades
+            tax = self.tax(0.0, 0.0)
         rules = self._no_restrictions
         if len(restrictions) or frozen:
             table = restrictions.drop(columns=["account_id"]).set_index("asset")

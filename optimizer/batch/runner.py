@@ -17,13 +17,19 @@ What is enforced, exactly
   seconds of its start (reported by the worker; until then ``START_ALLOWANCE_S`` from
   submission), plus the time its worker reported building programs, is
   cancelled and the worker process running it is killed (its nanny starts a fresh one;
-  this is what stops the stuck solve). Its accounts are then retried one per chunk; a
-  single account that again misses ``timeout_s + grace_s`` is recorded ``Timeout`` (hard).
+  this is what stops the stuck solve). Its accounts are then retried one per chunk (a
+  household, one chunk: its accounts are one program); a single account that again misses
+  ``timeout_s + grace_s`` is recorded ``Timeout`` (hard).
 * **Worker death**: Dask retries a task whose worker died (its ``allowed-failures``). If
   the chunk still fails, its accounts are retried one by one (a lone account gets
   ``SINGLE_RETRIES`` more tries, since it may only have shared a dying worker with a poison
   account; a retry runs with nothing else in flight, so it cannot be collateral damage
   again); an account that still kills its worker is recorded ``WorkerDied``.
+* **Households** (``accounts.household_id``): a household's accounts are always in one chunk
+  and solved as one program; its solve is checked once against ``timeout_s`` times its
+  members; if it fails, every member is recorded failed with the same reason; ``resume``
+  skips a household only when every member is done, and each member's ``input_sha`` covers
+  every member's rows, so ``rerun_changed`` re-solves the whole household when one changes.
 * Everything an account can raise (``InputError``, ``InfeasibleError``, ``SolverError``,
   or an unexpected bug) is caught for that account and recorded with its reason.
 
@@ -62,10 +68,12 @@ import numpy as np
 import pandas as pd
 
 from optimizer.batch import output
+from optimizer.book_schema import household_key
 from optimizer.batch.accounts import ACCOUNT_TABLES, make_context
 from optimizer.batch.errors import BatchRunError, OutputError
 from optimizer.batch.store import load_book
-from optimizer.batch.worker import Chunk, WorkOptions, diagnostics_frame, input_sha, solve_chunk, write_part
+from optimizer.batch.households import units
+from optimizer.batch.worker import Chunk, WorkOptions, diagnostics_frame, solve_chunk, unit_shas, write_part
 from optimizer.trade_file import OrderRules
 
 #: Most accounts in one chunk (a chunk of 100 small accounts takes ~1-2 s).
@@ -231,7 +239,7 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
             skip = output.done_accounts(day, _fingerprints(run_key, accounts, loaded))
         else:
             skip = output.done_accounts(day) if resume else set()
-        skip &= set(accounts["account_id"])
+        skip = _whole_households(skip & set(accounts["account_id"]), accounts)
         output.write_inputs(day, inputs)
     except OSError as exc:
         if own_client:
@@ -336,16 +344,15 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
 
 
 def _fingerprints(token: str, accounts: pd.DataFrame, book) -> dict[str, str]:
-    """Per account, the input sha a worker would compute for it now (see :func:`worker.input_sha`)."""
+    """Per account, the input sha a worker would compute for it now (see :func:`worker.unit_shas`)."""
     groups = {name: {a: g for a, g in book[name].groupby("account_id", sort=False)}
               for name in ACCOUNT_TABLES if name in book.tables}
     empty = {name: book[name].iloc[:0] for name in groups}
-    out = {}
-    for account in accounts.to_dict("records"):
-        account_id = str(account["account_id"])
-        rows = {name: groups[name].get(account_id, empty[name]) for name in groups}
-        out[account_id] = input_sha(token, account, rows)
-    return out
+
+    def rows_of(account_id: str) -> dict[str, pd.DataFrame]:
+        return {name: groups[name].get(account_id, empty[name]) for name in groups}
+
+    return unit_shas(token, accounts.to_dict("records"), rows_of)
 
 
 def _connect(scheduler: str | None, workers: int, *, tries: int = START_TRIES, processes: bool = True):
@@ -398,13 +405,26 @@ def _close(client, cluster) -> None:
 
 
 def _chunks(todo: pd.DataFrame, book, size: int) -> list[Chunk]:
-    """Slices of ``size`` accounts with their rows of every per-account table of ``book``."""
+    """Slices of about ``size`` accounts with their rows of every per-account table of ``book``.
+
+    A household's accounts always land in one chunk (:func:`~optimizer.batch.households.units`);
+    a household larger than ``size`` makes a chunk of its own.
+    """
     tables = {name: book[name] for name in ACCOUNT_TABLES if name in book.tables}
     positions = {name: frame.groupby("account_id", sort=False).indices for name, frame in tables.items()}
     empty = np.zeros(0, dtype=int)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for unit in units(todo):
+        if current and len(current) + len(unit) > size:
+            batches.append(current)
+            current = []
+        current += unit
+    if current:
+        batches.append(current)
     chunks = []
-    for number, start in enumerate(range(0, len(todo), size)):
-        part = todo.iloc[start:start + size].reset_index(drop=True)
+    for number, picked in enumerate(batches):
+        part = todo.iloc[picked].reset_index(drop=True)
         ids = list(part["account_id"])
         rows = {}
         for name, frame in tables.items():
@@ -415,10 +435,29 @@ def _chunks(todo: pd.DataFrame, book, size: int) -> list[Chunk]:
 
 
 def _split(chunk: Chunk, next_number: int) -> list[Chunk]:
+    """The chunk's solving units (a household, or a lone account), one chunk each."""
     out = []
-    for k, account_id in enumerate(chunk.account_ids):
-        out.append(Chunk(next_number + k, chunk.accounts[chunk.accounts["account_id"] == account_id],
-                         {name: frame[frame["account_id"] == account_id] for name, frame in chunk.tables.items()}))
+    for k, unit in enumerate(units(chunk.accounts)):
+        ids = set(chunk.accounts["account_id"].iloc[unit])
+        out.append(Chunk(next_number + k, chunk.accounts.iloc[unit],
+                         {name: frame[frame["account_id"].isin(ids)] for name, frame in chunk.tables.items()}))
+    return out
+
+
+def _units_in(chunk: Chunk) -> int:
+    """How many solving units (households or lone accounts) a chunk holds."""
+    return len(units(chunk.accounts))
+
+
+def _whole_households(skip: set[str], accounts: pd.DataFrame) -> set[str]:
+    """``skip`` without the members of any household that is not skipped whole (a household is
+    solved as one unit, so it is resumed as one)."""
+    ids = list(accounts["account_id"].astype(str))
+    out = set(skip)
+    for unit in units(accounts):
+        members = {ids[i] for i in unit}
+        if not members <= out:
+            out -= members
     return out
 
 
@@ -427,7 +466,8 @@ def _record_failed(chunk: Chunk, parts_dir: str, run_id: str, kind: str, reason:
     from optimizer.batch.worker import LOT_SALE_COLUMNS, OVERLAY_COLUMNS, TRADE_COLUMNS, _frame
     from optimizer.trade_file import ORDER_COLUMNS
 
-    rows = [{"account_id": str(a["account_id"]), "model_id": str(a["model_id"]), "status": "failed",
+    rows = [{"account_id": str(a["account_id"]), "model_id": str(a["model_id"]),
+             "household_id": household_key(a.get("household_id")) or "", "status": "failed",
              "error_type": kind, "reason": reason, "run_id": run_id} for a in chunk.accounts.to_dict("records")]
     frame = diagnostics_frame(rows)
     write_part(Path(parts_dir), f"{run_id}-{chunk.number:06d}", {
@@ -568,9 +608,9 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, day: Path
                     kind, reason, exc = _future_error(future)
                     if isinstance(exc, BatchRunError):
                         raise exc
-                    if len(chunk.account_ids) > 1:
+                    if _units_in(chunk) > 1:
                         queue.extendleft(reversed(_split(chunk, next_number)))
-                        next_number += len(chunk.account_ids)
+                        next_number += _units_in(chunk)
                     elif retried.get(chunk.account_ids[0], 0) < SINGLE_RETRIES:
                         # a lone account may only have shared a dying worker with a poison account
                         retried[chunk.account_ids[0]] = retried.get(chunk.account_ids[0], 0) + 1
@@ -583,9 +623,9 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, day: Path
                 elif now > deadline(chunk, base) and kill_hung:
                     del in_flight[future]
                     restarts += _stop(client, future)
-                    if len(chunk.account_ids) > 1:
+                    if _units_in(chunk) > 1:
                         queue.extendleft(reversed(_split(chunk, next_number)))
-                        next_number += len(chunk.account_ids)
+                        next_number += _units_in(chunk)
                     else:
                         finish(chunk, _record_failed(
                             chunk, parts_dir, run_id, "Timeout",

@@ -56,6 +56,17 @@ Tables and columns (amounts in account currency "usd", weights as NAV fractions)
 year), ``overdraft_usd`` and ``currency`` (code written on the account's orders,
 default ``USD``).
 
+Households: ``accounts`` may carry ``household_id`` (accounts sharing it are rebalanced as
+one program toward their common model, :func:`optimizer.household.rebalance_household`;
+empty = the account is alone) and ``account_kind`` (``taxable``, the default;
+``deferred``: traditional IRA / 401k, no tax on trades, withdrawals taxed at the household's
+``short_term_rate``; ``exempt``: Roth). Members of one household share ``model_id``, the
+settings columns and ``currency``; its taxable members share their tax rates (those are the
+household's; with no taxable member, the first member's rates stand for the withdrawal
+rate). A lone ``deferred`` or ``exempt`` account is solved with tax rates 0. Cash never
+moves between members, each member has its own rows in every output table, and the
+wash-sale rule spans them (a loss sold in a taxable member blocks the IRA's buy).
+
 How an account becomes one rebalance question (see :mod:`optimizer.batch.accounts`): its
 *universe* is every market asset whose ``asset_class`` is a key of its model, in sorted
 order, plus any asset it holds outside that set (appended, targeted at 0 with a [0, 0]
@@ -95,7 +106,8 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 #: Optional columns of tables (besides the factor columns of ``risk`` and ``factor_cov``).
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "accounts": ("risk_aversion", "min_cash_weight", "solvers", "realized_gain_usd", "overdraft_usd", "currency"),
+    "accounts": ("risk_aversion", "min_cash_weight", "solvers", "realized_gain_usd", "overdraft_usd", "currency",
+                 "household_id", "account_kind"),
     "restrictions": ("no_buy", "no_sell", "no_trade", "allow_short", "max_trade_usd", "max_short_usd"),
     "untradeable": ("asset_class",),
     "overlay_instruments": ("date", "initial_margin", "cost_per_contract_usd", "max_notional_usd", "holding_cost"),

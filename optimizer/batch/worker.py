@@ -34,12 +34,15 @@ from typing import Callable
 
 import pandas as pd
 
+from optimizer.book_schema import check_households, household_key
 from optimizer.errors import InfeasibleError, InputError, SolverError
+from optimizer.household import prepare_household, split_result
 from optimizer.problem_data import prepare
 from optimizer.rebalancer import Rebalancer
 from optimizer.trade_file import ORDER_COLUMNS, OrderRules, orders_frame
 
 from optimizer.batch.accounts import ACCOUNT_TABLES, CaseBuilder
+from optimizer.batch.households import build_household, member_results, units
 from optimizer.batch.errors import OutputError
 
 TRADE_COLUMNS = ("account_id", "asset", "asset_class", "price", "shares", "trade_usd", "buy_usd", "sell_usd",
@@ -48,10 +51,10 @@ LOT_SALE_COLUMNS = ("account_id", "lot_id", "asset", "shares", "proceeds_usd", "
 OVERLAY_COLUMNS = ("account_id", "instrument", "contracts_before", "contracts_trade", "contracts_after",
                    "notional_after_usd")
 COST_PARTS = ("spread", "commission", "overlay", "impact", "overlay_carry", "tax", "total")
-TEXT_DIAGNOSTICS = ("account_id", "model_id", "status", "error_type", "reason", "solver", "run_id", "input_sha",
+TEXT_DIAGNOSTICS = ("account_id", "model_id", "household_id", "status", "error_type", "reason", "solver", "run_id", "input_sha",
                     "notes")
 DIAGNOSTIC_COLUMNS = (
-    "account_id", "model_id", "status", "error_type", "reason", "solver", "accurate", "objective_bps",
+    "account_id", "model_id", "household_id", "status", "error_type", "reason", "solver", "accurate", "objective_bps",
     *(f"cost_{p}_usd" for p in COST_PARTS), "tracking_error_before", "tracking_error_after", "nav_usd",
     "cash_after_usd", "n_trades", "n_orders", "n_lot_sales", "wash_sale_fixes", "seconds", "build_seconds",
     "run_id", "worker_pid", "input_sha", "notes",
@@ -153,14 +156,36 @@ def input_sha(token: str, account: dict, rows: dict[str, pd.DataFrame]) -> str:
     return digest.hexdigest()[:24]
 
 
+def household_sha(shas: list[str]) -> str:
+    """Fingerprint of a household: its members' own fingerprints, in order (every member carries it,
+    so a change in any member re-solves all of them)."""
+    return hashlib.sha256(("household:" + ";".join(shas)).encode()).hexdigest()[:24]
+
+
+def unit_shas(token: str, records: list[dict], rows_of: Callable[[str], dict[str, pd.DataFrame]]) -> dict[str, str]:
+    """``input_sha`` per account of ``records``, a household's members sharing one (see :func:`units`)."""
+    out: dict[str, str] = {}
+    frame = pd.DataFrame(records)
+    for unit in units(frame):
+        shas = [input_sha(token, records[i], rows_of(str(records[i]["account_id"]))) for i in unit]
+        if len(unit) == 1 and household_key(records[unit[0]].get("household_id")) is None:
+            out[str(records[unit[0]]["account_id"])] = shas[0]
+        else:
+            shared = household_sha(shas)
+            out.update({str(records[i]["account_id"]): shared for i in unit})
+    return out
+
+
 def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: str, timeout_s: float,
                 fault: Callable[[str], None] | None = None, options: WorkOptions | None = None) -> pd.DataFrame:
     """Solve every account of ``chunk``, write the part, return its diagnostics.
 
     ``timeout_s`` is checked per account after its solve (an account whose own work, not
     counting a program build, took longer is recorded as ``Timeout`` and its trades
-    dropped); the runner enforces the hard limit per chunk. ``fault`` is a test/drill hook
-    called with each account id once its clock runs.
+    dropped); a household is one solve, checked once against ``timeout_s`` times its
+    members (they share it; each member's ``seconds`` is its share). The runner enforces
+    the hard limit per chunk. ``fault`` is a test/drill hook called with each account id
+    once its clock runs.
 
     Raises
     ------
@@ -173,81 +198,177 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
     by_account = {name: {a: g for a, g in frame.groupby("account_id", sort=False)}
                   for name, frame in chunk.tables.items()}
     empty = {name: frame.iloc[:0] for name, frame in chunk.tables.items()}
-    trades, lot_sales, overlays, orders, diagnostics = [], [], [], [], []
-    for account in chunk.accounts.to_dict("records"):
-        account_id = str(account["account_id"])
-        rows = {name: by_account[name].get(account_id, empty[name]) for name in chunk.tables}
-        row = {c: None for c in DIAGNOSTIC_COLUMNS}
-        row.update(account_id=account_id, model_id=str(account["model_id"]), run_id=run_id, worker_pid=os.getpid(),
-                   input_sha=input_sha(f"{token}:{options.fingerprint()}", account, rows), notes="")
-        started = time.perf_counter()
-        build_seconds = 0.0
-        try:
-            extra = {name: rows[name] for name in ACCOUNT_TABLES[2:] if name in rows}
-            case, universe = builder.case(account, rows["lots"], rows["restrictions"], extra)
-            row["notes"] = builder.last_notes
-            data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options(),
-                           universe=universe, lot_slots=builder.context.lot_slots)
-            mark = time.perf_counter()
-            if data.shape not in _REBALANCER._programs:
-                _event(options.topic, "build", chunk.number)
-                _warm(_REBALANCER.program(data.shape), data)
-                _event(options.topic, "built", chunk.number)
-            build_seconds = time.perf_counter() - mark
-            if fault is not None:
-                fault(account_id)
-            result = _REBALANCER.solve(data, whole_units=options.whole_shares)
-            rules = options.orders
-            currency = account.get("currency")
-            if isinstance(currency, str) and currency.strip():
-                rules = dataclasses.replace(rules, currency=currency.strip())
-            cash_floor = max(case.settings.min_cash_usd, case.settings.min_cash_weight * result.nav_usd)
-            account_orders = orders_frame(result, account_id, rules=rules, cash_floor_usd=cash_floor)
-        except InputError as exc:
-            row.update(status="failed", error_type="InputError", reason=str(exc))
-        except InfeasibleError as exc:
-            row.update(status="failed", error_type="InfeasibleError", reason=str(exc))
-        except SolverError as exc:
-            row.update(status="failed", error_type="SolverError", reason=str(exc))
-        except Exception as exc:  # noqa: BLE001 - one account's unexpected bug must not stop the batch
-            row.update(status="failed", error_type=type(exc).__name__, reason=f"unexpected error: {exc!r}")
+
+    def rows_of(account_id: str) -> dict[str, pd.DataFrame]:
+        return {name: by_account[name].get(account_id, empty[name]) for name in chunk.tables}
+
+    records = chunk.accounts.to_dict("records")
+    shas = unit_shas(f"{token}:{options.fingerprint()}", records, rows_of)
+    outputs: dict[str, list] = {name: [] for name in ("trades", "lot_sales", "overlay", "orders")}
+    diagnostics = []
+    for unit in units(chunk.accounts):
+        members = [records[i] for i in unit]
+        household = household_key(members[0].get("household_id"))
+        rows = []
+        for account in members:
+            row = {c: None for c in DIAGNOSTIC_COLUMNS}
+            row.update(account_id=str(account["account_id"]), model_id=str(account["model_id"]),
+                       household_id=household or "", run_id=run_id, worker_pid=os.getpid(),
+                       input_sha=shas[str(account["account_id"])], notes="")
+            rows.append(row)
+        if household is None:
+            answers = _solve_account(builder, members[0], rows_of(rows[0]["account_id"]), rows[0], chunk.number,
+                                     timeout_s, fault, options)
         else:
-            seconds = time.perf_counter() - started - build_seconds
-            if seconds > timeout_s:
-                row.update(status="failed", error_type="Timeout",
-                           reason=f"timeout: the account took {seconds:.3f} s, over the {timeout_s:g} s limit "
-                                  "(program build not counted)")
-            else:
-                traded = result.to_frame().reset_index()
-                traded.insert(0, "account_id", account_id)
-                trades.append(traded)
-                sales = result.lot_sales.reset_index()
-                sales.insert(0, "account_id", account_id)
-                lot_sales.append(sales)
-                overlay = result.overlay.reset_index()
-                overlay.insert(0, "account_id", account_id)
-                overlays.append(overlay)
-                orders.append(account_orders)
-                row.update(status="ok", error_type="", reason="", solver=result.solver, accurate=result.accurate,
-                           objective_bps=result.objective_bps, tracking_error_before=result.tracking_error_before,
-                           tracking_error_after=result.tracking_error_after, nav_usd=result.nav_usd,
-                           cash_after_usd=result.cash_after_usd, n_trades=len(traded),
-                           n_orders=len(account_orders), n_lot_sales=len(sales),
-                           wash_sale_fixes=len(result.wash_sale_fixes),
-                           **{f"cost_{p}_usd": float(result.costs_usd.get(p, 0.0)) for p in COST_PARTS})
-        row["build_seconds"] = build_seconds
-        row["seconds"] = time.perf_counter() - started - build_seconds
-        diagnostics.append(row)
+            answers = _solve_household(builder, members, [rows_of(r["account_id"]) for r in rows], rows,
+                                       chunk.number, timeout_s, fault, options)
+        for row, produced in zip(rows, answers):
+            diagnostics.append(row)
+            for name, frame in (produced or {}).items():
+                outputs[name].append(frame)
     frames = {
-        "trades": _frame(trades, TRADE_COLUMNS),
-        "lot_sales": _frame(lot_sales, LOT_SALE_COLUMNS),
-        "overlay": _frame(overlays, OVERLAY_COLUMNS),
-        "orders": _frame(orders, ORDER_COLUMNS),
+        "trades": _frame(outputs["trades"], TRADE_COLUMNS),
+        "lot_sales": _frame(outputs["lot_sales"], LOT_SALE_COLUMNS),
+        "overlay": _frame(outputs["overlay"], OVERLAY_COLUMNS),
+        "orders": _frame(outputs["orders"], ORDER_COLUMNS),
         "diagnostics": diagnostics_frame(diagnostics),
     }
     before_write = getattr(fault, "before_write", None)
     write_part(Path(parts_dir), f"{run_id}-{chunk.number:06d}", frames, before_write=before_write)
     return frames["diagnostics"]
+
+
+def _build_program(data, options: WorkOptions, chunk_number: int) -> float:
+    """Build (and warm) the program of a new problem shape; seconds spent (0 when it was built)."""
+    mark = time.perf_counter()
+    if data.shape not in _REBALANCER._programs:
+        _event(options.topic, "build", chunk_number)
+        _warm(_REBALANCER.program(data.shape), data)
+        _event(options.topic, "built", chunk_number)
+    return time.perf_counter() - mark
+
+
+def _failure(exc: Exception) -> dict:
+    """Diagnostics fields of a failed account (or household)."""
+    if isinstance(exc, (InputError, InfeasibleError, SolverError)):
+        return {"status": "failed", "error_type": type(exc).__name__, "reason": str(exc)}
+    return {"status": "failed", "error_type": type(exc).__name__, "reason": f"unexpected error: {exc!r}"}
+
+
+def _order_rules(account: dict, options: WorkOptions) -> OrderRules:
+    rules = options.orders
+    currency = account.get("currency")
+    if isinstance(currency, str) and currency.strip():
+        rules = dataclasses.replace(rules, currency=currency.strip())
+    return rules
+
+
+def _outputs(result, account_id: str, account_orders: pd.DataFrame, row: dict) -> dict[str, pd.DataFrame]:
+    """One account's output rows; fills its diagnostics ``row`` as solved."""
+    traded = result.to_frame().reset_index()
+    traded.insert(0, "account_id", account_id)
+    sales = result.lot_sales.reset_index()
+    sales.insert(0, "account_id", account_id)
+    overlay = result.overlay.reset_index()
+    overlay.insert(0, "account_id", account_id)
+    row.update(status="ok", error_type="", reason="", solver=result.solver, accurate=result.accurate,
+               objective_bps=result.objective_bps, tracking_error_before=result.tracking_error_before,
+               tracking_error_after=result.tracking_error_after, nav_usd=result.nav_usd,
+               cash_after_usd=result.cash_after_usd, n_trades=len(traded),
+               n_orders=len(account_orders), n_lot_sales=len(sales),
+               wash_sale_fixes=len(result.wash_sale_fixes),
+               **{f"cost_{p}_usd": float(result.costs_usd.get(p, 0.0)) for p in COST_PARTS})
+    return {"trades": traded, "lot_sales": sales, "overlay": overlay, "orders": account_orders}
+
+
+def _solve_account(builder: CaseBuilder, account: dict, rows: dict[str, pd.DataFrame], row: dict, chunk_number: int,
+                   timeout_s: float, fault, options: WorkOptions) -> list[dict | None]:
+    """Solve one lone account; fills ``row``; returns ``[its output frames]`` (``[None]`` if it failed)."""
+    account_id = row["account_id"]
+    started = time.perf_counter()
+    build_seconds = 0.0
+    produced = None
+    try:
+        if "account_kind" in account:
+            check_households(pd.DataFrame([account]))
+        extra = {name: rows[name] for name in ACCOUNT_TABLES[2:] if name in rows}
+        case, universe = builder.case(account, rows["lots"], rows["restrictions"], extra)
+        row["notes"] = builder.last_notes
+        data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options(),
+                       universe=universe, lot_slots=builder.context.lot_slots)
+        build_seconds = _build_program(data, options, chunk_number)
+        if fault is not None:
+            fault(account_id)
+        result = _REBALANCER.solve(data, whole_units=options.whole_shares)
+        cash_floor = max(case.settings.min_cash_usd, case.settings.min_cash_weight * result.nav_usd)
+        account_orders = orders_frame(result, account_id, rules=_order_rules(account, options),
+                                      cash_floor_usd=cash_floor)
+    except Exception as exc:  # noqa: BLE001 - one account's failure (or bug) must not stop the batch
+        row.update(_failure(exc))
+    else:
+        seconds = time.perf_counter() - started - build_seconds
+        if seconds > timeout_s:
+            row.update(status="failed", error_type="Timeout",
+                       reason=f"timeout: the account took {seconds:.3f} s, over the {timeout_s:g} s limit "
+                              "(program build not counted)")
+        else:
+            produced = _outputs(result, account_id, account_orders, row)
+    row["build_seconds"] = build_seconds
+    row["seconds"] = time.perf_counter() - started - build_seconds
+    return [produced]
+
+
+def _solve_household(builder: CaseBuilder, members: list[dict], rows: list[dict[str, pd.DataFrame]],
+                     diag_rows: list[dict], chunk_number: int, timeout_s: float, fault,
+                     options: WorkOptions) -> list[dict | None]:
+    """Solve a household as one program (:func:`optimizer.household.prepare_household`); fills each
+    member's diagnostics row; returns each member's output frames (all ``None`` if it failed:
+    every member is recorded failed with the same reason)."""
+    started = time.perf_counter()
+    build_seconds = 0.0
+    produced: list[dict | None] = [None] * len(members)
+    limit = timeout_s * len(members)
+    try:
+        check_households(pd.DataFrame(members))
+        case = build_household(builder, list(zip(members, rows)), ACCOUNT_TABLES[2:])
+        for row in diag_rows:
+            row["notes"] = case.notes
+        data, parts = prepare_household(case.household, case.targets, case.market, case.settings,
+                                        universe=case.universe)
+        build_seconds = _build_program(data, options, chunk_number)
+        if fault is not None:
+            for row in diag_rows:
+                fault(row["account_id"])
+        result = _REBALANCER.solve(data, whole_units=options.whole_shares)
+        per_member = member_results(case.household, data, split_result(case.household, data, parts, result))
+        orders = {}
+        for account in members:
+            account_id = str(account["account_id"])
+            member = per_member[account_id]
+            cash_floor = max(0.0, case.settings.min_cash_weight * member.nav_usd)
+            orders[account_id] = orders_frame(member, account_id, rules=_order_rules(account, options),
+                                              cash_floor_usd=cash_floor)
+    except Exception as exc:  # noqa: BLE001 - one household's failure (or bug) must not stop the batch
+        failure = _failure(exc)
+        failure["reason"] = f"household {diag_rows[0]['household_id']!r}: {failure['reason']}"
+        for row in diag_rows:
+            row.update(failure)
+    else:
+        seconds = time.perf_counter() - started - build_seconds
+        if seconds > limit:
+            for row in diag_rows:
+                row.update(status="failed", error_type="Timeout",
+                           reason=f"timeout: household {row['household_id']!r} took {seconds:.3f} s, over its "
+                                  f"{limit:g} s limit ({timeout_s:g} s x {len(members)} accounts; program build "
+                                  "not counted)")
+        else:
+            produced = [_outputs(per_member[r["account_id"]], r["account_id"], orders[r["account_id"]], r)
+                        for r in diag_rows]
+    share = (time.perf_counter() - started - build_seconds) / len(members)
+    for row in diag_rows:
+        row["build_seconds"] = build_seconds / len(members)
+        row["seconds"] = share
+    return produced
 
 
 def diagnostics_frame(rows: list[dict]) -> pd.DataFrame:

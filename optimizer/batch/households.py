@@ -1,0 +1,175 @@
+"""Households in the nightly batch: accounts linked by ``accounts.household_id`` solved as one program.
+
+A book links accounts by ``household_id`` (empty: the account is alone) and says what each
+is with ``account_kind`` (``taxable``, ``deferred``, ``exempt``; see
+:mod:`optimizer.batch.store`). This module turns a household's rows into the engine's
+:class:`~optimizer.household.Household` and lays the solved household back out as one
+:class:`~optimizer.RebalanceResult` per member, so the worker writes each member's trades,
+lot sales, orders and diagnostics exactly as it does for a lone account.
+
+* :func:`units` groups a table of accounts into solving units (a household's rows together,
+  at the place of its first member; a lone account alone): chunking and retries never
+  separate a household.
+* :func:`build_household` builds each member's case with the worker's
+  :class:`~optimizer.batch.accounts.CaseBuilder` (every member sees the others' holdings, so
+  all share one universe) and the :class:`Household` with the household's tax rules.
+* :func:`member_results` turns the household's answer into per-member results, in each
+  member's own dollars: weights are fractions of the member's own NAV; ``cash_after_usd``
+  is after the member's own linear costs and market impact (the orders writer keeps it >= 0);
+  ``exposures``, tracking error, objective and solver are the household's, the same on
+  every member.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from optimizer.book_schema import account_kind, household_key
+from optimizer.household import Account, Household, HouseholdResult
+from optimizer.model import Market, Settings, Targets
+from optimizer.problem_data import ProblemData
+from optimizer.result import RebalanceResult
+
+from optimizer.batch.accounts import CaseBuilder
+
+
+def units(accounts: pd.DataFrame) -> list[list[int]]:
+    """Row positions of ``accounts`` grouped into solving units, in order of each unit's first row.
+
+    A household (rows sharing a non-empty ``household_id``) is one unit; every other row is a
+    unit of its own. Without a ``household_id`` column every row is alone.
+    """
+    if "household_id" not in accounts.columns:
+        return [[i] for i in range(len(accounts))]
+    groups: dict[str, list[int]] = {}
+    out: list[list[int]] = []
+    for i, value in enumerate(accounts["household_id"]):
+        key = household_key(value)
+        if key is None:
+            out.append([i])
+        elif key in groups:
+            groups[key].append(i)
+        else:
+            groups[key] = [i]
+            out.append(groups[key])
+    return out
+
+
+@dataclass(frozen=True)
+class HouseholdCase:
+    """A household's question: the :class:`Household`, its shared target, market and settings,
+    and the universe every member was built on."""
+
+    household: Household
+    targets: Targets
+    market: Market
+    settings: Settings
+    universe: tuple[str, ...]
+    notes: str = ""
+
+
+def build_household(builder: CaseBuilder, members: list[tuple[dict, dict[str, pd.DataFrame]]],
+                    extra_tables: tuple[str, ...]) -> HouseholdCase:
+    """The household of ``members`` (``(account row, its rows of each per-account table)``, in order).
+
+    The household's tax rules are those of its taxable members (they share their rates; see
+    :func:`optimizer.book_schema.check_households`), else the first member's (deferred
+    withdrawals are taxed at its ``short_term_rate``). Settings are the first member's
+    (members share them), cash flows and buffers stay per member.
+
+    Raises
+    ------
+    InputError
+        A member's data, or the household itself (named by field and account).
+    """
+    also: dict[str, str | None] = {}
+    for _, rows in members:
+        extra = {name: rows[name] for name in extra_tables if name in rows}
+        for asset, key in builder.holdings(rows["lots"], extra).items():
+            if also.get(asset) is None:
+                also[asset] = key
+    accounts, cases, universe, notes = [], [], None, []
+    for account, rows in members:
+        extra = {name: rows[name] for name in extra_tables if name in rows}
+        case, members_universe = builder.case(account, rows["lots"], rows["restrictions"], extra, also_held=also)
+        if builder.last_notes:
+            notes.append(builder.last_notes)
+        if universe is None:
+            universe = members_universe
+        cases.append(case)
+        accounts.append(Account(name=str(account["account_id"]), portfolio=case.portfolio,
+                                kind=account_kind(account.get("account_kind")),
+                                cash_flow_usd=case.settings.cash_flow_usd, min_cash_usd=case.settings.min_cash_usd,
+                                restrictions=case.restrictions))
+    taxable = [row for (row, _), acc in zip(members, accounts) if acc.taxable]
+    source = taxable[0] if taxable else members[0][0]
+    tax = builder.tax(source["short_term_rate"], source["long_term_rate"])
+    first = cases[0]
+    settings = replace(first.settings, cash_flow_usd=0.0, min_cash_usd=0.0)
+    household = Household(tuple(accounts), tax=tax)
+    return HouseholdCase(household=household, targets=first.targets, market=first.market, settings=settings,
+                         universe=tuple(universe or ()), notes="; ".join(dict.fromkeys(notes)))
+
+
+def member_results(household: Household, data: ProblemData, split: HouseholdResult) -> dict[str, RebalanceResult]:
+    """One :class:`RebalanceResult` per member, in the member's own dollars (see the module doc)."""
+    whole = split.household
+    hh_nav = float(data.nav_usd)
+    names = [acc.name for acc in household.accounts]
+    out = {}
+    for a, acc in enumerate(household.accounts):
+        value = household.after_tax_value(acc)
+        summary = split.accounts.loc[acc.name]
+        nav = float(summary["nav_usd"])
+        trades = split.trades.loc[acc.name].copy()
+        trades.index.name = "asset"
+        for column in ("weight_before", "weight_after"):
+            trades[column] = trades[column] * hh_nav / (value * nav) if nav > 0 else 0.0
+        mine = np.array(data.shape.asset_account) == a
+        gross = trades["gross_usd"].to_numpy(float)
+        spread = float(np.sum(data.half_spread[mine] * gross))
+        commission = float(np.sum(data.commission[mine] * gross))
+        net_fraction = trades["trade_usd"].to_numpy(float) * value / hh_nav
+        impact = float(np.sum(data.impact[mine] * net_fraction ** 2)) * hh_nav / value
+        tax_usd = float(summary["tax_usd"])
+        costs = {"spread": spread, "commission": commission, "overlay": 0.0, "impact": impact,
+                 "overlay_carry": 0.0, "tax": tax_usd}
+        costs["total"] = sum(costs.values())
+        sales = split.lot_sales[split.lot_sales["account"] == acc.name].drop(columns=["account"])
+        sales = sales.set_index("lot_id")
+        long_term = sales["term"] == "long" if len(sales) else pd.Series(dtype=bool)
+        out[acc.name] = RebalanceResult(
+            date=whole.date, nav_usd=nav, trades=trades, lot_sales=sales,
+            overlay=whole.overlay.iloc[:0].copy(), exposures=whole.exposures,
+            costs_usd=costs, tracking_error_before=whole.tracking_error_before,
+            tracking_error_after=whole.tracking_error_after,
+            cash_before_usd=float(summary["cash_before_usd"]),
+            cash_after_usd=float(summary["cash_after_usd"]) - impact,
+            margin_usd=0.0,
+            realized_gain_short_usd=float(sales.loc[~long_term, "gain_usd"].sum()) if len(sales) else 0.0,
+            realized_gain_long_usd=float(sales.loc[long_term, "gain_usd"].sum()) if len(sales) else 0.0,
+            objective_bps=whole.objective_bps, solver=whole.solver, accurate=whole.accurate,
+            attempts=list(whole.attempts), solve_seconds=whole.solve_seconds,
+            wash_sale_fixes=_member_fixes(whole.wash_sale_fixes, acc.name, names),
+            whole_units=whole.whole_units)
+    return out
+
+
+def _member_fixes(fixes: list[str], name: str, names: list[str]) -> list[str]:
+    """The household's wash-sale fixes that touch ``name``'s positions, with its assets unprefixed
+    (``"acct/X, ira/X: kept the buy ..."`` -> ``"X: kept the buy ... (household: acct/X, ira/X)"``)."""
+    prefix = f"{name}/"
+    out = []
+    for fix in fixes:
+        head, _, tail = str(fix).partition(":")
+        positions = [p.strip() for p in head.split(",")]
+        own = [p[len(prefix):] for p in positions if p.startswith(prefix)]
+        if own:
+            out.append(f"{', '.join(own)}:{tail} (household: {head.strip()})")
+    return out
+
+
+__all__ = ["HouseholdCase", "build_household", "member_results", "units"]
