@@ -295,7 +295,6 @@ class CaseBuilder:
             **{name: account[name] for name in ("overdraft_usd", "realized_gain_usd") if not _missing(account.get(name))},
         )
         held = set(portfolio.lots["asset"]) | set(portfolio.untradeable_usd.index)
-        own = set(held)
         for asset, key in (also_held or {}).items():
             if key is not None:
                 self._extra_classes.setdefault(asset, key)
