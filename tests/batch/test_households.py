@@ -233,3 +233,23 @@ def test_resume_after_one_member_changed_solves_both_members(tmp_path, batch_cli
     runs = diag["run_id"]
     assert runs["ACC000000"] == runs["ACC000001"] != runs["ACC000002"]
     assert diag.loc["ACC000000", "input_sha"] == diag.loc["ACC000001", "input_sha"]
+
+
+def test_members_with_different_holdings_share_one_universe(tmp_path):
+    """The IRA also holds a private fund (untradeable, its own exposure key): both members are built
+    on one universe (the taxable one sees the fund's key), the fund is never traded."""
+    tables = household_book()
+    risk = tables["risk"]
+    tables["risk"] = pd.concat([risk, risk.iloc[[0]].assign(key="PE")], ignore_index=True)
+    tables["untradeable"] = pd.DataFrame({"account_id": ["ACC000001"], "asset": ["PEFUND"],
+                                          "value_usd": [50_000.0], "asset_class": ["PE"]})
+    diag, parts = solve(tmp_path, tables)
+    assert (diag["status"] == "ok").all(), diag[["status", "reason"]]
+    trades = read(parts, "trades")
+    assert "PEFUND" not in set(trades["asset"])
+    book = load_book(tmp_path / "book")
+    case = build_household(CaseBuilder(make_context(book, DATE)), members(book, ["ACC000000", "ACC000001"]),
+                           worker.ACCOUNT_TABLES[2:])
+    assert "PEFUND" in case.universe and "PE" in list(case.targets.keys)
+    held = [float(a.portfolio.untradeable_usd.get("PEFUND", 0.0)) for a in case.household.accounts]
+    assert held == [0.0, 50_000.0]
