@@ -319,6 +319,8 @@ def schedule(
         Cap on |n_k| per period, shares.
     no_reversal : bool, default True
         Forbid trades against the parent order's direction (holdings monotone toward 0).
+        In this model a reversal only adds impact and risk, so the optimum was monotone in
+        every case tested with or without it; the option makes monotonicity a hard rule.
 
     Returns
     -------
