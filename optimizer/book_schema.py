@@ -189,6 +189,10 @@ def check_book_tables(tables: dict[str, pd.DataFrame]) -> None:
 #: Kinds of account a book may name (``accounts.account_kind``; empty = ``taxable``): those of
 #: :class:`optimizer.household.Account`.
 ACCOUNT_KINDS = _ACCOUNT_KINDS
+#: What a refused kind most likely meant (a hint only: the book must say ``deferred`` or ``exempt``).
+_KIND_HINTS = {"ira": "deferred", "traditional": "deferred", "traditional_ira": "deferred", "401k": "deferred",
+               "403b": "deferred", "tax_deferred": "deferred", "roth": "exempt", "roth_ira": "exempt",
+               "tax_exempt": "exempt", "brokerage": "taxable", "individual": "taxable", "joint": "taxable"}
 #: Columns every member of a household must share (one program: one model, one set of settings).
 HOUSEHOLD_SHARED = ("model_id", "risk_aversion", "min_cash_weight", "solvers", "currency")
 #: Columns the *taxable* members of a household must share (one tax return: one set of rates).
@@ -231,7 +235,8 @@ def check_households(accounts: pd.DataFrame) -> None:
         for account_id, value in zip(accounts["account_id"], accounts["account_kind"]):
             kind = account_kind(value)
             if kind not in ACCOUNT_KINDS:
-                close = difflib.get_close_matches(kind.lower(), ACCOUNT_KINDS, n=1, cutoff=0.0)
+                close = [_KIND_HINTS[kind.lower()]] if kind.lower() in _KIND_HINTS else \
+                    difflib.get_close_matches(kind.lower(), ACCOUNT_KINDS, n=1, cutoff=0.0)
                 raise InputError("book.accounts.account_kind",
                                  f"is {value!r}; did you mean {close[0]!r}? use one of {list(ACCOUNT_KINDS)} "
                                  "(empty = taxable)", asset=str(account_id))
