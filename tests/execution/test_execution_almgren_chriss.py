@@ -131,3 +131,11 @@ def test_bad_inputs_raise_input_error_naming_the_argument(kwargs, field):
     with pytest.raises(InputError) as caught:
         almgren_chriss(**args)
     assert caught.value.field == field
+
+
+def test_high_urgency_does_not_overflow_and_the_program_still_agrees():
+    # kappa * T is about 400 here: sinh(kappa T) alone would overflow a float.
+    closed = almgren_chriss(X, 50.0, 50, SIGMA, ETA, GAMMA, 1e-2)
+    assert np.isfinite(closed.to_numpy()).all() and (np.diff(closed.to_numpy()) <= 0).all()
+    solved = schedule(X, 50, horizon=50.0, risk_aversion=1e-2, **PAPER)
+    np.testing.assert_allclose(solved.holdings.to_numpy(), closed.to_numpy(), rtol=0, atol=1e-6 * X)
