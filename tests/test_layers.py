@@ -24,8 +24,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "optimizer"
 
 #: Layers from the bottom. A module's layer is that of the longest listed prefix of its name.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("errors", ("optimizer.errors", "optimizer._extras")),
-    ("model", ("optimizer.model", "optimizer.datasets", "optimizer.case_file")),
+    ("errors", ("optimizer.errors", "optimizer._extras", "optimizer.files", "optimizer.console")),
+    ("model", ("optimizer.model", "optimizer.datasets", "optimizer.case_file", "optimizer.schema")),
     ("problem_data", ("optimizer.problem_data",)),
     ("terms", ("optimizer.terms",)),
     ("program", ("optimizer.program", "optimizer.reference", "optimizer.solvers", "optimizer.result",
@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rebalancer", ("optimizer.rebalancer", "optimizer.household", "optimizer")),   # the bare root: the facade
     ("policies", ("optimizer.policies",)),
     ("backtest/batch/execution", ("optimizer.backtest", "optimizer.batch", "optimizer.execution",
-                                  "optimizer.overlays")),
+                                  "optimizer.overlays", "optimizer.book_schema", "optimizer.trade_file")),
     ("report", ("optimizer.report",)),
     ("cli", ("optimizer.demo", "optimizer.cli")),
 )
