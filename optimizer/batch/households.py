@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.book_schema import account_kind, household_key
+from optimizer.errors import InputError
 from optimizer.household import Account, Household, HouseholdResult
 from optimizer.model import Market, Settings, Targets
 from optimizer.problem_data import ProblemData
@@ -94,7 +95,12 @@ def build_household(builder: CaseBuilder, members: list[tuple[dict, dict[str, pd
     accounts, cases, universe, notes = [], [], None, []
     for account, rows in members:
         extra = {name: rows[name] for name in extra_tables if name in rows}
-        case, members_universe = builder.case(account, rows["lots"], rows["restrictions"], extra, also_held=also)
+        try:
+            case, members_universe = builder.case(account, rows["lots"], rows["restrictions"], extra,
+                                                  also_held=also)
+        except InputError as error:  # say which member, as prepare_household does
+            raise InputError(f"accounts[{account['account_id']}].{error.field}", str(error).split(": ", 1)[-1],
+                             asset=error.asset, lot=error.lot) from None
         if builder.last_notes:
             notes.append(builder.last_notes)
         if universe is None:

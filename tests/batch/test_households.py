@@ -17,6 +17,7 @@ from batch_books import DATE
 from optimizer import InputError
 from optimizer.batch import worker
 from optimizer.batch.accounts import CaseBuilder, make_context
+from optimizer.batch.faults import Stall
 from optimizer.batch.households import build_household
 from optimizer.batch.output import PARTS, part_dirs
 from optimizer.batch.runner import _chunks, _split, execute
@@ -253,3 +254,27 @@ def test_members_with_different_holdings_share_one_universe(tmp_path):
     assert "PEFUND" in case.universe and "PE" in list(case.targets.keys)
     held = [float(a.portfolio.untradeable_usd.get("PEFUND", 0.0)) for a in case.household.accounts]
     assert held == [0.0, 50_000.0]
+
+
+def test_a_household_fails_and_times_out_as_one(tmp_path):
+    """A duplicated lot id in the IRA fails both members of H1 with one reason naming the IRA; a
+    stall of one member past the household's limit (timeout x 2 members) times out both."""
+    tables = household_book()
+    lots = tables["lots"]
+    ira = lots[lots["account_id"] == "ACC000001"]
+    tables["lots"] = pd.concat([lots, ira.iloc[[1]].assign(lot_id=ira.iloc[0]["lot_id"])], ignore_index=True)
+    diag, parts = solve(tmp_path, tables)
+    h1 = diag.loc[["ACC000000", "ACC000001"]]
+    assert (h1["status"] == "failed").all() and (h1["error_type"] == "InputError").all()
+    assert h1["reason"].nunique() == 1 and "ACC000001" in h1["reason"].iloc[0]
+    assert (diag.drop(index=h1.index)["status"] == "ok").all()
+    assert not set(read(parts, "trades")["account_id"]) & {"ACC000000", "ACC000001"}
+
+    book = load_book(write_parquet_book(household_book(), tmp_path / "stall"))
+    token, blob = make_context(book, DATE).blob()
+    chunk = _chunks(book["accounts"], book, 2)[0]
+    assert chunk.account_ids == ["ACC000000", "ACC000001"]
+    diag = worker.solve_chunk(token, blob, chunk, str(tmp_path / "stall-out" / PARTS), "run1", 1.0,
+                              fault=Stall("ACC000001", 2.2)).set_index("account_id")
+    assert (diag["error_type"] == "Timeout").all() and diag["reason"].nunique() == 1
+    assert "household 'H1'" in diag["reason"].iloc[0] and "2 accounts" in diag["reason"].iloc[0]
