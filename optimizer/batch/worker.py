@@ -5,6 +5,12 @@ program per problem shape, reused by every account of that shape) and one
 :class:`~optimizer.batch.accounts.CaseBuilder` per run context. An account's failure is
 caught and recorded, never raised: the chunk always finishes with a row per account.
 
+The accounts of a household (``accounts.household_id``, :mod:`optimizer.batch.households`)
+are solved together as one program (:func:`optimizer.household.prepare_household` and the
+same shared rebalancer); each member still gets its own rows in every table, built from a
+per-member :class:`~optimizer.RebalanceResult`, and a failure of the household is recorded
+on every member with the same reason. Members share one ``input_sha`` (:func:`unit_shas`).
+
 An account's clock (``seconds``, checked against ``timeout_s``) does not count building
 and compiling a program for a new problem shape (``build_seconds`` records it): the
 first account of a shape on a fresh worker does not pay for it. The task sends events on
