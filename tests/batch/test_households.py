@@ -278,3 +278,26 @@ def test_a_household_fails_and_times_out_as_one(tmp_path):
                               fault=Stall("ACC000001", 2.2)).set_index("account_id")
     assert (diag["error_type"] == "Timeout").all() and diag["reason"].nunique() == 1
     assert "household 'H1'" in diag["reason"].iloc[0] and "2 accounts" in diag["reason"].iloc[0]
+
+
+def test_a_lone_roth_pays_no_tax_on_its_trades(tmp_path):
+    """ACC000005 alone with ``account_kind: exempt`` trades as the same account with tax rates 0."""
+    tables = household_book()
+    tables["accounts"]["household_id"] = None
+    tables["accounts"]["account_kind"] = None
+    accounts = tables["accounts"]
+    accounts.loc[accounts["account_id"] == "ACC000005", ["short_term_rate", "long_term_rate"]] = 0.0
+    zero, zero_parts = solve(tmp_path, tables, "zero")
+    accounts.loc[accounts["account_id"] == "ACC000005", ["short_term_rate", "long_term_rate"]] = [0.37, 0.20]
+    taxed, taxed_parts = solve(tmp_path, tables, "taxed")
+    accounts.loc[accounts["account_id"] == "ACC000005", "account_kind"] = "exempt"
+    roth, roth_parts = solve(tmp_path, tables, "roth")
+    pick = ["asset", "shares", "trade_usd"]
+
+    def trades(day):
+        frame = read(day, "trades")
+        return frame[frame["account_id"] == "ACC000005"][pick].reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(trades(roth_parts), trades(zero_parts))
+    assert roth.loc["ACC000005", "cost_tax_usd"] == 0.0
+    assert taxed.loc["ACC000005", "cost_tax_usd"] != 0.0      # the rates matter for this account
