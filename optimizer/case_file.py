@@ -50,7 +50,7 @@ from optimizer.model import (Case, Market, OverlayInstrument, Portfolio, Restric
                              TaxRules)
 from optimizer.model.portfolio import LOT_COLUMNS
 from optimizer.model.restrictions import FLAG_COLUMNS, SIZE_COLUMNS
-from optimizer.schema import CASE, check, parse_document
+from optimizer.schema import ACCOUNT_KEYS, CASE, HOUSEHOLD_CASE, check, parse_document
 
 ASSET_FIELDS = ("price", "asset_class", "volatility", "adv_usd", "half_spread", "commission")
 
@@ -66,8 +66,35 @@ def read_case(path: str | Path) -> Case:
     InputError
         The path is missing, a folder or unreadable; the text is not valid JSON/YAML, has a
         duplicate key or is nested too deeply; or a field is unknown, of the wrong type or
-        out of range (``field``, ``asset`` and ``lot`` say where).
+        out of range (``field``, ``asset`` and ``lot`` say where). A household case file
+        (top-level ``accounts:``) is refused: read it with :func:`read_household_case`.
     """
+    raw, path = _read_raw(path)
+    if "accounts" in raw:
+        raise InputError("case", f"{path.name} is a household case file (top-level accounts:); read it with "
+                         "read_household_case or read_case_file")
+    return case_from_dict(raw, name=path.stem)
+
+
+def read_household_case(path: str | Path) -> "HouseholdFile":
+    """Load a household case file strictly (layout: :func:`household_case_from_dict`)."""
+    raw, path = _read_raw(path)
+    if "accounts" not in raw:
+        raise InputError("case", f"{path.name} has no top-level accounts: list; it is a single-account case")
+    return household_case_from_dict(raw, name=path.stem)
+
+
+def read_case_file(path: str | Path) -> "Case | HouseholdFile":
+    """A case file of either kind: a :class:`HouseholdFile` when it has a top-level ``accounts:``
+    list, else a :class:`Case` (the same strict checks as :func:`read_case`)."""
+    raw, path = _read_raw(path)
+    if "accounts" in raw:
+        return household_case_from_dict(raw, name=path.stem)
+    return case_from_dict(raw, name=path.stem)
+
+
+def _read_raw(path: str | Path) -> tuple[dict, Path]:
+    """The parsed top-level mapping of a case file, and its path (see :func:`read_case` for errors)."""
     path = Path(path)
     if not path.exists():
         raise InputError("case", f"file {str(path)!r} does not exist")
@@ -85,7 +112,81 @@ def read_case(path: str | Path) -> Case:
     raw = parse_document(text, fmt, path.name)
     if not isinstance(raw, dict):
         raise InputError("case", f"{path.name} must hold a mapping at the top level")
-    return case_from_dict(raw, name=path.stem)
+    return raw, path
+
+
+@dataclasses.dataclass(frozen=True)
+class HouseholdMember:
+    """One account of a household case file: its name, kind (``taxable``, ``deferred``, ``exempt``),
+    cash flow and buffer (account currency), and its :class:`Case` (own portfolio and restrictions;
+    market, targets, settings and tax are the household's)."""
+
+    name: str
+    kind: str
+    cash_flow_usd: float
+    min_cash_usd: float
+    case: Case
+
+
+@dataclasses.dataclass(frozen=True)
+class HouseholdFile:
+    """A household case file, read: the members and the ``household:`` options
+    (``tax_drag`` as a Series by asset, ``cash_tax_drag``, ``after_tax_exposures``,
+    ``withdrawal_tax_rate``; keywords of :class:`optimizer.household.Household`)."""
+
+    name: str
+    members: tuple[HouseholdMember, ...]
+    options: dict
+
+    @property
+    def shared(self) -> Case:
+        """The first member's case: its market, targets, settings and tax are the household's."""
+        return self.members[0].case
+
+
+def household_case_from_dict(raw: dict, name: str = "household") -> HouseholdFile:
+    """Build a :class:`HouseholdFile` from a parsed household case file.
+
+    Layout: the keys of a single case file that describe the market and the decision
+    (``date``, ``assets``, ``asset_class``, ``targets``, ``risk``, ``tax``, ``settings``) are
+    shared; ``accounts`` lists each account with ``name``, ``kind`` (``taxable`` default,
+    ``deferred``, ``exempt``), ``cash_flow_usd``, ``min_cash_usd`` and the per-account keys of
+    a case file (``cash_usd``, ``lots``, ``untradeable_usd``, ``recent_buys``,
+    ``recent_loss_sales``, ``restrictions``, ``overdraft_usd``, ``realized_gain_usd``);
+    ``household`` (optional) holds ``tax_drag`` (per asset, fraction a year), ``cash_tax_drag``,
+    ``after_tax_exposures`` and ``withdrawal_tax_rate``. Checked against
+    :data:`optimizer.schema.HOUSEHOLD_CASE`; each account is then built as a single case (the
+    same checks), its errors named ``accounts[<name>].<field>``.
+
+    Raises
+    ------
+    InputError
+        Unknown key, wrong type, an empty or repeated account name, or a bad account.
+    """
+    data = check(raw, HOUSEHOLD_CASE)
+    if not data["accounts"]:
+        raise InputError("accounts", "is empty; a household needs at least one account")
+    names = [a["name"] for a in data["accounts"]]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"accounts[{twice[0]}].name", "is used twice; account names are unique in a household")
+    shared = {k: raw[k] for k in raw if k not in ("accounts", "household")}
+    members = []
+    for entry, account in zip(raw["accounts"], data["accounts"]):
+        own = {k: entry[k] for k in ACCOUNT_KEYS if k in entry}
+        try:
+            case = case_from_dict({**shared, **own}, name=account["name"])
+        except InputError as error:
+            if error.field.split(".", 1)[0].split("[", 1)[0] not in ACCOUNT_KEYS:
+                raise  # a problem of the shared part: its own field name says where
+            raise InputError(f"accounts[{account['name']}].{error.field}", str(error).split(": ", 1)[-1],
+                             asset=error.asset, lot=error.lot) from None
+        members.append(HouseholdMember(account["name"], account["kind"], account["cash_flow_usd"],
+                                       account["min_cash_usd"], case))
+    options = dict(data.get("household", {}))
+    if "tax_drag" in options:
+        options["tax_drag"] = pd.Series(options["tax_drag"], dtype=float)
+    return HouseholdFile(name=name, members=tuple(members), options=options)
 
 
 def case_from_dict(raw: dict, name: str = "case") -> Case:

@@ -144,15 +144,18 @@ def solve(
     log_json: bool = LOG_JSON,
 ) -> None:
     """Solve one rebalance case: print the trade list and write the result."""
-    from optimizer.case_file import read_case
+    from optimizer.case_file import HouseholdFile, read_case_file
     from optimizer.rebalancer import solve_case
     from optimizer.trade_file import OrderRules, orders_csv, orders_frame
 
     console.configure(quiet=quiet, log_json=log_json)
     with _reported("solve"):
         rules = OrderRules(min_notional_usd=min_notional, dust_fraction=dust)
-        loaded = read_case(case)
+        loaded = read_case_file(case)
         check_output_folder(out)  # before solving: a bad --out must not cost a solve
+        if isinstance(loaded, HouseholdFile):
+            _solve_household(loaded, out, whole_units, rules)
+            return
         result = solve_case(loaded, whole_units=whole_units)
         table = Table(title=f"Trades for {console.escape(case.name)}")
         for column in ("asset", "class", "shares", "trade_usd", "weight before", "weight after"):
@@ -172,6 +175,45 @@ def solve(
         _write_atomic(out / "orders.csv", orders_csv(orders))
         console.info("solve.wrote", f"wrote {out / 'result.json'}, {out / 'trades.csv'}, {out / 'lot_sales.csv'} and "
                      f"{out / 'orders.csv'} (executable orders)", out=str(out), orders=len(orders))
+
+
+def _solve_household(loaded, out: Path, whole_units: bool, rules) -> None:
+    """``rebalance solve`` of a household case file: one program for every account; per-account
+    ``trades.csv`` and ``lot_sales.csv`` (column ``account``), ``accounts.csv``, ``orders.csv`` (each
+    account's own orders and cash) and ``result.json`` (the household program's result)."""
+    import pandas as pd
+
+    from optimizer.household import Account, Household, prepare_household, split_result
+    from optimizer.rebalancer import Rebalancer
+    from optimizer.trade_file import member_results, orders_csv, orders_frame
+
+    accounts = tuple(Account(m.name, m.case.portfolio, kind=m.kind, cash_flow_usd=m.cash_flow_usd,
+                             min_cash_usd=m.min_cash_usd, restrictions=m.case.restrictions) for m in loaded.members)
+    shared = loaded.shared
+    household = Household(accounts, tax=shared.tax, **loaded.options)
+    data, parts = prepare_household(household, shared.targets, shared.market, shared.settings)
+    result = split_result(household, data, parts, Rebalancer().solve(data, whole_units=whole_units))
+    traded = result.trades[result.trades["gross_usd"] >= 0.01]
+    table = Table(title=f"Household trades for {console.escape(loaded.name)}")
+    for column in ("account", "asset", "shares", "trade_usd"):
+        table.add_column(column, justify="left" if column in ("account", "asset") else "right")
+    for (account, asset), row in traded.iterrows():
+        table.add_row(console.escape(account), console.escape(asset), f"{row.shares:,.2f}", f"{row.trade_usd:,.0f}")
+    console.renderable(table)
+    console.info("solve.summary", result.summary(), case=loaded.name, nav_usd=result.household.nav_usd)
+    members = member_results(household, data, result)
+    weight = shared.settings.min_cash_weight
+    orders = pd.concat([orders_frame(members[m.name], m.name, rules=rules,
+                                     cash_floor_usd=max(m.min_cash_usd, weight * members[m.name].nav_usd))
+                        for m in loaded.members], ignore_index=True)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out / "result.json", json.dumps(result.household.to_dict(), indent=2))
+    _write_atomic(out / "trades.csv", traded.to_csv())
+    _write_atomic(out / "lot_sales.csv", result.lot_sales.to_csv(index=False))
+    _write_atomic(out / "accounts.csv", result.accounts.to_csv())
+    _write_atomic(out / "orders.csv", orders_csv(orders))
+    console.info("solve.wrote", f"wrote {out / 'result.json'}, trades.csv, lot_sales.csv, accounts.csv and "
+                 f"orders.csv under {out}", out=str(out), orders=len(orders))
 
 
 @app.command()

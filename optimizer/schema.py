@@ -382,3 +382,30 @@ CASE = Record({
     "restrictions": Key(MapOf(RESTRICTION)),
     "settings": Key(SETTINGS),
 })
+
+#: One account of a household case file (its own lots, cash and trading history).
+ACCOUNT = Record({
+    "name": Key(Name(integers=False), True),
+    "kind": Key(Choice(("taxable", "deferred", "exempt")), default="taxable"),
+    "cash_usd": Key(NUMBER, default=0.0),
+    "overdraft_usd": Key(NUMBER, default=0.0),
+    "realized_gain_usd": Key(OPTIONAL_NUMBER),
+    "cash_flow_usd": Key(NUMBER, default=0.0),
+    "min_cash_usd": Key(NUMBER, default=0.0),
+    "lots": Key(ListOf(LOT, label="lot"), True),
+    "untradeable_usd": Key(MapOf(NUMBER)),
+    "recent_loss_sales": Key(MapOf(Date())),
+    "recent_buys": Key(ListOf(RECENT_BUY, label="asset")),
+    "restrictions": Key(MapOf(RESTRICTION)),
+})
+#: Keys of a case file that belong to each account in a household case file.
+ACCOUNT_KEYS = ("cash_usd", "overdraft_usd", "realized_gain_usd", "lots", "untradeable_usd", "recent_loss_sales",
+                "recent_buys", "restrictions")
+#: A household case file: ``accounts`` and the shared market, targets, risk, tax and settings
+#: (see :func:`optimizer.case_file.read_household_case`).
+HOUSEHOLD_CASE = Record({
+    **{name: key for name, key in CASE.keys.items() if name not in ACCOUNT_KEYS + ("overlays",)},
+    "accounts": Key(ListOf(ACCOUNT, label="name"), True),
+    "household": Key(Record({"tax_drag": Key(MapOf(NUMBER)), "cash_tax_drag": Key(NUMBER),
+                             "after_tax_exposures": Key(Flag()), "withdrawal_tax_rate": Key(NUMBER)})),
+})

@@ -44,6 +44,9 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
+from optimizer.household import Household, HouseholdResult
+from optimizer.problem_data import ProblemData
+from optimizer.result import RebalanceResult
 
 ORDER_COLUMNS = ("account_id", "date", "asset", "side", "shares", "price", "notional", "currency", "lot_ids",
                  "lot_shares", "reason")
@@ -200,6 +203,73 @@ def orders_frame(result, account_id: str = "", *, rules: OrderRules = OrderRules
                          for name, values in zip(ORDER_COLUMNS, columns)})
 
 
+def member_results(household: Household, data: ProblemData, split: HouseholdResult) -> dict[str, RebalanceResult]:
+    """One :class:`~optimizer.RebalanceResult` per member of a solved household, in the member's
+    own dollars, for :func:`orders_frame` and per-account tables.
+
+    Weights are fractions of the member's own NAV; ``costs_usd`` are the member's spread,
+    commission, impact (its positions) and tax; ``cash_after_usd`` is after its own linear
+    costs and impact (so the orders keep its cash >= 0); ``exposures``, tracking error,
+    objective and solver are the household's. ``split`` is
+    :func:`optimizer.household.split_result` of ``data`` (from ``prepare_household``).
+    """
+    whole = split.household
+    hh_nav = float(data.nav_usd)
+    names = [acc.name for acc in household.accounts]
+    out = {}
+    for a, acc in enumerate(household.accounts):
+        value = household.after_tax_value(acc)
+        summary = split.accounts.loc[acc.name]
+        nav = float(summary["nav_usd"])
+        trades = split.trades.loc[acc.name].copy()
+        trades.index.name = "asset"
+        for column in ("weight_before", "weight_after"):
+            trades[column] = trades[column] * hh_nav / (value * nav) if nav > 0 else 0.0
+        mine = np.array(data.shape.asset_account) == a
+        gross = trades["gross_usd"].to_numpy(float)
+        spread = float(np.sum(data.half_spread[mine] * gross))
+        commission = float(np.sum(data.commission[mine] * gross))
+        net_fraction = trades["trade_usd"].to_numpy(float) * value / hh_nav
+        impact = float(np.sum(data.impact[mine] * net_fraction ** 2)) * hh_nav / value
+        tax_usd = float(summary["tax_usd"])
+        costs = {"spread": spread, "commission": commission, "overlay": 0.0, "impact": impact,
+                 "overlay_carry": 0.0, "tax": tax_usd}
+        costs["total"] = sum(costs.values())
+        sales = split.lot_sales[split.lot_sales["account"] == acc.name].drop(columns=["account"])
+        sales = sales.set_index("lot_id")
+        long_term = sales["term"] == "long" if len(sales) else pd.Series(dtype=bool)
+        out[acc.name] = RebalanceResult(
+            date=whole.date, nav_usd=nav, trades=trades, lot_sales=sales,
+            overlay=whole.overlay.iloc[:0].copy(), exposures=whole.exposures,
+            costs_usd=costs, tracking_error_before=whole.tracking_error_before,
+            tracking_error_after=whole.tracking_error_after,
+            cash_before_usd=float(summary["cash_before_usd"]),
+            cash_after_usd=float(summary["cash_after_usd"]) - impact,
+            margin_usd=0.0,
+            realized_gain_short_usd=float(sales.loc[~long_term, "gain_usd"].sum()) if len(sales) else 0.0,
+            realized_gain_long_usd=float(sales.loc[long_term, "gain_usd"].sum()) if len(sales) else 0.0,
+            objective_bps=whole.objective_bps, solver=whole.solver, accurate=whole.accurate,
+            attempts=list(whole.attempts), solve_seconds=whole.solve_seconds,
+            wash_sale_fixes=_member_fixes(whole.wash_sale_fixes, acc.name, names),
+            whole_units=whole.whole_units)
+    return out
+
+
+def _member_fixes(fixes: list[str], name: str, names: list[str]) -> list[str]:
+    """The household's wash-sale fixes that touch ``name``'s positions, with its assets unprefixed
+    (``"acct/X, ira/X: kept the buy ..."`` -> ``"X: kept the buy ... (household: acct/X, ira/X)"``)."""
+    prefix = f"{name}/"
+    out = []
+    for fix in fixes:
+        head, _, tail = str(fix).partition(":")
+        positions = [p.strip() for p in head.split(",")]
+        own = [p[len(prefix):] for p in positions if p.startswith(prefix)]
+        if own:
+            out.append(f"{', '.join(own)}:{tail} (household: {head.strip()})")
+    return out
+
+
+
 def _overlay_rows(result, account_id: str, date: str, rules: OrderRules, threshold: float) -> list[dict]:
     overlay = result.overlay
     rows = []
@@ -249,4 +319,4 @@ def orders_csv(orders: pd.DataFrame) -> str:
     return frame.to_csv(index=False)
 
 
-__all__ = ["ORDER_COLUMNS", "OrderRules", "orders_cash_after", "orders_csv", "orders_frame"]
+__all__ = ["ORDER_COLUMNS", "OrderRules", "member_results", "orders_cash_after", "orders_csv", "orders_frame"]
