@@ -38,7 +38,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "accounts": {"account_id": NAME, "model_id": NAME, "cash_usd": NUMBER, "cash_flow_usd": NUMBER,
                  "short_term_rate": NUMBER, "long_term_rate": NUMBER, "risk_aversion": NUMBER,
                  "min_cash_weight": NUMBER, "solvers": TEXT, "realized_gain_usd": NUMBER, "overdraft_usd": NUMBER,
-                 "currency": TEXT, "household_id": NAME, "account_kind": NAME},
+                 "currency": TEXT, "household_id": NAME, "account_kind": NAME, "cash_tax_drag": NUMBER},
     "lots": {"account_id": NAME, "lot_id": NAME, "asset": NAME, "quantity": NUMBER, "cost_basis": NUMBER,
              "acquired": DATE},
     "models": {"model_id": NAME, "key": NAME, "weight": NUMBER, "band_lower": NUMBER, "band_upper": NUMBER,
@@ -46,7 +46,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "restrictions": {"account_id": NAME, "asset": NAME, **{c: FLAG for c in FLAG_COLUMNS},
                      **{c: NUMBER for c in SIZE_COLUMNS}},
     "market": {"date": DATE, "asset": NAME, "price": NUMBER, "asset_class": NAME, "volatility": NUMBER,
-               "adv_usd": NUMBER, "half_spread": NUMBER, "commission": NUMBER},
+               "adv_usd": NUMBER, "half_spread": NUMBER, "commission": NUMBER, "tax_drag": NUMBER},
     "risk": {"date": DATE, "key": NAME, "specific_var": NUMBER},
     "factor_cov": {"date": DATE, "factor": NAME},
     "untradeable": {"account_id": NAME, "asset": NAME, "value_usd": NUMBER, "asset_class": NAME},
@@ -62,7 +62,8 @@ FACTOR_TABLES = ("risk", "factor_cov")
 #: Columns that may be empty (null) in a row.
 NULLABLE = {("accounts", "risk_aversion"), ("accounts", "min_cash_weight"), ("accounts", "solvers"),
             ("accounts", "realized_gain_usd"), ("accounts", "overdraft_usd"), ("accounts", "currency"),
-            ("accounts", "household_id"), ("accounts", "account_kind"),
+            ("accounts", "household_id"), ("accounts", "account_kind"), ("accounts", "cash_tax_drag"),
+            ("market", "tax_drag"),
             ("untradeable", "asset_class"), ("recent_buys", "lot_id"),
             *{("overlay_instruments", c) for c in ("date", "initial_margin", "cost_per_contract_usd",
                                                     "max_notional_usd", "holding_cost")},
@@ -194,7 +195,7 @@ _KIND_HINTS = {"ira": "deferred", "traditional": "deferred", "traditional_ira": 
                "403b": "deferred", "tax_deferred": "deferred", "roth": "exempt", "roth_ira": "exempt",
                "tax_exempt": "exempt", "brokerage": "taxable", "individual": "taxable", "joint": "taxable"}
 #: Columns every member of a household must share (one program: one model, one set of settings).
-HOUSEHOLD_SHARED = ("model_id", "risk_aversion", "min_cash_weight", "solvers", "currency")
+HOUSEHOLD_SHARED = ("model_id", "risk_aversion", "min_cash_weight", "solvers", "currency", "cash_tax_drag")
 #: Columns the *taxable* members of a household must share (one tax return: one set of rates).
 HOUSEHOLD_TAX_SHARED = ("short_term_rate", "long_term_rate")
 

@@ -25,6 +25,9 @@ from optimizer.batch.store import Book
 
 MARKET_COLUMNS = ("price", "asset_class", "volatility", "adv_usd", "half_spread", "commission")
 MARKET_NUMBERS = ("price", "volatility", "adv_usd", "half_spread", "commission")
+#: Optional market columns: ``tax_drag`` (fraction of value a year lost to tax on the asset's income
+#: in a taxable account; used by households, :class:`optimizer.household.Household`).
+MARKET_OPTIONAL = ("tax_drag",)
 #: Tables with rows per account (besides ``accounts``), sliced per chunk and per account.
 ACCOUNT_TABLES = ("lots", "restrictions", "untradeable", "overlay_positions", "recent_buys", "recent_loss_sales")
 #: Overlay instrument fields with defaults in :class:`~optimizer.OverlayInstrument`.
@@ -36,7 +39,7 @@ class Context:
     """What all accounts of one run date share. Frames are indexed by asset / key / factor."""
 
     date: pd.Timestamp
-    market: pd.DataFrame      # index asset; MARKET_COLUMNS
+    market: pd.DataFrame      # index asset; MARKET_COLUMNS and those of MARKET_OPTIONAL the book has
     models: pd.DataFrame      # columns model_id, key, weight, band_lower, band_upper, cash_weight
     loadings: pd.DataFrame    # index key; one column per factor
     specific_var: pd.Series   # index key
@@ -71,7 +74,8 @@ def make_context(book: Book, date: str) -> Context:
     if risk.empty or cov.empty:
         raise InputError("book.risk.date", f"has no risk model rows for {day.date()}")
     factors = [c for c in risk.columns if c not in ("date", "key", "specific_var")]
-    market = market.drop_duplicates("asset", keep="last").set_index("asset")[list(MARKET_COLUMNS)]
+    columns = list(MARKET_COLUMNS) + [c for c in MARKET_OPTIONAL if c in market.columns]
+    market = market.drop_duplicates("asset", keep="last").set_index("asset")[columns]
     risk = risk.drop_duplicates("key", keep="last").set_index("key")
     cov = cov.drop_duplicates("factor", keep="last").set_index("factor")
     missing = [f for f in factors if f not in cov.columns or f not in cov.index]

@@ -30,6 +30,7 @@ from optimizer.book_schema import account_kind, household_key
 from optimizer.errors import InputError
 from optimizer.household import Account, Household
 from optimizer.model import Market, Settings, Targets
+from optimizer.model._checks import is_missing
 from optimizer.trade_file import member_results
 
 from optimizer.batch.accounts import CaseBuilder
@@ -113,7 +114,14 @@ def build_household(builder: CaseBuilder, members: list[tuple[dict, dict[str, pd
     tax = builder.tax(source["short_term_rate"], source["long_term_rate"])
     first = cases[0]
     settings = replace(first.settings, cash_flow_usd=0.0, min_cash_usd=0.0)
-    household = Household(tuple(accounts), tax=tax)
+    market = builder.context.market
+    drag = pd.Series(dtype=float)
+    if "tax_drag" in market.columns:  # empty cells are 0; text is refused by Household (named)
+        drag = market["tax_drag"].reindex(list(universe or ()))
+        drag = drag.where(drag.notna(), 0.0)
+    cash_drag = members[0][0].get("cash_tax_drag")
+    household = Household(tuple(accounts), tax=tax, tax_drag=drag,
+                          cash_tax_drag=0.0 if is_missing(cash_drag) else cash_drag)
     return HouseholdCase(household=household, targets=first.targets, market=first.market, settings=settings,
                          universe=tuple(universe or ()), notes="; ".join(dict.fromkeys(notes)))
 

@@ -65,7 +65,10 @@ settings columns and ``currency``; its taxable members share their tax rates (th
 household's; with no taxable member, the first member's rates stand for the withdrawal
 rate). A lone ``deferred`` or ``exempt`` account is solved with tax rates 0. Cash never
 moves between members, each member has its own rows in every output table, and the
-wash-sale rule spans them (a loss sold in a taxable member blocks the IRA's buy).
+wash-sale rule spans them (a loss sold in a taxable member blocks the IRA's buy). Asset
+location: ``market`` may carry ``tax_drag`` (per asset, fraction of value a year lost to tax
+on its income in a taxable account; empty = 0) and ``accounts`` ``cash_tax_drag`` (the same
+for cash; shared by a household's members), see :class:`optimizer.household.Household`.
 
 How an account becomes one rebalance question (see :mod:`optimizer.batch.accounts`): its
 *universe* is every market asset whose ``asset_class`` is a key of its model, in sorted
@@ -107,7 +110,8 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 #: Optional columns of tables (besides the factor columns of ``risk`` and ``factor_cov``).
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": ("risk_aversion", "min_cash_weight", "solvers", "realized_gain_usd", "overdraft_usd", "currency",
-                 "household_id", "account_kind"),
+                 "household_id", "account_kind", "cash_tax_drag"),
+    "market": ("tax_drag",),
     "restrictions": ("no_buy", "no_sell", "no_trade", "allow_short", "max_trade_usd", "max_short_usd"),
     "untradeable": ("asset_class",),
     "overlay_instruments": ("date", "initial_margin", "cost_per_contract_usd", "max_notional_usd", "holding_cost"),

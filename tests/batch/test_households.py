@@ -301,3 +301,37 @@ def test_a_lone_roth_pays_no_tax_on_its_trades(tmp_path):
     pd.testing.assert_frame_equal(trades(roth_parts), trades(zero_parts))
     assert roth.loc["ACC000005", "cost_tax_usd"] == 0.0
     assert taxed.loc["ACC000005", "cost_tax_usd"] != 0.0      # the rates matter for this account
+
+
+def test_a_taxed_income_asset_moves_out_of_the_taxable_member(tmp_path):
+    """``market.tax_drag`` prices holding an asset in a taxable account each year: with a high drag
+    on A0000, H2's taxable member ends with less of it and its Roth with more than without; the
+    batch equals rebalance_household with the same drag (fractional shares)."""
+    tables = household_book()
+    free, free_parts = solve(tmp_path, tables, "nodrag", whole_shares=False)
+    tables["market"]["tax_drag"] = [0.03 if a == "A0000" else None for a in tables["market"]["asset"]]
+    drag, drag_parts = solve(tmp_path, tables, "drag", whole_shares=False)
+    assert (drag["status"] == "ok").all(), drag[["status", "reason"]]
+
+    def after(day, account):
+        trades = read(day, "trades").set_index(["account_id", "asset"])
+        weight = trades.loc[account]["weight_after"]
+        return float(weight.get("A0000", np.nan)) * read_nav(day, account)
+
+    def read_nav(day, account):
+        return float(read(day, "diagnostics").set_index("account_id").loc[account, "nav_usd"])
+
+    assert after(drag_parts, "ACC000002") < after(free_parts, "ACC000002") - 1000.0
+    assert after(drag_parts, "ACC000003") > after(free_parts, "ACC000003") + 1000.0
+    book = load_book(tmp_path / "drag")
+    case = build_household(CaseBuilder(make_context(book, DATE)), members(book, ["ACC000002", "ACC000003"]),
+                           worker.ACCOUNT_TABLES[2:])
+    assert case.household.tax_drag["A0000"] == 0.03 and case.household.tax_drag.drop("A0000").eq(0).all()
+    direct = rebalance_household(case.household, case.targets, case.market, case.settings, universe=case.universe,
+                                 rebalancer=Rebalancer())
+    trades = read(drag_parts, "trades").set_index(["account_id", "asset"])
+    for member in ("ACC000002", "ACC000003"):
+        want = direct.trades.loc[member, "trade_usd"]
+        want = want[direct.trades.loc[member, "gross_usd"] >= 0.01]
+        np.testing.assert_allclose(trades.loc[member]["trade_usd"].reindex(want.index), want,
+                                   atol=1e-6 * direct.household.nav_usd)
