@@ -25,7 +25,7 @@ PACKAGE = ROOT / "optimizer"
 #: Import name -> distribution name, where they differ.
 DISTRIBUTION = {"yaml": "pyyaml"}
 #: Where each extra's packages may be imported (the modules that ``require`` it first).
-EXTRA_HOMES = {"batch": ("optimizer/batch/",), "report": ("optimizer/report/",)}
+EXTRA_HOMES = {"batch": ("optimizer/batch/", "optimizer/book_schema.py"), "report": ("optimizer/report/",)}
 
 
 def third_party_imports(root: Path) -> dict[str, set[str]]:
