@@ -104,6 +104,9 @@ def build_household(builder: CaseBuilder, members: list[tuple[dict, dict[str, pd
             notes.append(builder.last_notes)
         if universe is None:
             universe = members_universe
+        elif members_universe != universe:  # every member sees the others' holdings: cannot differ
+            raise InputError(f"accounts[{account['account_id']}].universe",
+                             f"differs from that of {members[0][0]['account_id']!r} in its household")
         cases.append(case)
         accounts.append(Account(name=str(account["account_id"]), portfolio=case.portfolio,
                                 kind=account_kind(account.get("account_kind")),
