@@ -7,8 +7,9 @@ Rules, in order:
 2. Buys round *down* to whole shares; shorts round to the nearest share.
 3. Overlay positions round to the nearest whole contract, then step toward zero while
    the gross limit is exceeded.
-4. While cash after costs and margin is below zero, the largest buy gives up shares;
-   if no buy is left, lot sales round up (within their lots).
+4. While cash after costs and margin is below zero (in a household: any account's own
+   cash), the largest buy (of that account) gives up shares; if no buy is left, lot sales
+   (of that account) round up (within their lots).
 
 Rounding can move exposures slightly outside bands; the result reports it.
 """
@@ -48,14 +49,17 @@ def round_to_whole_units(data: ProblemData, trade: Trade) -> Trade:
                      overlay_trade)
 
     rounded = build()
-    while _free_cash(data, rounded) < 0:
-        if np.any(buy_shares > 0):
-            i = int(np.argmax(buy_shares * price))
-            need = -_free_cash(data, rounded) * nav
-            buy_shares[i] = max(0.0, buy_shares[i] - max(1.0, np.ceil(need / price[i])))
+    while True:
+        free, mine = _free_cash(data, rounded)
+        if free >= 0:
+            break
+        slot_mine = np.repeat(mine, L)
+        if np.any((buy_shares > 0) & mine):
+            i = int(np.argmax(np.where(mine, buy_shares * price, -1.0)))
+            buy_shares[i] = max(0.0, buy_shares[i] - max(1.0, np.ceil(-free * nav / price[i])))
         else:
             room = data.lot_quantity - sell_shares
-            candidates = np.nonzero((room > 0) & (data.lot_sell_max > 0))[0]
+            candidates = np.nonzero((room > 0) & (data.lot_sell_max > 0) & slot_mine)[0]
             if len(candidates) == 0:
                 break
             j = candidates[0]
@@ -64,6 +68,11 @@ def round_to_whole_units(data: ProblemData, trade: Trade) -> Trade:
     return rounded
 
 
-def _free_cash(data: ProblemData, trade: Trade) -> float:
-    """Cash after linear costs, impact and overlay margin, NAV fraction."""
-    return cash.cash_after(data, trade) - overlay.margin(data, trade)
+def _free_cash(data: ProblemData, trade: Trade) -> tuple[float, np.ndarray]:
+    """The lowest free cash (NAV fraction) after linear costs, impact and overlay margin, and the
+    positions that draw on it: all of them, or in a household the short account's own."""
+    if data.shape.accounts:
+        free = cash.account_cash_free_after(data, trade)
+        worst = int(np.argmin(free))
+        return float(free[worst]), np.array(data.shape.asset_account) == worst
+    return cash.cash_after(data, trade) - overlay.margin(data, trade), np.ones(data.shape.n_assets, dtype=bool)

@@ -248,3 +248,29 @@ def test_an_account_band_holds_and_costs_what_it_binds():
     assert tight.objective_bps > loose.objective_bps + 1e-3
     data, _ = prepare_household(banded, targets, two_asset_market(), settings)
     assert tight.objective_bps == pytest.approx(solve_reference(data)[1], rel=1e-6, abs=1e-5)
+
+
+def test_whole_shares_keep_every_account_in_its_own_cash():
+    """Whole-share rounding checks each account's cash, not only the household's: the taxable
+    account sells 10.4 shares ($1,040) to buy 20.7 bonds ($1,035 + spread); rounded, the sale
+    is 10 shares and the buy 20 bonds plus spread, $0.50 more than it has. The IRA's cash
+    must not cover it: a bond share is given up."""
+    from optimizer.rounding import round_to_whole_units
+    from optimizer.terms import cash
+    from optimizer.terms.base import Trade
+
+    taxable = Account("brokerage", Portfolio(lots=lots_frame([("s", "STOCK", 5000.0, 100.0, 500)]), cash_usd=0.0))
+    ira = Account("ira", Portfolio(lots=lots_frame([("b", "BOND", 100.0, 50.0, 500)]), cash_usd=100_000.0),
+                  kind="exempt")
+    targets = Targets.absolute(pd.Series({"STOCK": 0.5, "BOND": 0.5}), 0.01, cash_weight=0.0)
+    data, _ = prepare_household(Household((taxable, ira), tax=TaxRules()), targets, two_asset_market(), Settings())
+    nav, L = data.nav_usd, data.shape.lot_slots
+    buy = np.zeros(data.shape.n_assets)
+    buy[1] = 20.7 * 50.0 / nav                       # brokerage/BOND
+    sell = np.zeros(data.shape.n_lots)
+    sell[0 * L] = 10.4 * 100.0 / nav                  # brokerage/STOCK, its only lot
+    rounded = round_to_whole_units(data, Trade(buy, sell, np.zeros_like(buy), np.zeros(0)))
+    free = cash.account_cash_free_after(data, rounded) * nav
+    assert free[0] >= 0.0                            # the taxable account pays its own way
+    assert rounded.buy[1] * nav / 50.0 == pytest.approx(19.0)
+    assert rounded.sell[0] * nav / 100.0 == pytest.approx(10.0)
