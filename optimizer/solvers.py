@@ -67,13 +67,15 @@ class ChainOutcome:
 
 
 def solve_chain(problem: cp.Problem, chain: tuple[str, ...], verify: Callable[[], str | None],
-                *, warm_start: bool = True) -> ChainOutcome:
+                *, warm_start: bool = True, options: dict[str, dict] | None = None) -> ChainOutcome:
     """Solve ``problem`` with each solver in ``chain`` until one gives a verified optimal answer.
 
     ``verify`` re-checks the current variable values in numpy and returns a reason to
-    reject them, or None. Returns the outcome; the accepted solution is left in the
-    problem's variables. Raises :class:`SolverError` when no solver gives any answer.
+    reject them, or None. ``options`` replaces :data:`SOLVER_OPTIONS` (per solver name) for
+    a problem that needs other tolerances. Returns the outcome; the accepted solution is
+    left in the problem's variables. Raises :class:`SolverError` when no solver gives any answer.
     """
+    options = SOLVER_OPTIONS if options is None else options
     attempts: list[SolveAttempt] = []
     fallback: tuple[str, dict] | None = None
     installed = set(available())
@@ -87,7 +89,7 @@ def solve_chain(problem: cp.Problem, chain: tuple[str, ...], verify: Callable[[]
                 # cvxpy warns "Solution may be inaccurate"; the status is handled (and recorded) below.
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
                 problem.solve(solver=name, warm_start=warm_start and name not in NO_WARM_START,
-                              **SOLVER_OPTIONS.get(name, {}))
+                              **options.get(name, {}))
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             attempts.append(SolveAttempt(name, "error", time.perf_counter() - started, False, str(exc)[:200]))
             continue

@@ -22,18 +22,16 @@ frontier sweep only re-solves; every answer is re-checked in numpy before it is 
 
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import dataclass, field
 
 import cvxpy as cp
 import numpy as np
 import pandas as pd
 
-from optimizer.errors import Conflict, DPPError, InfeasibleError, InputError, SolveAttempt, SolverError
+from optimizer.errors import Conflict, DPPError, InfeasibleError, InputError, SolveAttempt
 from optimizer.execution import _checks
 from optimizer.execution.costs import expected_cost_and_variance
-from optimizer.solvers import available
+from optimizer.solvers import solve_chain
 
 #: Solvers tried in order. These programs are tiny (N variables), so they are solved to
 #: tighter tolerances than the rebalancing chain of ``optimizer.solvers`` uses: the
@@ -200,49 +198,14 @@ class ScheduleProgram:
         return None
 
     def _solve(self) -> tuple[str, bool, list[SolveAttempt]]:
-        """Try each solver until one gives a verified optimal answer (values left in the variables).
-
-        The same acceptance rules as :func:`optimizer.solvers.solve_chain`: ``optimal`` and
-        verified in numpy; an ``optimal_inaccurate`` answer only as a last resort (returned with
-        ``accurate=False``). Raises InfeasibleError or SolverError.
-        """
-        attempts: list[SolveAttempt] = []
-        fallback: tuple[str, np.ndarray] | None = None
-        installed = set(available())
-        for name in self.chain:
-            if name not in installed:
-                attempts.append(SolveAttempt(name, "not installed", 0.0, False, "solver is not installed"))
-                continue
-            started = time.perf_counter()
-            try:
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
-                    self.problem.solve(solver=name, **EXECUTION_SOLVER_OPTIONS.get(name, {}))
-            except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
-                attempts.append(SolveAttempt(name, "error", time.perf_counter() - started, False, str(exc)[:200]))
-                continue
-            seconds, status = time.perf_counter() - started, self.problem.status
-            if status == cp.INFEASIBLE:
-                attempts.append(SolveAttempt(name, status, seconds, False, "solver reports the problem infeasible"))
-                raise InfeasibleError([], attempts)
-            if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-                attempts.append(SolveAttempt(name, str(status), seconds, False, "no solution returned"))
-                continue
-            reason = self._violation()
-            if reason is not None:
-                attempts.append(SolveAttempt(name, status, seconds, False, f"verification failed: {reason}"))
-                continue
-            if status == cp.OPTIMAL_INACCURATE:
-                attempts.append(SolveAttempt(name, status, seconds, False, "inaccurate; kept only as a last resort"))
-                if fallback is None:
-                    fallback = (name, self._fraction.value.copy())
-                continue
-            attempts.append(SolveAttempt(name, status, seconds, True, "optimal and verified"))
-            return name, True, attempts
-        if fallback is not None:
-            self._fraction.value = fallback[1]
-            return fallback[0], False, attempts
-        raise SolverError("no solver returned an acceptable execution schedule", attempts)
+        """Run the solver chain (:func:`optimizer.solvers.solve_chain`, with this program's tighter
+        tolerances): ``optimal`` and verified in numpy, ``optimal_inaccurate`` only as a last
+        resort (``accurate=False``). Raises InfeasibleError or SolverError."""
+        outcome = solve_chain(self.problem, self.chain, self._violation, warm_start=False,
+                              options=EXECUTION_SOLVER_OPTIONS)
+        if outcome.infeasible:
+            raise InfeasibleError([], outcome.attempts)
+        return outcome.solver, outcome.accurate, outcome.attempts
 
     def solve(self, risk_aversion: float = 0.0) -> ExecutionSchedule:
         """Solve for one lambda (per unit of currency) and return the verified schedule."""
