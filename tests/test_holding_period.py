@@ -11,7 +11,7 @@ NAV = 1_000_000.0
 
 
 def test_wait_cost_is_the_rate_difference_per_year_of_waiting():
-    tax = TaxRules(short_term_rate=0.37, long_term_rate=0.20, long_term_days=365)
+    tax = TaxRules(short_term_rate=0.37, long_term_rate=0.20, long_term_days=365, wait_for_long_term=True)
     gain = np.array([0.5, 0.5, 0.5, -0.2, 0.5])
     held = np.array([360.0, 265.0, 366.0, 360.0, 0.0])
     # 6 days left: 0.17 * 0.5 / (6 / 365.25); 101 days left; long-term already; a loss; bought today.
