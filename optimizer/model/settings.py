@@ -45,7 +45,8 @@ class Settings:
     overlay_gross_limit:
         Cap on the sum of absolute overlay notionals, as a NAV fraction.
     wash_sale:
-        Enforce the wash-sale rule with the two-pass method.
+        Enforce the wash-sale rule: the 61-day window per wash-sale group (``TaxRules``) and
+        same-date conflicts settled per group (:mod:`optimizer.wash_sale`).
     solvers:
         Solver chain to try in order; ``None`` uses the measured default.
     """
