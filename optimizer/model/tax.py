@@ -59,10 +59,10 @@ class TaxRules:
     kept unless its sale is urgent, and another lot or asset is sold instead; one a year
     away is charged its plain cost. Expected drift is not modelled (no return forecast),
     nor netting (the saving is valued at the full rate difference even when carried
-    losses would absorb the gain). Off by default: in the policy backtests it cost after-tax
-    wealth (20 stocks 2005-2020 at risk aversion 10: $7.27m against $7.81m without it; 100
-    stocks 2013-2018 at 5: $2.237m against $2.245m), so it is an option until its
-    interaction with the amortised costs is understood.
+    losses would absorb the gain). Off by default because the backtests disagree: it cost
+    after-tax wealth on the 20 stocks 2005-2020 at risk aversion 10 ($7.27m against $7.81m
+    without it) and on the 100 stocks at 5 ($2.237m against $2.245m), and helped on the
+    direct-indexing benchmark (-33.9 against -37.7 bp/yr of tax alpha at 1e3).
     """
 
     short_term_rate: float = 0.37
