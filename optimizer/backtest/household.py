@@ -52,6 +52,7 @@ from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
 from optimizer.backtest.errors import CashShortfallError
 from optimizer.backtest.ledger import Ledger
+from optimizer.backtest.simulator import affordable_buys
 from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.household import ACCOUNT_KINDS, Account, Household, rebalance_household, tax_drag
 from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets, TaxRules
@@ -592,15 +593,7 @@ class HouseholdSimulator:
 
     def _affordable(self, k: int, cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray) -> np.ndarray:
         """Scale buys so cash stays >= 0 after the fill and its costs (as the simulator does)."""
-        scale = 1.0
-        for _ in range(6):
-            net = scale * buy_usd - sell_usd
-            spread, commission, _ = self._price(k, scale * buy_usd + sell_usd)
-            after = cash - net.sum() - float(spread.sum() + commission.sum() + self._price(k, net)[2].sum())
-            if after >= 0:
-                break
-            scale = max(0.0, scale - (-after) * (1 + 1e-9) / buy_usd.sum() - 1e-12)
-        return scale * buy_usd
+        return affordable_buys(cash, buy_usd, sell_usd, lambda trade_usd: self._price(k, trade_usd), rounds=6)
 
     def _fund(self, k: int, acc: _Account) -> None:
         """Raise an account's missing cash by selling pro rata, lots at a gain before loss lots."""

@@ -53,6 +53,25 @@ MIN_TRADE_USD = 0.01
 CHECKPOINT_VERSION = 3  # 3: sealed (magic, version, HMAC) before the pickle
 
 
+def affordable_buys(cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray, price, rounds: int = 4) -> np.ndarray:
+    """``buy_usd`` scaled down so ``cash`` stays >= 0 after the fill and its costs (dollars).
+
+    ``price(trade_usd)`` returns (spread, commission, impact) per asset; spread and
+    commission are charged on the gross trade, impact on the net one, as the fills do.
+    Each of at most ``rounds`` steps removes the shortfall from the buys.
+    """
+    scale = 1.0
+    for _ in range(rounds):
+        net = scale * buy_usd - sell_usd
+        spread, commission, _ = price(scale * buy_usd + sell_usd)
+        impact = price(net)[2]
+        after = cash - net.sum() - float(spread.sum() + commission.sum() + impact.sum())
+        if after >= 0:
+            break
+        scale = max(0.0, scale - (-after) * (1 + 1e-9) / buy_usd.sum() - 1e-12)
+    return scale * buy_usd
+
+
 @dataclass(frozen=True)
 class BacktestConfig:
     """Account rules of a backtest.
@@ -281,16 +300,7 @@ class Simulator:
 
     def _affordable(self, k: int, cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray) -> np.ndarray:
         """Scale buys so cash stays >= 0 after the fill and its costs."""
-        scale = 1.0
-        for _ in range(4):
-            net = scale * buy_usd - sell_usd
-            spread, commission, _ = self.price(k, scale * buy_usd + sell_usd)
-            impact = self.price(k, net)[2]
-            after = cash - net.sum() - float(spread.sum() + commission.sum() + impact.sum())
-            if after >= 0:
-                break
-            scale = max(0.0, scale - (-after) * (1 + 1e-9) / buy_usd.sum() - 1e-12)
-        return scale * buy_usd
+        return affordable_buys(cash, buy_usd, sell_usd, lambda trade_usd: self.price(k, trade_usd))
 
     def _fund(self, k: int, ledger: Ledger, rec: "_Records") -> None:
         """Raise missing cash by forced sales (a forced event) that create no wash sale if avoidable.
