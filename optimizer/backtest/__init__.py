@@ -7,6 +7,7 @@
 """
 
 from optimizer.backtest.bootstrap import BootstrapInterval, paired_difference_ci, politis_white_block_length
+from optimizer.backtest.attribution import Attribution, attribute_returns
 from optimizer.backtest.costs import CostModel, price_trade
 from optimizer.backtest.errors import CalendarError, CashShortfallError, CheckpointError, PriceDataError
 from optimizer.backtest.ledger import Ledger, net_tax
@@ -15,7 +16,9 @@ from optimizer.backtest.result import BacktestResult
 from optimizer.backtest.simulator import BacktestConfig, Simulator
 
 __all__ = [
-    "BacktestConfig", "BacktestResult", "BootstrapInterval", "CalendarError", "CashShortfallError", "CheckpointError",
+    "Attribution", "BacktestConfig", "BacktestResult", "BootstrapInterval", "CalendarError", "CashShortfallError",
+    "CheckpointError",
     "CostModel", "Ledger", "PriceDataError", "Simulator", "net_tax", "paired_difference_ci",
     "politis_white_block_length", "price_trade", "summarize", "tax_alpha_bps",
+    "attribute_returns",
 ]

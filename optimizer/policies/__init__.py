@@ -11,8 +11,9 @@ from optimizer.policies.harvest import LossHarvester
 from optimizer.policies.heuristics import (BuyAndHold, Calendar, CalendarThreshold, CashFlowRouting, Threshold,
                                            water_fill)
 from optimizer.policies.optimizer_policy import OptimizerPolicy
+from optimizer.policies.tactical import TargetPathCalendar, tactical_path
 
 __all__ = [
     "Bands", "BuyAndHold", "Calendar", "CalendarThreshold", "CashFlowRouting", "LossHarvester", "OptimizerPolicy",
-    "Orders", "Policy", "Schedule", "State", "Threshold", "water_fill",
+    "Orders", "Policy", "Schedule", "State", "TargetPathCalendar", "Threshold", "tactical_path", "water_fill",
 ]
