@@ -147,6 +147,7 @@ class Simulator:
         for array in (self.prices, self.volatility):      # policies get views; they must not write
             array.setflags(write=False)
         self.half_spread, self.commission, self.adv_usd = config.costs.arrays(list(self.assets))
+        self.spread_scale, self.impact_scale = config.costs.stress_multipliers(self.calendar)  # ones unless stressed
         years = max((self.calendar[-1] - self.calendar[0]).days / 365.25, 1e-9)
         self.periods_per_year = (T - 1) / years if T > 1 else 252.0
         frequency = TAX_SCHEDULES[config.tax_schedule]
@@ -155,8 +156,8 @@ class Simulator:
     # -- pricing -------------------------------------------------------------------------
     def price(self, step: int, trade_usd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Spread, commission, impact per asset of ``trade_usd`` filled on date ``step``."""
-        return price_trade(trade_usd, self.half_spread, self.commission, self.config.costs.impact_eta,
-                           self.volatility[step], self.adv_usd)
+        return price_trade(trade_usd, self.half_spread * self.spread_scale[step], self.commission,
+                           self.config.costs.impact_eta, self.volatility[step], self.adv_usd / self.impact_scale[step])
 
     # -- the run -------------------------------------------------------------------------
     def run(self, policy: Policy, initial_weights: pd.Series | dict | None = None, *,
