@@ -48,6 +48,8 @@ from optimizer.rebalancer import Rebalancer
 from optimizer.trade_file import ORDER_COLUMNS, OrderRules, orders_frame
 
 from optimizer.batch.accounts import ACCOUNT_TABLES, CaseBuilder
+from optimizer.batch.direct import DirectProgram
+from optimizer.batch.direct import solve as solve_direct
 from optimizer.batch.households import build_household, member_results, units
 from optimizer.batch.errors import OutputError
 
@@ -69,6 +71,8 @@ OUTPUT_TABLES = ("trades", "lot_sales", "overlay", "orders", "diagnostics")
 
 _REBALANCER = Rebalancer(max_programs=64)
 _BUILDERS: dict[str, CaseBuilder] = {}
+#: The fast solve path of each built program (:class:`~optimizer.batch.direct.DirectProgram`), by shape.
+_DIRECT: dict = {}
 
 
 @dataclass(frozen=True)
@@ -247,11 +251,23 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
 def _build_program(data, options: WorkOptions, chunk_number: int) -> float:
     """Build (and warm) the program of a new problem shape; seconds spent (0 when it was built)."""
     mark = time.perf_counter()
-    if data.shape not in _REBALANCER._programs:
+    if data.shape not in _REBALANCER._programs or data.shape not in _DIRECT:
         _event(options.topic, "build", chunk_number)
-        _warm(_REBALANCER.program(data.shape), data)
+        program = _REBALANCER.program(data.shape)
+        _warm(program, data)
+        _DIRECT[data.shape] = DirectProgram(program, data)
+        while len(_DIRECT) > _REBALANCER.max_programs:
+            _DIRECT.pop(next(iter(_DIRECT)))
         _event(options.topic, "built", chunk_number)
     return time.perf_counter() - mark
+
+
+def _solve(data, whole_units: bool):
+    """Solve prepared data as :meth:`Rebalancer.solve` does, on the shape's fast path."""
+    direct = _DIRECT.get(data.shape)
+    if direct is None or direct.program is not _REBALANCER._programs.get(data.shape):
+        return _REBALANCER.solve(data, whole_units=whole_units)
+    return solve_direct(direct, data, whole_units=whole_units)
 
 
 def _failure(exc: Exception) -> dict:
@@ -305,7 +321,7 @@ def _solve_account(builder: CaseBuilder, account: dict, rows: dict[str, pd.DataF
         build_seconds = _build_program(data, options, chunk_number)
         if fault is not None:
             fault(account_id)
-        result = _REBALANCER.solve(data, whole_units=options.whole_shares)
+        result = _solve(data, options.whole_shares)
         cash_floor = max(case.settings.min_cash_usd, case.settings.min_cash_weight * result.nav_usd)
         account_orders = orders_frame(result, account_id, rules=_order_rules(account, options),
                                       cash_floor_usd=cash_floor)
@@ -345,7 +361,7 @@ def _solve_household(builder: CaseBuilder, members: list[dict], rows: list[dict[
         if fault is not None:
             for row in diag_rows:
                 fault(row["account_id"])
-        result = _REBALANCER.solve(data, whole_units=options.whole_shares)
+        result = _solve(data, options.whole_shares)
         per_member = member_results(case.household, data, split_result(case.household, data, parts, result))
         orders = {}
         for account in members:
