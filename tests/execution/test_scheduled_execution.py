@@ -191,3 +191,37 @@ def test_bad_inputs_are_named():
     with pytest.raises(InputError) as caught:
         wrapper.shortfall(result)
     assert caught.value.field == "costs"
+
+
+def test_real_stocks_with_their_volume_every_charged_dollar_is_in_a_parent():
+    from optimizer.datasets import load_sp500_100_ohlcv, sp500_100_daily
+    from optimizer.policies import Calendar
+
+    universe = sp500_100_daily(start="2016-01-01", end="2016-06-30")
+    symbols = list(universe.prices.columns[:6])
+    prices = universe.prices[symbols]
+    bars = load_sp500_100_ohlcv()
+    volume = bars.pivot(index="date", columns="symbol", values="volume")[symbols].reindex(prices.index)
+    costs = CostModel(adv_usd=universe.adv_usd[symbols])
+    wrapper = ScheduledExecution(Calendar(pd.Series(1 / 6, index=symbols), "M"), days=5, method="vwap",
+                                 volume=volume, costs=costs)
+    result = Simulator(prices, BacktestConfig(initial_usd=1e9, costs=costs)).run(wrapper)
+    frame = wrapper.shortfall(result)
+    assert frame["parent"].nunique() == 5 and (frame["status"] == "complete").all()
+    charged = result.spread_usd.sum() + result.commission_usd.sum() + result.impact_usd.sum()
+    assert frame["cost_usd"].sum() == pytest.approx(charged, rel=1e-10)
+    sells, buys = frame[frame["side"] == "sell"], frame[frame["side"] == "buy"]
+    np.testing.assert_allclose(sells["filled_shares"], sells["parent_shares"], rtol=1e-6)
+    # a fully invested book pays for its buys with sales filled at later prices: a buy may end a little short
+    # when the cash is not there on the last day (the rest is counted as opportunity cost)
+    assert ((buys["filled_shares"] / buys["parent_shares"]).between(0.99, 1 + 1e-9)).all()
+    unfilled = buys["parent_shares"] - buys["filled_shares"]
+    prices_last = [prices.loc[d, a] for d, a in zip(buys["last_date"], buys["asset"])]
+    np.testing.assert_allclose(buys["opportunity_usd"], unfilled * (prices_last - buys["arrival_price"]),
+                               rtol=1e-9, atol=1e-6)
+    # each child is the parent's share of that date's volume
+    first = wrapper.child_orders.query("parent == 0")
+    for asset, rows in first.groupby("asset"):
+        profile = volume[asset].reindex(rows["date"]).to_numpy()
+        np.testing.assert_allclose(rows["planned_shares"], rows["planned_shares"].sum() * profile / profile.sum(),
+                                   rtol=1e-12)
