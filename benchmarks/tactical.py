@@ -497,24 +497,41 @@ def load_execution_benchmark():
 
 @dataclass(frozen=True)
 class ExecutionMarket:
-    """Daily bars of the traded basket: ``Close``, ``High``, ``Low`` (USD per unit) and ``volume_usd``.
+    """Daily bars for the execution rows (USD; dates in order, one calendar).
 
-    ``price_per_share`` converts the file's share volume into dollars (see
-    ``benchmarks/execution.py``); here ``volume_usd`` already holds dollars.
+    ``bars``: the S&P 500 basket, columns ``High``, ``Low``, ``Close`` (index points) and
+    ``volume_usd`` (dollars traded in its members). ``stocks``: optional per-stock frames
+    ``{"high", "low", "close", "volume_usd"}`` (dates x symbols) of the 100-stock file, on
+    the same calendar.
     """
 
     bars: pd.DataFrame
+    stocks: dict[str, pd.DataFrame] | None = None
 
 
 def execution_market() -> ExecutionMarket:
-    """The S&P 500 index bars with dollar volume, 2013-2018 (where member prices exist)."""
+    """The S&P 500 index bars with dollar volume and the 100 stocks' bars, 2013-02-08..2018-02-07.
+
+    Stocks without a bar on every date, and the five with spin-offs or special dividends
+    (their unadjusted drops are not trading costs), are left out of the stock basket.
+    """
+    from optimizer.datasets import SP500_100_SPIN_OFFS, load_sp500_100_ohlcv
+
     bench = load_execution_benchmark()
     raw = pd.read_csv(bench.SHARED_DATA_DIR / "sp500_ohlcv_daily.csv.gz")
     bars = raw.set_index(pd.to_datetime(raw["Date"], format="%m/%d/%Y"))[["High", "Low", "Close", "Volume"]]
     bars = bars.astype(float).sort_index()
     price = bench.member_price_per_share()
     bars["volume_usd"] = bars["Volume"] * price.reindex(bars.index)
-    return ExecutionMarket(bars.drop(columns="Volume").dropna())
+    bars = bars.drop(columns="Volume").dropna()
+    long = load_sp500_100_ohlcv()
+    long = long.assign(volume_usd=long["volume"] * long["close"])
+    stocks = {name: long.pivot(index="date", columns="symbol", values=name).reindex(bars.index)
+              for name in ("high", "low", "close", "volume_usd")}
+    complete = [c for c in stocks["close"].columns
+                if c not in SP500_100_SPIN_OFFS and all(frame[c].notna().all() and (frame[c] > 0).all()
+                                                         for frame in stocks.values())]
+    return ExecutionMarket(bars, {name: frame[complete] for name, frame in stocks.items()})
 
 
 def plan_market(bars: pd.DataFrame, position: int, horizon: int, share: float, window: int = 60) -> dict:
@@ -570,33 +587,100 @@ def execution_costs(bars: pd.DataFrame, position: int, horizon: int, share: floa
     return out
 
 
+STOCK_SPREAD_BP = 5.0              # assumed full bid-ask spread of a single large-cap stock
+
+
+def urgency_shape(horizon: int, urgency: float) -> np.ndarray:
+    """Almgren-Chriss holdings fractions ``x_j / X`` (j = 0..horizon) at urgency ``kappa T`` (closed form).
+
+    The optimal trajectory depends on the market only through ``kappa``; with ``tau = 1``
+    day, ``sigma = eta = 1``, ``gamma = 0`` the risk aversion ``2 (cosh(kappa) - 1)`` gives
+    ``kappa T = urgency``.
+    """
+    from optimizer.execution import almgren_chriss
+
+    lam = 2 * (np.cosh(urgency / horizon) - 1)
+    return almgren_chriss(1.0, float(horizon), horizon, 1.0, 1.0, 0.0, lam).to_numpy(dtype=float)
+
+
+def basket_costs(stocks: dict[str, pd.DataFrame], position: int, horizon: int, spread_bp: float,
+                 urgency: float, window: int = 60) -> dict[str, float]:
+    """Realised shortfall (bp of $5bn) of selling a stock basket arriving before bar ``position``.
+
+    The $5bn is split over the stocks in proportion to their ``window``-day mean dollar
+    volume before arrival (every stock sells the same fraction of its ADV). Per stock, as
+    :func:`execution_costs`: ``eta_k = spread / (0.01 V_k)`` with the day's realised volume,
+    ``gamma = spread / (0.1 ADV)``, fills at ``(H + L + C) / 3`` less half the spread;
+    the optimal schedule is the closed-form trajectory at urgency ``kappa T`` (one shape
+    for every stock).
+    """
+    close_before = stocks["close"].iloc[position - 1].to_numpy()
+    adv_usd = stocks["volume_usd"].iloc[position - window:position].mean().to_numpy()
+    notional = NOTIONAL_USD * adv_usd / adv_usd.sum()
+    units = notional / close_before
+    spread_usd = spread_bp * 1e-4 * close_before
+    gamma = spread_usd / (0.1 * adv_usd / close_before)
+    span = slice(position, position + horizon)
+    typical = ((stocks["high"].iloc[span] + stocks["low"].iloc[span] + stocks["close"].iloc[span]) / 3).to_numpy()
+    realised_units = stocks["volume_usd"].iloc[span].to_numpy() / stocks["close"].iloc[span].to_numpy()
+    eta_real = spread_usd / (0.01 * realised_units)
+    shapes = {"schedule": urgency_shape(horizon, urgency), "twap": np.linspace(1.0, 0.0, horizon + 1),
+              "all_at_once": np.r_[1.0, np.zeros(horizon)]}
+    out = {}
+    for name, shape in shapes.items():
+        path = shape[:, None] * units[None, :]                      # (horizon + 1) x stocks
+        trades = path[:-1] - path[1:]
+        sold_before = units[None, :] - path[:-1]
+        fill = typical - spread_usd / 2 - eta_real * trades - gamma * sold_before
+        out[name] = float((trades * (close_before[None, :] - fill)).sum()) / NOTIONAL_USD * 1e4
+    return out
+
+
 EXECUTION_PAIRS = (("schedule", "twap"), ("schedule", "all_at_once"), ("twap", "all_at_once"))
+
+
+def execution_pair_rows(data: str, costs: pd.DataFrame, span: str, note: str, settings: Settings) -> list[dict]:
+    """Mean and sd rows of each strategy pair, bootstrapping arrival days in blocks."""
+    kwargs = dict(level=settings.level, n_resamples=settings.n_resamples, seed=settings.seed)
+    rows = []
+    for a, b in EXECUTION_PAIRS:
+        ca, cb = costs[a].to_numpy(), costs[b].to_numpy()
+        mean = paired_difference_ci(ca, cb, **kwargs)
+        sd = paired_difference_ci(ca, cb, statistic="std", **kwargs)
+        rows.append(row("execution", data, span, a, b, "shortfall_bp", ca.mean(), cb.mean(), mean,
+                        f"{note}; block {mean.block_length} arrivals"))
+        rows.append(row("execution", data, span, a, b, "shortfall_sd_bp", ca.std(ddof=1), cb.std(ddof=1), sd,
+                        f"{note}; block {sd.block_length} arrivals"))
+    return rows
 
 
 def execution_rows(market: ExecutionMarket, settings: Settings, *, step: int, spread_bp: float = 2.0,
                    horizon: int = EXECUTION_HORIZON, urgency: float = EXECUTION_URGENCY) -> list[dict]:
     """Rows of the ``execution`` comparison: mean and sd of the realised shortfall over arrival days."""
     bars = market.bars
-    positions = range(252, len(bars) - horizon + 1, step)
+    positions = list(range(252, len(bars) - horizon + 1, step))
+    index = bars.index[positions]
+    span = f"arrivals {index[0].date()}..{index[-1].date()} every {step} d ({len(index)}), {horizon} d horizon"
+    common = "$5bn sale; realised fills at (H+L+C)/3 with impact from realised volume"
     rows = []
     for data, share in EXECUTION_LIQUIDITY.items():
         started = time.perf_counter()
         costs = pd.DataFrame([execution_costs(bars, p, horizon, share, spread_bp, urgency) for p in positions],
-                             index=bars.index[list(positions)])
-        span = f"arrivals {costs.index[0].date()}..{costs.index[-1].date()} every {step} d ({len(costs)}), " \
-               f"{horizon} d horizon"
-        note = (f"realised fills at (H+L+C)/3 with impact from realised volume; assumed {spread_bp:g} bp spread; "
-                f"schedule = Almgren-Chriss program at urgency kappa*T={urgency:g}")
-        kwargs = dict(level=settings.level, n_resamples=settings.n_resamples, seed=settings.seed)
-        for a, b in EXECUTION_PAIRS:
-            ca, cb = costs[a].to_numpy(), costs[b].to_numpy()
-            mean = paired_difference_ci(ca, cb, **kwargs)
-            sd = paired_difference_ci(ca, cb, statistic="std", **kwargs)
-            rows.append(row("execution", data, span, a, b, "shortfall_bp", ca.mean(), cb.mean(), mean,
-                            f"{note}; block {mean.block_length} arrivals"))
-            rows.append(row("execution", data, span, a, b, "shortfall_sd_bp", ca.std(ddof=1), cb.std(ddof=1), sd,
-                            f"{note}; block {sd.block_length} arrivals"))
+                             index=index)
+        liquidity = "the index basket's volume" if share == 1 else f"{share:.0%} of the basket's volume"
+        note = (f"{common} ({liquidity}); assumed {spread_bp:g} bp spread; schedule = Almgren-Chriss program on "
+                f"forecast volume at urgency kappa*T={urgency:g}")
+        rows += execution_pair_rows(data, costs, span, note, settings)
         print(f"  execution {data}: {len(costs)} arrivals, {time.perf_counter() - started:.1f} s", flush=True)
+    if market.stocks is not None:
+        started = time.perf_counter()
+        costs = pd.DataFrame([basket_costs(market.stocks, p, horizon, STOCK_SPREAD_BP, urgency) for p in positions],
+                             index=index)
+        count = market.stocks["close"].shape[1]
+        note = (f"{common} of each of {count} stocks, split by 60-d ADV; assumed {STOCK_SPREAD_BP:g} bp spread; "
+                f"schedule = closed-form Almgren-Chriss shape at urgency kappa*T={urgency:g}")
+        rows += execution_pair_rows(f"stocks{count}_basket", costs, span, note, settings)
+        print(f"  execution stock basket: {len(costs)} arrivals, {time.perf_counter() - started:.1f} s", flush=True)
     return rows
 
 

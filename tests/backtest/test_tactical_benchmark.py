@@ -147,3 +147,19 @@ def test_execution_rows_pair_strategies_over_arrival_days(bench):
     big = table[(table["data"] == "large_cap_2pct") & (table["variant_b"] == "all_at_once")
                 & (table["metric"] == "shortfall_bp")]
     assert (big["diff"] < 0).all()          # a 1.25-day-volume sale costs more all at once
+
+
+def test_a_one_stock_basket_costs_what_the_index_path_costs(bench):
+    # Two implementations of the same fill model: the per-stock vectorised basket and the
+    # index path (whose schedule is the convex program; the basket's is the closed form).
+    bars = flat_after_bars(days=320, flat=1)
+    bars["Close"] = bars["Close"] * (1 + 0.002 * np.sin(np.arange(len(bars))))     # H, L, C differ
+    stocks = {"high": bars[["High"]].set_axis(["X"], axis=1), "low": bars[["Low"]].set_axis(["X"], axis=1),
+              "close": bars[["Close"]].set_axis(["X"], axis=1),
+              "volume_usd": bars[["volume_usd"]].set_axis(["X"], axis=1)}
+    position = 300
+    index_path = bench.execution_costs(bars, position, 5, 1.0, 2.0, urgency=1.0)
+    basket = bench.basket_costs(stocks, position, 5, 2.0, urgency=1.0)
+    assert basket["twap"] == pytest.approx(index_path["twap"], rel=1e-9)
+    assert basket["all_at_once"] == pytest.approx(index_path["all_at_once"], rel=1e-9)
+    assert basket["schedule"] == pytest.approx(index_path["schedule"], rel=1e-4)
