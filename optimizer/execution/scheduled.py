@@ -141,7 +141,7 @@ class ScheduledExecution(Policy):
             missing = [a for a in assets if a not in self.volume.columns]
             if missing:
                 raise InputError("volume", "has no column for this asset", asset=str(missing[0]))
-        self._half_spread, self._commission, self._adv_usd = self.costs.arrays(list(assets))
+        self.costs.arrays(list(assets))         # validates the cost numbers for these assets
 
     def state_dict(self) -> dict:
         return {"inner": self.policy.state_dict(), "parents": self._parents, "children": self._children,
@@ -173,6 +173,7 @@ class ScheduledExecution(Policy):
         shares = trade / prices
         dates = self._execution_dates(date)
         plan = np.zeros((len(dates), len(prices)))
+        self._today = self.costs.on(date, list(self._assets))       # stress-scaled, as the simulator fills today
         for i in np.nonzero(shares)[0]:
             plan[:, i] = self._plan(i, shares[i], prices[i], float(state.volatility[i]), dates)
         self._parents.append({
@@ -215,11 +216,12 @@ class ScheduledExecution(Policy):
 
     def _optimal(self, i: int, shares: float, price: float, daily_vol: float, profile: np.ndarray):
         """The Almgren-Chriss program with the simulator's costs, in shares and days."""
-        eta = self.costs.impact_eta * daily_vol * price**2 / self._adv_usd[i]
+        half_spread, commission, adv_usd = self._today
+        eta = self.costs.impact_eta * daily_vol * price**2 / adv_usd[i]
         liquid = np.where(profile > 0, profile, profile[profile > 0].min())
         eta_k = np.maximum(eta, 1e-12 * price) * liquid.mean() / liquid
         return schedule(-shares, len(profile), sigma=daily_vol * price, eta=eta_k, gamma=0.0,
-                        risk_aversion=self.risk_aversion, spread=(self._half_spread[i] + self._commission[i]) * price,
+                        risk_aversion=self.risk_aversion, spread=(half_spread[i] + commission[i]) * price,
                         volume=profile if self.max_participation is not None else None,
                         max_participation=self.max_participation)
 
@@ -309,8 +311,7 @@ class ScheduledExecution(Policy):
             before = np.vstack([parent["start_shares"], after[steps[:-1]]])
             fills = after[steps] - before                                    # dates x assets, shares
             fill_usd = fills * prices[steps]
-            fees = np.array([price_trade(fill_usd[j], self._half_spread, self._commission, self.costs.impact_eta,
-                                         volatility[s], self._adv_usd) for j, s in enumerate(steps)])
+            fees = np.array([self._fees(fill_usd[j], result.calendar[s], volatility[s]) for j, s in enumerate(steps)])
             self._check_charged(result, steps, fees, fill_usd)
             for i in np.nonzero(parent["shares"])[0]:
                 X, p0 = parent["shares"][i], parent["arrival"][i]
@@ -332,6 +333,12 @@ class ScheduledExecution(Policy):
                     "shortfall_usd": total, "shortfall_bp": total / notional * 1e4, "status": parent["status"],
                 })
         return pd.DataFrame(rows, columns=list(SHORTFALL_COLUMNS))
+
+    def _fees(self, trade_usd: np.ndarray, date: pd.Timestamp, volatility: np.ndarray) -> tuple:
+        """(spread, commission, impact) per asset of ``trade_usd`` filled on ``date``: the simulator's formula
+        with its stress-scaled cost numbers of that date (:meth:`CostModel.on`)."""
+        half_spread, commission, adv_usd = self.costs.on(date, list(self._assets))
+        return price_trade(trade_usd, half_spread, commission, self.costs.impact_eta, volatility, adv_usd)
 
     def _check_charged(self, result: BacktestResult, steps: list[int], fees: np.ndarray,
                        fill_usd: np.ndarray) -> None:

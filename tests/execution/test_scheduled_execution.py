@@ -225,3 +225,16 @@ def test_real_stocks_with_their_volume_every_charged_dollar_is_in_a_parent():
         profile = volume[asset].reindex(rows["date"]).to_numpy()
         np.testing.assert_allclose(rows["planned_shares"], rows["planned_shares"].sum() * profile / profile.sum(),
                                    rtol=1e-12)
+
+
+def test_stressed_costs_are_priced_as_the_simulator_charges_them():
+    prices = walk()
+    stress = pd.Series(np.linspace(15.0, 60.0, len(prices)), index=prices.index)     # VIX-like, rising
+    costs = CostModel(adv_usd=1e7, stress=stress)
+    wrapper, result = run(prices, TradeOn(TARGET, [20], [-2e6, 2e6, 0.0]), costs, days=3, method="twap")
+    frame = wrapper.shortfall(result)
+    charged = sum(result.spread_usd[k] + result.commission_usd[k] + result.impact_usd[k] for k in (20, 21, 22))
+    assert frame["cost_usd"].sum() == pytest.approx(charged, rel=1e-10)
+    calm = CostModel(adv_usd=1e7)
+    wrapper_calm, result_calm = run(prices, TradeOn(TARGET, [20], [-2e6, 2e6, 0.0]), calm, days=3, method="twap")
+    assert frame["spread_usd"].sum() > 2 * wrapper_calm.shortfall(result_calm)["spread_usd"].sum()
