@@ -179,7 +179,7 @@ class ScheduledExecution(Policy):
         self._parents.append({
             "decision_date": date, "step": state.step, "shares": shares, "arrival": prices.copy(),
             "start_shares": np.asarray(state.holdings_usd, dtype=float) / prices, "plan": plan,
-            "lot_sales": inner.lot_sales or {}, "days": len(dates), "done": 0, "status": "open",
+            "lot_sales": inner.lot_sales or {}, "days": len(dates), "dates": dates, "done": 0, "status": "open",
             "last_step": None,
         })
         self._active = len(self._parents) - 1
@@ -228,6 +228,10 @@ class ScheduledExecution(Policy):
     def _child(self, date: pd.Timestamp, state: State) -> Orders | None:
         parent = self._parents[self._active]
         day = parent["done"]
+        planned_date = parent["dates"][day]
+        if isinstance(planned_date, pd.Timestamp) and planned_date != date:
+            raise InputError("volume", f"planned execution day {day + 1} on {planned_date.date()} but the price "
+                                       f"calendar's next date is {date.date()}; index the volume by the price dates")
         prices = np.asarray(state.prices, dtype=float)
         now = np.asarray(state.holdings_usd, dtype=float) / prices
         planned_to_date = parent["plan"][:day + 1].sum(axis=0)

@@ -184,6 +184,9 @@ def test_bad_inputs_are_named():
     with pytest.raises(InputError) as caught:
         run(prices, TradeOn(TARGET, [4], [1e5, 0, 0]), CostModel(), volume=volume, method="vwap")
     assert caught.value.asset == "C"
+    gappy = pd.DataFrame(1.0, index=prices.index.delete(6), columns=list(ASSETS))      # a date missing
+    with pytest.raises(InputError, match="price calendar"):
+        run(prices, TradeOn(TARGET, [4], [1e5, 0, 0]), CostModel(), volume=gappy, method="vwap")
     # a cost model other than the simulator's is caught when measuring
     wrapper = ScheduledExecution(TradeOn(TARGET, [4], [-1e6, 0, 0]), days=2, method="twap",
                                  costs=CostModel(half_spread=0.01))
