@@ -176,3 +176,16 @@ def test_path_must_cover_the_first_date():
     late = pd.DataFrame({"A": [1.0]}, index=calendar[1:2])
     with pytest.raises(InputError):
         path_on(late, calendar, ("A",), "tactical")
+
+
+def test_attribution_of_a_scheduled_execution_run(etf_run):
+    from optimizer.execution import ScheduledExecution
+
+    prices, strategic, tactical, _ = etf_run
+    costs = CostModel(adv_usd=2e8)
+    wrapper = ScheduledExecution(TargetPathCalendar(tactical, "M"), days=5, method="twap", costs=costs)
+    result = Simulator(prices, BacktestConfig(initial_usd=5e7, costs=costs)).run(wrapper)
+    att = attribute_returns(result, strategic.weight, tactical)
+    assert att.daily["residual"].abs().max() < 1e-13
+    shortfall = wrapper.shortfall(result)
+    assert att.total_usd["trading_costs"] == pytest.approx(-shortfall["cost_usd"].sum(), rel=1e-10)
