@@ -274,7 +274,7 @@ class BandCalibration:
         """The ``targets:`` block of a case file: ``{cash_weight, keys: {key: {weight, lower, upper}}}``."""
         keys = {str(k): {"weight": float(r.target_weight), "lower": round(float(r.band_lower), 6),
                          "upper": round(float(r.band_upper), 6)} for k, r in self.table.iterrows()}
-        return {"cash_weight": float(self.cash_weight), "keys": keys}
+        return {"cash_weight": round(float(self.cash_weight), 10), "keys": keys}
 
     def width_below(self) -> pd.Series:
         """Room below each target, NAV fraction (``target - band_lower``), for ``Bands.asymmetric``."""
