@@ -351,3 +351,56 @@ def test_volatility_pacing_caps_buys_at_slow_times_the_gap():
     assert view.buy_limit[0] == pytest.approx(0.2 * (0.5 - w[0])) and np.isinf(view.buy_limit[1])
     calm = state_at(FALL, 30, np.array([0.5e6 / 100, 0.5e6 / 100]))     # the VIX falls after day 25
     assert pacing.adjust(FALL.index[30], calm, np.array([0.5, 0.5])).buy_limit is None
+
+
+def with_noise(prices: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """``prices`` times a small random walk (0.4% a day), so a risk model can be estimated."""
+    rng = np.random.default_rng(seed)
+    walk_ = np.cumprod(1 + rng.normal(0, 0.004, prices.shape), axis=0)
+    walk_[0] = 1.0
+    return prices * walk_
+
+
+OPTIMIZER_COSTS = CostModel(half_spread=0.0, commission=0.0, impact_eta=0.0)
+OPTIMIZER = dict(costs=OPTIMIZER_COSTS, every="D", lookback=20, risk_aversion=1e4, band_width=0.2,
+                 min_trade_weight=0.0)
+
+
+def test_optimizer_volatility_pacing_buys_within_slow_times_the_gap_while_the_vix_rises():
+    from optimizer.policies import OptimizerPolicy
+
+    config = BacktestConfig(costs=OPTIMIZER_COSTS)
+    fall = with_noise(FALL).iloc[:29]
+    pacing = VolatilityPacing(VolatilitySignal("level", level=VIX, lag=3), slow=0.25, max_days=365)
+    paced = Simulator(fall, config).run(OptimizerPolicy(TARGET, tactics=(pacing,), **OPTIMIZER))
+    plain = Simulator(fall, config).run(OptimizerPolicy(TARGET, **OPTIMIZER))
+    vix = VIX.to_numpy()
+    growth = fall.to_numpy()[1:] / fall.to_numpy()[:-1]
+    checked = 0
+    for k in range(20, 26):                         # A down 5% or more and the VIX rising: paced
+        assert vix[k] > vix[k - 3:k].mean()
+        before = paced.holdings_usd[k - 1] * growth[k - 1]
+        gap = 0.5 * (before.sum() + paced.cash_usd[k - 1]) - before[0]
+        bought = paced.holdings_usd[k, 0] - before[0]
+        if gap > 0:
+            assert 0 < bought <= 0.25 * gap * (1 + 1e-6) + 1.0
+            checked += 1
+    assert checked >= 4
+    assert paced.holdings_usd[25, 0] / paced.nav_usd[25] < 0.49 < plain.holdings_usd[25, 0] / plain.nav_usd[25]
+    assert paced.holdings_usd[27, 0] / paced.nav_usd[27] == pytest.approx(0.5, abs=0.005)   # VIX falling: caught up
+
+
+def test_optimizer_momentum_tilt_keeps_a_trending_winner_at_the_tilted_target():
+    from optimizer.policies import OptimizerPolicy
+
+    config = BacktestConfig(costs=OPTIMIZER_COSTS)
+    rise = with_noise(RISE_FALL).iloc[:46]
+    tilt = MomentumTilt(TREND, max_tilt=0.05, max_delay_days=365)
+    weekly = {**OPTIMIZER, "every": "W"}
+    tilted = Simulator(rise, config).run(OptimizerPolicy(TARGET, tactics=(tilt,), **weekly))
+    untilted = Simulator(rise, config).run(OptimizerPolicy(TARGET, **weekly))
+    weeks = rise.index.isocalendar().week.to_numpy()
+    k = max(i for i in range(45) if weeks[i] != weeks[i + 1])   # a decision date, A still trending up
+    assert hand_momentum(rise, 20, 5)[k] > 0.05 and untraded_weight_a(rise)[k] > 0.6
+    assert untilted.holdings_usd[k, 0] / untilted.nav_usd[k] == pytest.approx(0.5, abs=0.005)
+    assert tilted.holdings_usd[k, 0] / tilted.nav_usd[k] == pytest.approx(0.55, abs=0.005)
