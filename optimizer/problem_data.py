@@ -273,37 +273,44 @@ def align(portfolio: Portfolio, targets: Targets, market: Market, overlays: Sequ
     """Step 2, align: fix the asset order (``universe``, default the market's assets then
     untradeable holdings) and check that whatever is held, priced, classified, targeted and
     risk-modelled is known to the rest (``InputError`` naming the field and the asset)."""
-    untradeable = [str(a) for a in portfolio.untradeable_usd.index]
+    # plain dicts, not pandas indexes: a decision builds them once and they cost microseconds
+    untradeable = _names(portfolio.untradeable_usd.index)
+    market_row = {a: i for i, a in enumerate(_names(market.prices.index))}
     if universe is None:
-        on_market = set(market.prices.index)
-        assets = list(map(str, market.assets)) + [a for a in untradeable if a not in on_market]
+        assets = list(market_row) + [a for a in untradeable if a not in market_row]
     else:
         assets = [str(a) for a in universe]
-    if len(set(assets)) != len(assets):
+    position = {a: i for i, a in enumerate(assets)}
+    if len(position) != len(assets):
         raise InputError("universe", "lists an asset twice")
-    position = pd.Index(assets, dtype=object)
-    lot_names = portfolio.lots["asset"].to_numpy(dtype=object)
-    unpriced = market.prices.index.get_indexer(lot_names) < 0
-    if unpriced.any():
-        raise InputError("lots.asset", "has no price in the market snapshot", asset=min(lot_names[unpriced]))
-    lot_asset = position.get_indexer(lot_names)
-    untradeable_at = position.get_indexer(untradeable)
-    outside = sorted(set(lot_names[lot_asset < 0]) | {a for a, at in zip(untradeable, untradeable_at) if at < 0})
+    lot_codes, held = pd.factorize(portfolio.lots["asset"])  # each held asset once
+    held = [str(a) for a in held]
+    unpriced = [a for a in held if a not in market_row]
+    if unpriced:
+        raise InputError("lots.asset", "has no price in the market snapshot", asset=min(unpriced))
+    held_at = np.array([position.get(a, -1) for a in held], dtype=int)
+    lot_asset = held_at[lot_codes] if len(lot_codes) else np.zeros(0, dtype=int)
+    untradeable_at = np.array([position.get(a, -1) for a in untradeable], dtype=int)
+    outside = sorted({a for a, at in zip(held, held_at) if at < 0} |
+                     {a for a, at in zip(untradeable, untradeable_at) if at < 0})
     if outside:
-        field = "lots.asset" if outside[0] in set(lot_names) else "untradeable_usd"
+        field = "lots.asset" if outside[0] in set(held) else "untradeable_usd"
         raise InputError(field, "is not in the universe", asset=outside[0])
-    check_lots_dated_by(portfolio.lots, market.date)
+    if len(lot_codes) and (portfolio.lots["acquired"].to_numpy(dtype="datetime64[ns]") > np.datetime64(market.date, "ns")).any():
+        check_lots_dated_by(portfolio.lots, market.date)  # raises, naming the first late lot
 
-    classes = market.asset_class.reindex(position)
-    if classes.isna().any():
-        raise InputError("asset_class", "has no exposure key for this asset", asset=str(classes.index[classes.isna()][0]))
-    asset_keys = tuple(map(str, classes.to_numpy()))
-    keys = tuple(targets.keys)
+    class_of = dict(zip(_names(market.asset_class.index), _names(market.asset_class)))
+    unclassified = [a for a in assets if not isinstance(class_of.get(a), str)]
+    if unclassified:
+        raise InputError("asset_class", "has no exposure key for this asset", asset=unclassified[0])
+    asset_keys = tuple(class_of[a] for a in assets)
+    keys = tuple(_names(targets.weight.index))
     known = set(keys)
     for asset, key in zip(assets, asset_keys):
         if key not in known:
             raise InputError("targets.weight", f"has no target for exposure key {key!r}", asset=asset)
-    missing_risk = [k for k in keys if k not in market.risk.loadings.index]
+    risk_keys = set(_names(market.risk.loadings.index))
+    missing_risk = [k for k in keys if k not in risk_keys]
     if missing_risk:
         raise InputError("risk.loadings", "has no row for this exposure key", asset=missing_risk[0])
     names = [o.name for o in overlays]
@@ -317,7 +324,7 @@ def align(portfolio: Portfolio, targets: Targets, market: Market, overlays: Sequ
             if key not in known:
                 raise InputError(f"overlays[{inst.name}].exposure", "maps to an unknown exposure key", asset=key)
 
-    at_market = market.prices.index.get_indexer(position)
+    at_market = np.fromiter((market_row.get(a, -1) for a in assets), dtype=int, count=len(assets))
     tradeable = at_market >= 0
     tradeable[untradeable_at] = False
     price = np.ones(len(assets))
@@ -447,7 +454,7 @@ def risk_arrays(risk, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Step 7, risk: ``factor_root`` (factors x keys, ``R @ F.T`` so factor risk is
     ``||factor_root @ d||^2``) and the specific volatility per key."""
     loadings, specific_var = risk.loadings, risk.specific_var
-    if tuple(loadings.index) != tuple(keys):
+    if _names(loadings.index) != list(keys):
         loadings, specific_var = loadings.reindex(list(keys)), specific_var.reindex(list(keys))
     return risk.factor_root() @ loadings.to_numpy(dtype=float).T, np.sqrt(specific_var.to_numpy(dtype=float))
 
@@ -458,6 +465,11 @@ def overlay_arrays(portfolio: Portfolio, keys: Sequence[str], overlays: Sequence
     margin, costs and limits (NAV fractions)."""
     key_index = {k: i for i, k in enumerate(keys)}
     q = len(overlays)
+    if not q:
+        empty = np.zeros(0)
+        return dict(overlay_exposure=np.zeros((len(keys), 0)), overlay0=empty, overlay_margin=empty,
+                    overlay_cost=empty, overlay_notional_usd=empty, overlay_max=empty, overlay_holding_cost=empty,
+                    overlay_gross_limit=max(settings.overlay_gross_limit, 0.0))
     exposure = np.zeros((len(keys), q))
     for j, inst in enumerate(overlays):
         for key, beta in inst.exposure.items():
@@ -492,9 +504,16 @@ def year_to_date(realized_gain_usd: float | None, tax: TaxRules, nav: float) -> 
     return rate * room_usd / nav, tax.carry_value
 
 
+def _names(labels) -> list[str]:
+    """Labels (an Index or Series of strings) as a list of Python strings, converted in C."""
+    return [str(a) for a in labels.to_numpy(dtype=object).tolist()]
+
+
 def _wash_groups(assets: list[str], tax: TaxRules) -> tuple[np.ndarray, dict[str, int]]:
     """Per asset, an integer code of its wash-sale group (:meth:`TaxRules.wash_group`), and
     the codes by group name."""
+    if not tax.identical_groups:  # every asset its own group
+        return np.arange(len(assets)), {a: i for i, a in enumerate(assets)}
     codes: dict[str, int] = {}
     return np.array([codes.setdefault(tax.wash_group(a), len(codes)) for a in assets], dtype=int), codes
 
