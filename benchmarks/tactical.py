@@ -42,7 +42,7 @@ half spread; the shortfall against the previous close, in bp of the notional. Me
 ``shortfall_bp`` (mean) and ``shortfall_sd_bp`` (its sd over arrival days: the risk); the
 interval bootstraps arrival days in blocks (consecutive arrivals share execution days).
 
-Writes ``--out``/tactical.csv (default ``benchmarks/results``; ``--quick`` writes to a
+Writes ``--out``/tactical.csv and tactical.md (default ``benchmarks/results``; ``--quick`` writes to a
 temporary folder and uses short windows and fewer resamples).
 
 Run: ``.venv/bin/python benchmarks/tactical.py [--quick] [--out DIR] [--only NAME ...]``.
@@ -300,14 +300,21 @@ def mechanical(window: Window, name: str = "bands_5pct") -> Threshold:
 
 
 def etf_window(settings: Settings) -> Window:
-    """Daily multi-asset ETFs/indices 2014-2020, measured 2015-2020 (quick: 2019-2020, measured 2020)."""
+    """Daily multi-asset ETFs/indices 2014-2020, measured 2015-2020 (quick: 2019-2020, measured 2020).
+
+    Targets: ``MULTI_ASSET_CLASS_TARGET`` split equally within each class (8.3% per equity
+    asset, 15% UST2Y, 15% each UST10Y and UST30Y, 5% cash). Mechanical bands +/- 20% of each
+    target (8.3% +/- 1.7 points): fixed 5-point bands on these weights traded on one date in
+    six years, which leaves a tactical rule nothing to change.
+    """
     from optimizer.datasets import multi_asset_classes, multi_asset_daily
 
     start, measure = ("2019-01-02", "2020-01-02") if settings.quick else ("2014-01-02", "2015-01-02")
     prices = multi_asset_daily(start=start, end="2020-12-31")
     target = class_targets_to_assets(MULTI_ASSET_CLASS_TARGET, multi_asset_classes()).reindex(prices.columns)
     return Window("etf_daily", prices.drop(columns="CASH"), target.drop("CASH"), pd.Timestamp(measure),
-                  cash_index=prices["CASH"], stress=realized_vol_percent(prices["SP500"]), stress_name="S&P 500 realized vol (21 d, %)")
+                  cash_index=prices["CASH"], bands=Bands.relative_to_target(0.20),
+                  stress=realized_vol_percent(prices["SP500"]), stress_name="S&P 500 realized vol (21 d, %)")
 
 
 def stocks20_window(settings: Settings) -> Window:
@@ -699,6 +706,56 @@ def build_table(comparisons: list[Comparison], settings: Settings, *,
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def fmt(metric: str, value: float) -> str:
+    """A value in the metric's display unit: % for tracking error and return, bp otherwise."""
+    if not np.isfinite(value):
+        return "n/a"
+    if metric in ("tracking_error", "net_return"):
+        return f"{value * 100:.2f}%"
+    return f"{value:.2f}"
+
+
+def verdict(row_: pd.Series) -> str:
+    if not np.isfinite(row_["diff"]):
+        return "not available"
+    if not row_["significant"]:
+        return "no gain claimed"
+    better_a = (row_["diff"] < 0) if LOWER_IS_BETTER[row_["metric"]] else (row_["diff"] > 0)
+    return f"{row_['variant_a'] if better_a else row_['variant_b']} better"
+
+
+def markdown(table: pd.DataFrame, *, command: str, commit: str, seconds: float) -> str:
+    """``tactical.md``: how the table was made, every row in display units, and what is missing."""
+    lines = [
+        "# Tactical timing and execution: effects with block-bootstrap intervals",
+        "",
+        f"Command: `{command}` at commit `{commit}` ({seconds:.0f} s). Table: `tactical.csv`; method and "
+        "definitions: the docstring of `benchmarks/tactical.py`.",
+        "",
+        "Each effect is `a - b` with a 95% circular moving-block bootstrap interval over the paired daily series "
+        "(arrival days for execution; Politis-White block length, seeded). Where the interval spans 0 no gain is "
+        "claimed. Units: tracking error and net return in % per year, costs in bp of NAV per year, shortfall in "
+        "bp of the $5bn notional.",
+        "",
+        "| comparison | data | window | a vs b | metric | a | b | a - b [95% CI] | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        m = r["metric"]
+        interval = "n/a" if not np.isfinite(r["diff"]) else \
+            f"{fmt(m, r['diff'])} [{fmt(m, r['ci_low'])}, {fmt(m, r['ci_high'])}]"
+        window = str(r["window"]).split(" (warm-up")[0]
+        lines.append(f"| {r['comparison']} | {r['data']} | {window} | {r['variant_a']} vs {r['variant_b']} | {m} | "
+                     f"{fmt(m, r['a'])} | {fmt(m, r['b'])} | {interval} | {verdict(r)} |")
+    missing = table[table["diff"].isna()].drop_duplicates(["comparison", "data", "window"])
+    lines += ["", "## Missing", ""]
+    if missing.empty:
+        lines.append("Nothing: every comparison ran.")
+    for _, r in missing.iterrows():
+        lines.append(f"- {r['comparison']} ({r['data'] or 'no data'}): {r['note']}")
+    return "\n".join(lines) + "\n"
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short windows, few resamples, temp output")
@@ -708,6 +765,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resamples", type=int, default=None)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--execution-step", type=int, default=None, help="trading days between arrivals")
+    parser.add_argument("--commit", default=None,
+                        help="commit to name in tactical.md (default: git HEAD, +dirty if tracked files differ)")
     return parser.parse_args(argv)
 
 
@@ -720,14 +779,32 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if unknown:
         raise SystemExit(f"unknown comparison(s) {unknown}; use {list(COMPARISONS)} or 'execution'")
     step = args.execution_step or (20 if args.quick else 1)
+    started = time.perf_counter()
     table = build_table([COMPARISONS[n] for n in names if n in COMPARISONS], settings,
                         execution_market_fn=execution_market if "execution" in names else None,
                         execution_step=step)
     out = args.out or (QUICK_OUT if args.quick else RESULTS)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "tactical.csv", index=False, float_format="%.6g")
-    print(f"wrote {out / 'tactical.csv'} ({len(table)} rows)")
+    command = " ".join([".venv/bin/python benchmarks/tactical.py", *(argv if argv is not None else sys.argv[1:])])
+    (out / "tactical.md").write_text(markdown(table, command=command, commit=args.commit or current_commit(),
+                                              seconds=time.perf_counter() - started))
+    print(f"wrote {out / 'tactical.csv'} ({len(table)} rows) and tactical.md")
     return table
+
+
+def current_commit() -> str:
+    """Short hash of HEAD (``+dirty`` if tracked files differ from it), or ``unknown``."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 if __name__ == "__main__":

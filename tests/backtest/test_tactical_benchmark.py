@@ -81,7 +81,8 @@ def test_pair_of_heuristics_gives_three_rows_with_intervals(bench, window):
 
 def test_identical_policies_differ_by_nothing(bench, window):
     def build(w, s):
-        return bench.Pair("a", Threshold(w.target, Bands.absolute(0.02)), "b", Threshold(w.target, Bands.absolute(0.02)))
+        bands = Bands.absolute(0.02)
+        return bench.Pair("a", Threshold(w.target, bands), "b", Threshold(w.target, bands))
 
     table = bench.build_table([bench.Comparison("same", lambda s: [window], build, ("a", "b"))], settings(bench),
                               execution_market_fn=None)
