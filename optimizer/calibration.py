@@ -60,6 +60,10 @@ assets are treated as uncorrelated (``TE^2 = sum_i s_i^2 E[x_i^2]``). Good for n
 bands; poor for bands wide relative to the weight (a 5-point band on a 5% weight), where
 the weight's drift is geometric and the lower edge clipped at zero. For those, estimate by
 simulation (:func:`optimizer.backtest.band_calibration.compare_calibrated_vs_fixed`).
+
+Everything above is for the optimal rule, trading back to the band's edge. A policy that
+trades all the way back to target when a band is breached (``trade_to="target"``) wants
+bands ``4 ** (1/3)`` wider (:func:`no_trade_half_width`).
 """
 
 from __future__ import annotations
@@ -83,18 +87,31 @@ TABLE_COLUMNS = ("target_weight", "band_lower", "band_upper", "half_width", "hal
 # ----------------------------------------------------------------------------- the formula
 
 
+#: Trading rules the formula knows: to the band edge (reflection) or back to target.
+TRADE_TO = ("edge", "target")
+
+
 def no_trade_half_width(cost: np.ndarray | float, weight: np.ndarray | float,
-                        risk_aversion: float) -> np.ndarray:
+                        risk_aversion: float, trade_to: str = "edge") -> np.ndarray:
     """``(3 c w^2 (1 - w)^2 / (2 gamma)) ** (1/3)``: the leading-order half-width (NAV fraction).
 
     ``cost`` is the one-way proportional cost (fraction of the value traded), ``weight`` the
     target weight, ``risk_aversion`` the engine's ``gamma`` (objective ``0.5 gamma TE^2``,
     annual). Equals GGMS (2014) ``(3 / (4 gamma) pi^2 (1 - pi)^2 eps)^(1/3)`` with the
-    round-trip spread ``eps = 2 c``.
+    round-trip spread ``eps = 2 c`` (``trade_to="edge"``: the optimal policy).
+
+    ``trade_to="target"`` (the band is a trigger and the whole deviation is traded back):
+    the deviation restarts at 0 after each trade, so it sits uniformly-triangularly in the
+    band (``E x^2 = h^2 / 6``) and exits every ``h^2 / sigma_x^2`` years; minimising
+    ``(gamma/2) s^2 h^2 / 6 + c sigma_x^2 / h`` gives ``h^3 = 6 c w^2 (1 - w)^2 / gamma``,
+    ``4 ** (1/3)`` (1.59) times the edge width (our derivation, same model).
     """
+    if trade_to not in TRADE_TO:
+        raise InputError("trade_to", f"is {trade_to!r}; use one of {TRADE_TO}")
     c = np.asarray(cost, dtype=float)
     w = np.asarray(weight, dtype=float)
-    return np.cbrt(3.0 * c * w ** 2 * (1.0 - w) ** 2 / (2.0 * risk_aversion))
+    factor = 1.0 if trade_to == "edge" else 4.0
+    return np.cbrt(factor * 3.0 * c * w ** 2 * (1.0 - w) ** 2 / (2.0 * risk_aversion))
 
 
 def split_width(total: np.ndarray, buy_cost: np.ndarray, sell_cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -289,11 +306,14 @@ class BandCalibration:
 
 
 def calibrate_inputs(inputs: BandInputs, risk_aversion: float, *, fixed_width: float = 0.05,
-                     keep_lower: pd.Series | None = None, keep_upper: pd.Series | None = None) -> BandCalibration:
+                     trade_to: str = "edge", keep_lower: pd.Series | None = None,
+                     keep_upper: pd.Series | None = None) -> BandCalibration:
     """Calibrate bands from validated :class:`BandInputs` (see the module docstring for the formula).
 
-    ``keep_lower``/``keep_upper`` give the bands of assets with ``calibrate=False``
-    (default: the target itself).
+    ``trade_to``: ``"edge"`` (default) or ``"target"``, the rule the band policy will follow
+    (see :func:`no_trade_half_width`; with ``"target"`` impact costs ``lambda sigma_x^2`` a
+    year whatever the width, so it does not move the band). ``keep_lower``/``keep_upper``
+    give the bands of assets with ``calibrate=False`` (default: the target itself).
     """
     gamma = _positive(risk_aversion, "risk_aversion")
     fixed = _positive(fixed_width, "fixed_width")
@@ -301,11 +321,13 @@ def calibrate_inputs(inputs: BandInputs, risk_aversion: float, *, fixed_width: f
     s2 = inputs.tracking_variance().to_numpy()
     drift_var = w ** 2 * (1.0 - w) ** 2 * s2
     delta = np.sqrt(drift_var * inputs.check_years)
-    impact_cost = inputs.impact_coef.to_numpy() * delta
+    if trade_to not in TRADE_TO:
+        raise InputError("trade_to", f"is {trade_to!r}; use one of {TRADE_TO}")
+    impact_cost = inputs.impact_coef.to_numpy() * delta if trade_to == "edge" else np.zeros(len(w))
     buy = inputs.buy_cost.to_numpy() + impact_cost
     sell = inputs.sell_cost.to_numpy() + impact_cost
     mean_cost = 0.5 * (buy + sell)
-    half = np.where(s2 > 0, no_trade_half_width(mean_cost, w, gamma), 0.0)
+    half = np.where(s2 > 0, no_trade_half_width(mean_cost, w, gamma, trade_to), 0.0)
     below, above = split_width(2.0 * half, buy, sell)
     flags = inputs.calibrate.to_numpy()
     lower = np.clip(w - below, 0.0, None)
@@ -325,39 +347,55 @@ def calibrate_inputs(inputs: BandInputs, risk_aversion: float, *, fixed_width: f
     }, index=pd.Index(inputs.assets, name="asset"))
     fixed_below = np.minimum(fixed, w)
     fixed_above = np.minimum(fixed, 1.0 - w)
-    rows = [expected_tracking_and_cost(inputs, w - lower, upper - w),
-            expected_tracking_and_cost(inputs, fixed_below, fixed_above)]
+    rows = [expected_tracking_and_cost(inputs, w - lower, upper - w, trade_to),
+            expected_tracking_and_cost(inputs, fixed_below, fixed_above, trade_to)]
     expected = pd.DataFrame(rows, index=["calibrated", f"fixed_{fixed:g}"])
-    expected["method"] = CLOSED_FORM
+    expected["method"] = f"{CLOSED_FORM}; trade to {trade_to}"
     cash = max(1.0 - float(w.sum()), 0.0)
     return BandCalibration(table, expected, gamma, cash, fixed)
 
 
-def expected_tracking_and_cost(inputs: BandInputs, below: np.ndarray, above: np.ndarray) -> dict[str, float]:
+def expected_tracking_and_cost(inputs: BandInputs, below: np.ndarray, above: np.ndarray,
+                               trade_to: str = "edge") -> dict[str, float]:
     """Closed-form annual tracking error, cost (bps/yr) and turnover of bands ``[w - below, w + above]``.
 
-    Per asset the deviation is uniform on the band (``E x^2 = l^2/12 + m^2``, ``l`` the
-    width, ``m`` its centre's offset) and each edge is hit at ``sigma_x^2 / (2 l)`` NAV
-    fractions per year; with daily-ish checks a band narrower than a check's drift trades
-    every check instead (``sqrt(2/pi) delta / check_years``). Impact is charged as in the
-    calibration (``lambda delta`` per unit traded). Only ``calibrate=True`` assets count.
+    ``trade_to="edge"``: per asset the deviation is uniform on the band (``E x^2 = l^2/12 +
+    m^2``, ``l = below + above`` the width, ``m`` its centre's offset) and each edge is
+    pushed at ``sigma_x^2 / (2 l)`` NAV fractions per year; impact is charged as in the
+    calibration (``lambda delta`` per unit traded). ``trade_to="target"``: a Brownian
+    deviation from 0 exits ``(-L, U)`` after ``L U / sigma_x^2`` years on average, at ``U``
+    with probability ``L / l``; so ``E x^2 = (L^2 - L U + U^2) / 6``, ``sigma_x^2 / l`` is
+    traded per year on each side, and impact costs ``lambda sigma_x^2`` a year. Either way a
+    band narrower than a check's drift trades every check instead (``sqrt(2/pi) delta /
+    check_years`` a year). Only ``calibrate=True`` assets count.
     """
+    if trade_to not in TRADE_TO:
+        raise InputError("trade_to", f"is {trade_to!r}; use one of {TRADE_TO}")
     flags = inputs.calibrate.to_numpy()
     w = inputs.target_weight.to_numpy()
     s2 = inputs.tracking_variance().to_numpy()
     drift_var = w ** 2 * (1.0 - w) ** 2 * s2
     dt = inputs.check_years
     delta = np.sqrt(drift_var * dt)
-    width = np.asarray(below, dtype=float) + np.asarray(above, dtype=float)
-    offset = 0.5 * (np.asarray(above, dtype=float) - np.asarray(below, dtype=float))
+    lo, hi = np.asarray(below, dtype=float), np.asarray(above, dtype=float)
+    width = lo + hi
     every_check = np.sqrt(2.0 / np.pi) * delta / dt                # traded per year if trading every check
+    lam = inputs.impact_coef.to_numpy()
+    scale = 1.0 if trade_to == "edge" else 2.0                     # to target: twice the traffic per width
     with np.errstate(divide="ignore", invalid="ignore"):
-        at_edges = np.where(width > 0, drift_var / width, np.inf)  # both edges together, per year
-    traded = np.minimum(at_edges, every_check)
-    per_edge = np.where(traded > 0, 0.5 * traded, 0.0)
-    impact = inputs.impact_coef.to_numpy() * delta
-    cost = per_edge * (inputs.buy_cost.to_numpy() + impact) + per_edge * (inputs.sell_cost.to_numpy() + impact)
-    ex2 = np.where(at_edges <= every_check, width ** 2 / 12.0 + offset ** 2, delta ** 2)
+        at_edges = np.where(width > 0, scale * drift_var / width, np.inf)  # both sides together, per year
+    banded = at_edges <= every_check
+    traded = np.where(banded, at_edges, every_check)
+    per_side = np.where(traded > 0, 0.5 * traded, 0.0)
+    linear = per_side * (inputs.buy_cost.to_numpy() + inputs.sell_cost.to_numpy())
+    if trade_to == "edge":
+        impact = 2.0 * per_side * lam * delta
+        ex2_band = width ** 2 / 12.0 + (0.5 * (hi - lo)) ** 2
+    else:
+        impact = np.where(banded, lam * drift_var, 2.0 * per_side * lam * delta)
+        ex2_band = (lo ** 2 - lo * hi + hi ** 2) / 6.0
+    cost = linear + impact
+    ex2 = np.where(banded, ex2_band, delta ** 2)
     te2 = float((s2 * ex2)[flags].sum())
     return {"tracking_error": float(np.sqrt(te2)), "cost_bps_per_year": float(cost[flags].sum() * 1e4),
             "turnover": float(traded[flags].sum() / 2.0)}
@@ -486,7 +524,8 @@ def inputs_from_case(case: Case, *, tax_weight: float | None = None, check_days:
 
 
 def calibrate_bands(source: Case | pd.DataFrame, target_weight: pd.Series | dict | None = None, *,
-                    risk_aversion: float | None = None, fixed_width: float = 0.05, **options) -> BandCalibration:
+                    risk_aversion: float | None = None, fixed_width: float = 0.05, trade_to: str = "edge",
+                    **options) -> BandCalibration:
     """Per-asset tolerance bands from volatility, correlation and costs (cube-root law).
 
     Parameters
@@ -502,6 +541,10 @@ def calibrate_bands(source: Case | pd.DataFrame, target_weight: pd.Series | dict
         ``settings.risk_aversion``, or 10 with a price history.
     fixed_width:
         Half-width of the fixed absolute bands shown alongside (0.05 = five points).
+    trade_to:
+        The band policy's rule: ``"edge"`` (trade back to the nearest edge; the optimal
+        rule, GGMS's formula) or ``"target"`` (a breach trades all the way back; bands
+        ``4 ** (1/3)`` wider, see :func:`no_trade_half_width`).
     **options:
         Passed to :func:`inputs_from_case` (``tax_weight``, ``check_days``) or
         :func:`inputs_from_prices` (``half_spread``, ``commission``, ``buy_extra``,
@@ -523,11 +566,12 @@ def calibrate_bands(source: Case | pd.DataFrame, target_weight: pd.Series | dict
             raise InputError("target_weight", "comes from the case's targets; do not pass it with a case")
         inputs = inputs_from_case(source, **options)
         gamma = source.settings.risk_aversion if risk_aversion is None else risk_aversion
-        return calibrate_inputs(inputs, gamma, fixed_width=fixed_width,
+        return calibrate_inputs(inputs, gamma, fixed_width=fixed_width, trade_to=trade_to,
                                 keep_lower=source.targets.band_lower, keep_upper=source.targets.band_upper)
     if isinstance(source, pd.DataFrame):
         if target_weight is None:
             raise InputError("target_weight", "is required with a price history")
         inputs = inputs_from_prices(source, target_weight, **options)
-        return calibrate_inputs(inputs, 10.0 if risk_aversion is None else risk_aversion, fixed_width=fixed_width)
+        return calibrate_inputs(inputs, 10.0 if risk_aversion is None else risk_aversion, fixed_width=fixed_width,
+                                trade_to=trade_to)
     raise InputError("source", f"expected an optimizer.Case or a price DataFrame, got {type(source).__name__}")

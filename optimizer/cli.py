@@ -290,6 +290,8 @@ def bands(
     risk_aversion: Optional[float] = typer.Option(None, "--risk-aversion", help="gamma of 0.5*gamma*TE^2 "
                                                   "(default: the case's settings, or 10)."),
     fixed_width: float = typer.Option(0.05, "--fixed-width", help="Half-width of the fixed bands shown alongside."),
+    trade_to: str = typer.Option("edge", "--trade-to", help="The band policy's rule: edge (trade back to the "
+                                 "nearest edge) or target (trade all the way back; wider bands)."),
     half_spread: float = typer.Option(0.0002, "--half-spread", help="Price history: half-spread, fraction."),
     commission: float = typer.Option(0.0001, "--commission", help="Price history: commission, fraction."),
     sell_extra: float = typer.Option(0.0, "--sell-extra", help="Price history: extra cost per dollar sold "
@@ -312,14 +314,15 @@ def bands(
         if source.suffix.lower() == ".csv":
             prices, target = _read_price_history(source, weights)
             result = calibrate_bands(prices, target, risk_aversion=risk_aversion, fixed_width=fixed_width,
-                                     half_spread=half_spread, commission=commission, sell_extra=sell_extra,
+                                     trade_to=trade_to, half_spread=half_spread, commission=commission, sell_extra=sell_extra,
                                      adv_usd=adv_usd, nav_usd=nav_usd, impact_eta=impact_eta)
         else:
             from optimizer.case_file import read_case
 
             if weights is not None:
                 raise InputError("--weights", "is for price histories; a case file has its own targets")
-            result = calibrate_bands(read_case(source), risk_aversion=risk_aversion, fixed_width=fixed_width)
+            result = calibrate_bands(read_case(source), risk_aversion=risk_aversion, fixed_width=fixed_width,
+                                     trade_to=trade_to)
         table = Table(title=f"Calibrated bands for {console.escape(source.name)} "
                             f"(risk aversion {result.risk_aversion:g})")
         for column in ("asset", "target", "lower", "upper", "half-width", "vol", "tracking vol", "buy cost",

@@ -119,7 +119,7 @@ def compare_calibrated_vs_fixed(prices: pd.DataFrame, target_weight: pd.Series, 
     fixed_in = _run(before, fixed, config, cash_column)
 
     def calibrated(gamma: float) -> tuple[BandCalibration, Threshold]:
-        result = calibrate_inputs(inputs, gamma, fixed_width=fixed_width)
+        result = calibrate_inputs(inputs, gamma, fixed_width=fixed_width, trade_to=trade_to)
         below = result.width_below().reindex(prices.columns).fillna(0.0)
         above = result.width_above().reindex(prices.columns).fillna(0.0)
         return result, _policy(full_target, below, above, trade_to, check, "calibrated")
