@@ -143,7 +143,7 @@ class Window:
         return self.prices.loc[self.prices.index < self.measure_from]
 
     def simulator(self, costs: CostModel | None = None) -> Simulator:
-        config = BacktestConfig(initial_usd=INITIAL_USD, tax=TaxRules(), tax_schedule="never",
+        config = BacktestConfig(initial_usd=INITIAL_USD, tax=TaxRules.none(), tax_schedule="never",
                                 costs=costs or self.costs)
         return Simulator(self.prices, config, cash_index=self.cash_index)
 
@@ -465,6 +465,34 @@ def build_risk_triggered(window: Window, settings: Settings) -> Pair:
                      "risk model re-estimated monthly from trailing 504 d")
 
 
+def optimizer_pair(window: Window, tactic, label: str, costs: CostModel | None = None) -> tuple[Policy, Policy]:
+    """Weekly :class:`OptimizerPolicy` with ``tactic`` and without (defaults otherwise, tax-exempt)."""
+    from optimizer.policies import OptimizerPolicy
+
+    costs = costs or window.costs
+    common = dict(costs=costs, tax=TaxRules.none(), every="W")
+    return (OptimizerPolicy(window.target, tactics=(tactic,), name=f"optimizer_{label}", **common),
+            OptimizerPolicy(window.target, name="optimizer", **common))
+
+
+def build_momentum_optimizer(window: Window, settings: Settings) -> Pair:
+    tilt = piece("optimizer.policies", "MomentumTilt")
+    with_tilt, plain = optimizer_pair(window, tilt(), "momentum_tilt")
+    return Pair("optimizer_momentum_tilt", with_tilt, "optimizer", plain,
+                note="weekly OptimizerPolicy (risk aversion 100); tilt toward a trending overweight, at most 5 points "
+                     "and 182 days")
+
+
+def build_vol_paced_optimizer(window: Window, settings: Settings) -> Pair:
+    pacing = piece("optimizer.policies", "VolatilityPacing")
+    signal = piece("optimizer.policies", "VolatilitySignal")
+    costs, note = stressed_costs(window)
+    with_pacing, plain = optimizer_pair(window, pacing(signal("realized")), "vol_pacing", costs)
+    return Pair("optimizer_vol_pacing", with_pacing, "optimizer", plain, costs=costs,
+                note=f"{note}; weekly OptimizerPolicy (risk aversion 100); buys of a falling asset capped at 0.25 of "
+                     "the gap while its realized vol rises")
+
+
 def build_vol_targeting(window: Window, settings: Settings) -> Pair:
     raise Missing(OVERLAY_DEADLINE_NOTE)
 
@@ -479,6 +507,10 @@ COMPARISONS: dict[str, Comparison] = {
     "calibrated_bands": Comparison("calibrated_bands", two_data_sets, build_calibrated,
                                    ("calibrated_bands", "fixed_5pct")),
     "risk_triggered": Comparison("risk_triggered", two_data_sets, build_risk_triggered, ("risk_triggered", "bands")),
+    "momentum_filter_optimizer": Comparison("momentum_filter", lambda s: [etf_window(s)], build_momentum_optimizer,
+                                            ("optimizer_momentum_tilt", "optimizer")),
+    "volatility_paced_optimizer": Comparison("volatility_paced", stress_windows, build_vol_paced_optimizer,
+                                             ("optimizer_vol_pacing", "optimizer")),
     "vol_targeting": Comparison("vol_targeting", lambda s: [etf_window(s)], build_vol_targeting,
                                 ("overlay", "physical")),
 }
