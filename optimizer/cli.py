@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from optimizer import console
@@ -324,18 +325,18 @@ def bands(
             result = calibrate_bands(read_case(source), risk_aversion=risk_aversion, fixed_width=fixed_width,
                                      trade_to=trade_to)
         table = Table(title=f"Calibrated bands for {console.escape(source.name)} "
-                            f"(risk aversion {result.risk_aversion:g})")
-        for column in ("asset", "target", "lower", "upper", "half-width", "vol", "tracking vol", "buy cost",
-                       "sell cost", "impact cost"):
-            table.add_column(column, justify="left" if column == "asset" else "right")
+                            f"(risk aversion {result.risk_aversion:g}; weights and vols in %, costs in bp)", box=box.SIMPLE_HEAD,
+                      pad_edge=False)
+        for column in ("asset", "target", "lower", "upper", "half", "vol", "TE vol", "buy", "sell", "impact"):
+            table.add_column(column, justify="left" if column == "asset" else "right", overflow="fold")
         for asset, row in result.table.iterrows():
-            half = "kept" if not row.calibrated else f"{row.half_width:.2%}"
-            table.add_row(console.escape(asset), f"{row.target_weight:.2%}", f"{row.band_lower:.2%}",
-                          f"{row.band_upper:.2%}", half, f"{row.volatility:.1%}", f"{row.tracking_vol:.1%}",
-                          f"{row.buy_cost * 1e4:.1f} bp", f"{row.sell_cost * 1e4:.1f} bp",
-                          f"{row.impact_cost * 1e4:.2f} bp")
+            half = "kept" if not row.calibrated else f"{row.half_width * 100:.2f}"
+            table.add_row(console.escape(asset), f"{row.target_weight * 100:.2f}", f"{row.band_lower * 100:.2f}",
+                          f"{row.band_upper * 100:.2f}", half, f"{row.volatility * 100:.1f}",
+                          f"{row.tracking_vol * 100:.1f}",
+                          f"{row.buy_cost * 1e4:.1f}", f"{row.sell_cost * 1e4:.1f}", f"{row.impact_cost * 1e4:.2f}")
         console.renderable(table)
-        expected = Table(title="Expected per year (closed form; see optimizer.calibration)")
+        expected = Table(title="Expected per year (closed form; see optimizer.calibration)", box=box.SIMPLE_HEAD)
         for column in ("bands", "tracking error", "cost bp/yr", "turnover"):
             expected.add_column(column, justify="left" if column == "bands" else "right")
         for label, row in result.expected.iterrows():
