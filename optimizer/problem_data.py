@@ -53,11 +53,15 @@ class ProblemShape:
         return len(self.assets) * self.lot_slots
 
     @cached_property
+    def asset_key_position(self) -> np.ndarray:
+        """Per asset, the position of its exposure key in ``keys``."""
+        index = {k: i for i, k in enumerate(self.keys)}
+        return np.array([index[key] for key in self.asset_keys], dtype=int)
+
+    @cached_property
     def exposure_matrix(self) -> sp.csr_matrix:
         """``B`` (keys x assets, sparse): 1 where an asset belongs to a key."""
-        index = {k: i for i, k in enumerate(self.keys)}
-        rows = [index[key] for key in self.asset_keys]
-        return sp.csr_matrix((np.ones(self.n_assets), (rows, np.arange(self.n_assets))),
+        return sp.csr_matrix((np.ones(self.n_assets), (self.asset_key_position, np.arange(self.n_assets))),
                              shape=(len(self.keys), self.n_assets))
 
     @cached_property
@@ -140,10 +144,11 @@ class ProblemData:
     def lot_matrix(self) -> sp.csr_matrix:
         return self.shape.lot_matrix
 
-    @property
+    @cached_property
     def exposure0(self) -> np.ndarray:
         """Current exposures per key (holdings plus overlay), NAV fraction."""
-        return self.exposure_matrix @ self.weight0 + self.overlay_exposure @ self.overlay0
+        held = np.bincount(self.shape.asset_key_position, weights=self.weight0, minlength=len(self.shape.keys))
+        return held + self.overlay_exposure @ self.overlay0  # = B @ weight0 + A @ overlay0
 
     def with_bounds(self, *, buy_max: np.ndarray | None = None, lot_sell_max: np.ndarray | None = None) -> "ProblemData":
         """A copy with tightened trade bounds (used by the wash-sale second pass)."""
