@@ -267,10 +267,11 @@ class DirectProgram:
                      np.array(overlay, dtype=float))
 
 
-def solve(direct: DirectProgram, data: ProblemData, *, whole_units: bool = False):
+def solve(direct: DirectProgram, data: ProblemData, *, whole_units: bool = False, parts: bool = False):
     """:meth:`optimizer.Rebalancer.solve` on the fast path: the same steps (wash-sale conflict
     settling, whole-unit rounding, the result priced by the built program), every solve
-    through ``direct``. Returns a :class:`~optimizer.RebalanceResult`."""
+    through ``direct``. Returns a :class:`~optimizer.RebalanceResult`; with ``parts``,
+    ``(result, data, trade)``: the data the final trade was solved on and that trade."""
     from optimizer.result import build_result
     from optimizer.rounding import round_to_whole_units
     from optimizer.wash_sale import resolve_conflicts
@@ -286,9 +287,10 @@ def solve(direct: DirectProgram, data: ProblemData, *, whole_units: bool = False
         solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
     if whole_units:
         trade = round_to_whole_units(data, trade)
-    return build_result(data, trade, solver=solver, accurate=accurate, attempts=attempts,
-                        solve_seconds=time.perf_counter() - started, wash_sale_fixes=fixes,
-                        whole_units=whole_units, program=direct.program)
+    result = build_result(data, trade, solver=solver, accurate=accurate, attempts=attempts,
+                          solve_seconds=time.perf_counter() - started, wash_sale_fixes=fixes,
+                          whole_units=whole_units, program=direct.program)
+    return (result, data, trade) if parts else result
 
 
 __all__ = ["DirectProgram", "solve"]
