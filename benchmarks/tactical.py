@@ -68,6 +68,7 @@ from optimizer.backtest.bootstrap import paired_difference_ci
 from optimizer.backtest.compare import MULTI_ASSET_CLASS_TARGET, class_targets_to_assets
 from optimizer.backtest.metrics import period_returns, target_returns
 from optimizer.backtest.result import BacktestResult
+from optimizer.errors import InputError
 from optimizer.model import TaxRules
 from optimizer.policies import Bands, Policy, Threshold
 
@@ -177,14 +178,14 @@ class Comparison:
 # ----------------------------------------------------------------------------- rows
 
 
-def effect_note(metric: str, diff: float, significant: bool) -> str:
-    """``no gain claimed`` unless the interval excludes 0; else which variant is better."""
+def effect_note(metric: str, diff: float, significant: bool, variant_a: str = "a", variant_b: str = "b") -> str:
+    """``no gain claimed`` unless the interval excludes 0; else which variant is better on ``metric``."""
     if not np.isfinite(diff):
         return ""
     if not significant:
         return NO_GAIN
     better_a = (diff < 0) if LOWER_IS_BETTER[metric] else (diff > 0)
-    return "a better (interval excludes 0)" if better_a else "b better (interval excludes 0)"
+    return f"{variant_a if better_a else variant_b} better (interval excludes 0)"
 
 
 def row(comparison: str, data: str, window: str, variant_a: str, variant_b: str, metric: str, a: float, b: float,
@@ -195,16 +196,18 @@ def row(comparison: str, data: str, window: str, variant_a: str, variant_b: str,
         significant = False
     else:
         diff, low, high, significant = ci.estimate, ci.low, ci.high, ci.significant
-    text = "; ".join(part for part in (effect_note(metric, diff, significant), note) if part)
+    text = "; ".join(part for part in (effect_note(metric, diff, significant, variant_a, variant_b), note) if part)
     return {"comparison": comparison, "data": data, "window": window, "variant_a": variant_a,
             "variant_b": variant_b, "metric": metric, "a": a, "b": b, "diff": diff, "ci_low": low, "ci_high": high,
             "significant": bool(significant), "note": text}
 
 
-def missing_rows(comparison: str, data: str, window: str, labels: tuple[str, str], metrics, reason: str) -> list[dict]:
+def missing_rows(comparison: str, data: str, window: str, labels: tuple[str, str], metrics, reason: str,
+                 prefix: str = "not available") -> list[dict]:
     """NaN rows for a comparison that could not run, with the reason in the note."""
-    return [row(comparison, data, window, labels[0], labels[1], m, float("nan"), float("nan"),
-                note=f"not available: {reason}") for m in metrics]
+    text = reason if reason.startswith(prefix) else f"{prefix}: {reason}"
+    return [row(comparison, data, window, labels[0], labels[1], m, float("nan"), float("nan"), note=text)
+            for m in metrics]
 
 
 def daily_series(result: BacktestResult, measure_from: pd.Timestamp | None = None) -> dict[str, np.ndarray]:
@@ -273,6 +276,10 @@ def comparison_rows(comparison: Comparison, settings: Settings) -> list[dict]:
         except Missing as reason:
             rows += missing_rows(comparison.name, window.data, window.window, comparison.labels, BACKTEST_METRICS,
                                  str(reason))
+            continue
+        except InputError as error:          # a piece refused this window: say so in the row, run the rest
+            rows += missing_rows(comparison.name, window.data, window.window, comparison.labels, BACKTEST_METRICS,
+                                 f"failed: {error}", prefix="failed")
             continue
         rows += backtest_rows(comparison.name, window, pair, settings)
         print(f"  {comparison.name} {window.data} {window.window}: {time.perf_counter() - started:.1f} s",
@@ -442,17 +449,29 @@ def build_vol_paced(window: Window, settings: Settings) -> Pair:
 
 
 def build_calibrated(window: Window, settings: Settings) -> Pair:
-    calibrate = piece("optimizer", "calibrate_bands")
-    costs = window.costs
-    calibration = calibrate(window.warm_up, window.target, half_spread=costs.half_spread,
-                            commission=costs.commission, adv_usd=costs.adv_usd, nav_usd=INITIAL_USD,
-                            impact_eta=costs.impact_eta, check_days=1.0, fixed_width=FIXED_BAND)
-    bands = Bands.asymmetric(calibration.width_below(), calibration.width_above())
-    calibrated = Threshold(window.target, bands, check="D", trade_to="target", name="calibrated_bands")
+    """Calibrated vs fixed 5-point bands, both trading back to target on a daily check.
+
+    :func:`optimizer.backtest.band_calibration.compare_calibrated_vs_fixed` calibrates on the
+    warm-up only (its in-sample pick of the risk aversion: the cheapest calibrated bands
+    whose warm-up tracking error is at most the fixed bands'); the measured span is out of
+    sample. Its own out-of-sample verdict (``calibrated_wins``) goes into the note.
+    """
+    compare = piece("optimizer.backtest.band_calibration", "compare_calibrated_vs_fixed")
+    prices, cash_column = window.prices, None
+    if window.cash_index is not None:
+        prices, cash_column = window.prices.assign(CASH=window.cash_index), "CASH"
+    result = compare(prices, window.target, split=window.measure_from, costs=window.costs, initial_usd=INITIAL_USD,
+                     fixed_width=FIXED_BAND, trade_to="target", check="D", cash_column=cash_column,
+                     tax=TaxRules.none(), name=window.data)
+    calibration = result.calibration
+    below = calibration.width_below().reindex(window.target.index)
+    above = calibration.width_above().reindex(window.target.index)
+    calibrated = Threshold(window.target, Bands.asymmetric(below, above), check="D", trade_to="target",
+                           name="calibrated_bands")
     fixed = Threshold(window.target, Bands.absolute(FIXED_BAND), check="D", trade_to="target", name="fixed_5pct")
-    widths = calibration.width_above()
-    note = (f"calibrated on the warm-up prices (risk aversion {calibration.risk_aversion:g}): half-widths "
-            f"{widths.min():.3f}..{widths.max():.3f}")
+    note = (f"calibrated on the warm-up (compare_calibrated_vs_fixed, trade_to=target; risk aversion "
+            f"{calibration.risk_aversion:g} picked in sample); half-widths {above.min():.3f}..{above.max():.3f}; "
+            f"its verdict calibrated_wins={result.summary['calibrated_wins']}")
     return Pair("calibrated_bands", calibrated, "fixed_5pct", fixed, note=note)
 
 
