@@ -355,22 +355,23 @@ def test_trade_bounds_wash_sale_window_and_groups():
     prices = {"A": 100.0, "B": 100.0, "C": 100.0}
     mkt = market(prices)
     tax = TaxRules(identical_groups={"A": "sp500", "B": "sp500"})
-    port = portfolio([("a_loss", "A", 10, 150, 200), ("a_gain", "A", 10, 50, 200), ("b_new", "B", 10, 100, 5),
+    port = portfolio([("a_loss", "A", 10, 150, 200), ("a_gain", "A", 10, 50, 200), ("a_even", "A", 10, 100, 200),
+                      ("b_new", "B", 10, 100, 5),
                       ("c_loss", "C", 10, 150, 200), ("c_new", "C", 10, 150, 31)],
                      cash_usd=5000.0, recent_loss_sales=pd.Series({"C": DATE - pd.Timedelta(days=30)}))
-    nav = 5 * 1000.0 + 5000.0
+    nav = 6 * 1000.0 + 5000.0
     layout = layout_of(port, mkt)
     lots = lots_to_slots(port, layout)
     taxes = lot_taxes(lots, layout.price, DATE, tax)
     got = trade_bounds(port, layout, lots, taxes, DATE, Settings(wash_sale=True), tax, Restrictions(), nav)
     v = 1000.0 / nav
-    # A's loss lot: its group bought b_new 5 days ago -> blocked; A's gain lot sells; b_new (gain 0) sells.
+    # A's loss lot: its group bought b_new 5 days ago -> blocked; A's gain and even lots sell; so does b_new.
     # C bought c_new 31 days ago (outside the window) -> c_loss sells; C sold at a loss 30 days ago -> no buy.
-    np.testing.assert_allclose(got["lot_sell_max"], [0, v, v, 0, v, v])
+    np.testing.assert_allclose(got["lot_sell_max"], [0, v, v, v, 0, 0, v, v, 0])
     np.testing.assert_allclose(got["buy_max"], [UNLIMITED, UNLIMITED, 0])
     assert got["wash_group"][0] == got["wash_group"][1] != got["wash_group"][2]
     off = trade_bounds(port, layout, lots, taxes, DATE, Settings(wash_sale=False), tax, Restrictions(), nav)
-    np.testing.assert_allclose(off["lot_sell_max"], [v, v, v, 0, v, v])
+    np.testing.assert_allclose(off["lot_sell_max"], [v, v, v, v, 0, 0, v, v, 0])
     np.testing.assert_allclose(off["buy_max"], UNLIMITED)
 
 
@@ -420,7 +421,7 @@ def test_overlay_arrays_by_hand():
     es = OverlayInstrument("ES", multiplier=50, price=5000.0, exposure={"eq": 1.0}, initial_margin=0.06,
                            cost_per_contract_usd=2.5, max_notional_usd=1e5, holding_cost=0.001)
     ty = OverlayInstrument("TY", multiplier=1000, price=110.0, exposure={"bond": 0.8, "eq": 0.1},
-                           initial_margin=0.02, cost_per_contract_usd=5.0)
+                           initial_margin=0.02, cost_per_contract_usd=5.0, max_notional_usd=1e5)
     fx = OverlayInstrument("FX", multiplier=1, price=1.0, exposure={"eq": -1.0}, max_notional_usd=2e5)
     port = portfolio(overlay_contracts=pd.Series({"TY": -3.0, "ES": 2.0}))
     nav = 1e6
@@ -430,7 +431,7 @@ def test_overlay_arrays_by_hand():
     np.testing.assert_allclose(got["overlay_margin"], [0.06, 0.02, 0.05])
     np.testing.assert_allclose(got["overlay_cost"], [2.5 / 250_000, 5.0 / 110_000, 2.5 / 1.0])
     np.testing.assert_allclose(got["overlay_notional_usd"], [250_000, 110_000, 1.0])
-    np.testing.assert_allclose(got["overlay_max"], [0.5, UNLIMITED, 0.2])     # ES above its cap keeps 0.5
+    np.testing.assert_allclose(got["overlay_max"], [0.5, 0.33, 0.2])          # above their caps: keep |current|
     np.testing.assert_allclose(got["overlay_holding_cost"], [0.001, 0.0, 0.0])
     assert got["overlay_gross_limit"] == pytest.approx(0.83)                  # current gross above 0.5
     roomy = overlay_arrays(port, ("eq", "bond"), [es, ty], nav, Settings(overlay_gross_limit=2.0))
@@ -491,10 +492,17 @@ def test_bought_in_window_by_hand():
     assert want == [True, False, True, False, False, False]
     assert got == want
     # a sold lot of C bought 3 days ago (no lot id) blocks every C lot; a buy of b_old itself blocks
-    # every other G lot but not b_old; a buy dated tomorrow counts for nothing
-    got, want = run_bought_in_window(assets, groups_map, 2, lot_ids, ages,
-                                     buys=[("C", "", 3), ("B", "b_old", 0), ("A", "x", -1)])
+    # every other G lot but not b_old
+    got, want = run_bought_in_window(assets, groups_map, 2, lot_ids, ages, buys=[("C", "", 3), ("B", "b_old", 0)])
     assert want == [True, True, True, False, True, True]
+    assert got == want
+    # buys dated tomorrow, or 31 days ago, count for nothing; one in the group but outside the universe counts
+    got, want = run_bought_in_window(assets, {**groups_map, "Z": "G"}, 2, lot_ids, ages,
+                                     buys=[("C", "x", -1), ("C", "y", 31)])
+    assert want == [True, False, True, False, False, False]
+    assert got == want
+    got, want = run_bought_in_window(["A"], {"A": "G", "Z": "G"}, 1, ["a_old"], [400], buys=[("Z", "z1", 30)])
+    assert want == [True]
     assert got == want
 
 
@@ -517,14 +525,15 @@ def window_cases(draw):
     group_names = ["G1", "G2"]
     groups_map = {a: g for a in assets + ["OUT"] if (g := draw(st.sampled_from([None] + group_names)))}
     slots = draw(st.integers(1, 3))
+    window = draw(st.sampled_from([0, 1, 30]))
+    edges = st.sampled_from([0, window, window + 1])                # the window's edges, often
     lot_ids, ages = [], []
     for _ in range(n_assets * slots):
         lot = draw(st.sampled_from([""] + LOT_POOL))          # ids may repeat across assets and slots
         lot_ids.append(lot)
-        ages.append(draw(st.integers(0, 70)) if lot else None)
+        ages.append(draw(st.one_of(edges, st.integers(0, 400))) if lot else None)
     buys = draw(st.lists(st.tuples(st.sampled_from(assets + ["OUT"]), st.sampled_from([""] + LOT_POOL + ["z"]),
-                                   st.integers(-3, 70)), max_size=5))
-    window = draw(st.sampled_from([0, 1, 30]))
+                                   st.one_of(edges, st.just(-1), st.integers(-3, 70))), max_size=5))
     return assets, groups_map, slots, lot_ids, ages, buys, window
 
 
