@@ -256,3 +256,42 @@ def test_cli_bands_on_a_price_history_and_its_input_errors(tmp_path):
     pd.DataFrame({"asset": ["EQ", "OIL"], "weight": [0.6, 0.4]}).to_csv(weights, index=False)
     unknown = CliRunner().invoke(app, ["bands", str(prices), "--weights", str(weights)])
     assert unknown.exit_code == EXIT_INPUT and "OIL" in unknown.output
+
+
+# ----------------------------------------------------------------------------- out-of-sample comparison
+
+
+def test_cost_at_tracking_error_uses_the_lower_envelope():
+    from optimizer.backtest.band_calibration import cost_at_tracking_error
+
+    curve = pd.DataFrame({"tracking_error": [0.03, 0.01, 0.02], "trading_cost_bps": [3.0, 5.0, 2.0]})
+    assert cost_at_tracking_error(curve, 0.015) == pytest.approx(3.5)
+    assert cost_at_tracking_error(curve, 0.025) == pytest.approx(2.0)   # 0.02 costs 2 and tracks better than 0.025
+    assert np.isnan(cost_at_tracking_error(curve, 0.005)) and np.isnan(cost_at_tracking_error(curve, 0.04))
+
+
+def test_compare_calibrated_vs_fixed_picks_a_scale_that_tracks_no_worse_in_sample():
+    from optimizer.backtest.band_calibration import compare_calibrated_vs_fixed
+
+    rng = np.random.default_rng(3)
+    dates = pd.bdate_range("2019-01-01", periods=130)
+    prices = pd.DataFrame(100 * np.cumprod(1 + rng.normal(0.0004, [0.02, 0.005, 0.012], size=(130, 3)), axis=0),
+                          index=dates, columns=["EQ", "BD", "GLD"])
+    target = pd.Series({"EQ": 0.5, "BD": 0.35, "GLD": 0.15})
+    gammas, widths = (0.1, 10.0, 1000.0), (0.005, 0.05)
+    result = compare_calibrated_vs_fixed(prices, target, split=dates[65], fixed_width=0.01, frontier=True,
+                                         name="synthetic", gammas=gammas, fixed_grid=widths)
+    main = result.table[result.table["window"] != "oos_frontier"].set_index(["window", "bands"])
+    assert main.loc[("in_sample", "calibrated"), "tracking_error"] <= main.loc[("in_sample", "fixed"),
+                                                                               "tracking_error"] + 1e-12
+    assert result.summary["risk_aversion"] in gammas
+    assert main.loc[("out_of_sample", "fixed"), "start"] == dates[65].date().isoformat()
+    frontier = result.table[result.table["window"] == "oos_frontier"]
+    assert len(frontier) == len(gammas) + len(widths)
+    fixed_oos = main.loc[("out_of_sample", "fixed")]
+    saved = result.summary["frontier_cost_saved_bps"]
+    assert np.isnan(saved) or saved == pytest.approx(
+        fixed_oos["trading_cost_bps"] - result.summary["frontier_cost_at_fixed_te_bps"])
+    with pytest.raises(InputError) as err:
+        compare_calibrated_vs_fixed(prices, target, split=dates[10])
+    assert err.value.field == "split"

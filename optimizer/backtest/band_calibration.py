@@ -66,7 +66,9 @@ def compare_calibrated_vs_fixed(prices: pd.DataFrame, target_weight: pd.Series, 
                                 costs: CostModel = CostModel(), initial_usd: float = 1e6,
                                 fixed_width: float = 0.05, trade_to: str = "edge", check: str = "D",
                                 risk_aversion: float | None = None, cash_column: str | None = None,
-                                tax: TaxRules = NO_TAX, name: str = "") -> BandComparison:
+                                tax: TaxRules = NO_TAX, name: str = "", frontier: bool = False,
+                                gammas: tuple[float, ...] | None = None,
+                                fixed_grid: tuple[float, ...] | None = None) -> BandComparison:
     """Backtest calibrated bands against fixed ``+/- fixed_width`` bands, calibrating before ``split``.
 
     Parameters
@@ -94,6 +96,15 @@ def compare_calibrated_vs_fixed(prices: pd.DataFrame, target_weight: pd.Series, 
         Column of ``prices`` that idle cash earns (e.g. ``"CASH"``), or ``None``.
     tax:
         Tax rules of the account (default tax-free: the comparison is about trading costs).
+    frontier:
+        Also backtest, out of sample, the calibrated bands at every risk aversion of
+        :data:`GAMMA_GRID` and uniform fixed bands at every width of :data:`FIXED_GRID`
+        (rows ``window="oos_frontier"``, ``setting`` = gamma or width), and report the
+        calibrated frontier's cost interpolated at the fixed bands' out-of-sample tracking
+        error (``summary["frontier_cost_saved_bps"]``). A diagnostic of the bands' *shape*:
+        it uses the out-of-sample window to place the point, so it is not a trading rule.
+    gammas, fixed_grid:
+        Replace :data:`GAMMA_GRID` / :data:`FIXED_GRID` (e.g. shorter grids in tests).
 
     Returns
     -------
@@ -124,8 +135,11 @@ def compare_calibrated_vs_fixed(prices: pd.DataFrame, target_weight: pd.Series, 
         above = result.width_above().reindex(prices.columns).fillna(0.0)
         return result, _policy(full_target, below, above, trade_to, check, "calibrated")
 
+    gammas = GAMMA_GRID if gammas is None else tuple(float(g) for g in gammas)
+    fixed_grid = FIXED_GRID if fixed_grid is None else tuple(float(f) for f in fixed_grid)
     if risk_aversion is None:
-        gamma = _select_risk_aversion(lambda g: _run(before, calibrated(g)[1], config, cash_column), fixed_in)
+        gamma = _select_risk_aversion(lambda g: _run(before, calibrated(g)[1], config, cash_column), fixed_in,
+                                      gammas)
     else:
         gamma = float(risk_aversion)
     calibration, policy = calibrated(gamma)
@@ -137,6 +151,14 @@ def compare_calibrated_vs_fixed(prices: pd.DataFrame, target_weight: pd.Series, 
             rows.append({"name": name, "window": window, "bands": label, **metrics,
                          "start": frame.index[0].date().isoformat(), "end": frame.index[-1].date().isoformat(),
                          "risk_aversion": gamma})
+    if frontier:
+        for g in gammas:
+            rows.append({"name": name, "window": "oos_frontier", "bands": "calibrated", "setting": g,
+                         **_run(after, calibrated(g)[1], config, cash_column)})
+        for width in fixed_grid:
+            rows.append({"name": name, "window": "oos_frontier", "bands": "fixed", "setting": width,
+                         **_run(after, _policy(full_target, width, width, trade_to, check, f"fixed_{width:g}"),
+                                config, cash_column)})
     table = pd.DataFrame(rows)
     oos = table[table["window"] == "out_of_sample"].set_index("bands")
     cal_cost, fix_cost = oos.at["calibrated", "trading_cost_bps"], oos.at["fixed", "trading_cost_bps"]
@@ -144,21 +166,46 @@ def compare_calibrated_vs_fixed(prices: pd.DataFrame, target_weight: pd.Series, 
     summary = {"name": name, "cost_ratio": float(cal_cost / fix_cost) if fix_cost > 0 else float("nan"),
                "cost_saved_bps": float(fix_cost - cal_cost), "te_difference": te_diff,
                "calibrated_wins": bool(cal_cost < fix_cost and te_diff <= 1e-4), "risk_aversion": gamma}
+    if frontier:
+        curve = table[(table["window"] == "oos_frontier") & (table["bands"] == "calibrated")]
+        at_te = cost_at_tracking_error(curve, float(oos.at["fixed", "tracking_error"]))
+        summary["frontier_cost_at_fixed_te_bps"] = at_te
+        summary["frontier_cost_saved_bps"] = float(fix_cost - at_te)
     return BandComparison(table, calibration, summary)
+
+
+#: Uniform fixed half-widths of the out-of-sample frontier (NAV fractions).
+FIXED_GRID = (0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08)
+
+
+def cost_at_tracking_error(curve: pd.DataFrame, tracking_error: float) -> float:
+    """Trading cost (bps/yr) of a frontier interpolated linearly at ``tracking_error``.
+
+    ``curve`` has ``tracking_error`` and ``trading_cost_bps`` columns. Each point's cost is
+    the cheapest of the points at its tracking error or below (the lower envelope), so a
+    noisy, non-monotone curve gives the cost one can have at equal or lower tracking error.
+    NaN outside the curve's range.
+    """
+    points = curve.sort_values("tracking_error")
+    te = points["tracking_error"].to_numpy(dtype=float)
+    cost = np.minimum.accumulate(points["trading_cost_bps"].to_numpy(dtype=float))
+    if len(te) == 0 or tracking_error < te[0] or tracking_error > te[-1]:
+        return float("nan")
+    return float(np.interp(tracking_error, te, cost))
 
 
 #: Risk aversions tried in sample (half a decade apart): widths scale as gamma ** (-1/3).
 GAMMA_GRID = tuple(float(10 ** (k / 2)) for k in range(-6, 11))
 
 
-def _select_risk_aversion(run, fixed_in: dict) -> float:
+def _select_risk_aversion(run, fixed_in: dict, gammas: tuple[float, ...] = GAMMA_GRID) -> float:
     """The grid's risk aversion whose in-sample run is cheapest with tracking error <= the fixed bands'.
 
     Ties in cost (e.g. several that never trade) go to the narrowest bands (largest
     gamma). Raises InputError if none tracks as closely as the fixed bands.
     """
     best = None
-    for gamma in GAMMA_GRID:
+    for gamma in gammas:
         metrics = run(gamma)
         if metrics["tracking_error"] > fixed_in["tracking_error"] + 1e-12:
             continue
@@ -166,7 +213,7 @@ def _select_risk_aversion(run, fixed_in: dict) -> float:
         if best is None or key < best[0]:
             best = (key, gamma)
     if best is None:
-        raise InputError("risk_aversion", f"no risk aversion in {GAMMA_GRID[0]:g}..{GAMMA_GRID[-1]:g} tracks as "
+        raise InputError("risk_aversion", f"no risk aversion in {min(gammas):g}..{max(gammas):g} tracks as "
                          "closely as the fixed bands in sample; pass one explicitly")
     return best[1]
 
