@@ -289,12 +289,13 @@ class _CoordinateModel:
         left, right = points[:, :-1], points[:, 1:]
         middle = 0.5 * (left + right)
         half = 0.5 * (right - left)
-        fl, fm, fr = at(left), at(middle), at(right)
+        at_points = at(points)  # elementwise in u: the pieces' ends are slices of it
+        fl, fm, fr = at_points[:, :-1], at(middle), at_points[:, 1:]
         with np.errstate(divide="ignore", invalid="ignore"):
             curvature = (fl + fr - 2.0 * fm) / (2.0 * half ** 2)
             vertex = middle - (fr - fl) / (2.0 * half) / (2.0 * curvature)
         vertex = np.where((half > 0) & (curvature > 0), np.clip(vertex, left, right), middle)
-        best = np.minimum(at(points).min(axis=1), at(vertex).min(axis=1))
+        best = np.minimum(at_points.min(axis=1), at(vertex).min(axis=1))
         return best - self.impact * self.u0 ** 2
 
 

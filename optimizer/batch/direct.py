@@ -87,7 +87,11 @@ class _Layout:
     sign: float
 
     def matrix(self, values: np.ndarray) -> sp.csc_matrix:
-        return sp.csc_matrix((self.sign * values[self.positions], self.indices, self.indptr), shape=self.shape)
+        return sp.csc_matrix((self.data(values), self.indices, self.indptr), shape=self.shape)
+
+    def data(self, values: np.ndarray) -> np.ndarray:
+        """The CSC data array of the matrix for the stored ``values``."""
+        return self.sign * values[self.positions]
 
 
 def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -195,15 +199,16 @@ class DirectProgram:
         return vec
 
     def _qp(self) -> dict:
+        """The QP's arrays: CSC data of ``P``, ``A``, ``G`` (fixed structure) and the vectors."""
         vec = self._param_vector()
         values = self._constraints.tensor @ vec
         qd = self._q @ vec
         qp = {
-            "P": self._P.matrix(self._P_values(vec)),
-            "c": np.asarray(qd[: self._n], dtype=float),
-            "A": self._A.matrix(values),
+            "P": self._P.data(self._P_values(vec)),
+            "c": np.asarray(qd[: self._n], dtype=float).ravel(),
+            "A": self._A.data(values),
             "b": -_gather(values, self._b_at),
-            "G": self._G.matrix(values),
+            "G": self._G.data(values),
             "h_u": _gather(values, self._h_at),
         }
         if self._lb is not None:
@@ -215,6 +220,34 @@ class DirectProgram:
         elif self._ub_fixed is not None:
             qp["x_u"] = self._ub_fixed
         return qp
+
+    def _send(self, qp: dict) -> None:
+        """Set up the kept PIQP solver, or update it with what changed since the last solve
+        (the wash-sale re-solves change only the bounds); matrices keep one structure."""
+        import piqp
+
+        layouts = {"P": self._P, "A": self._A, "G": self._G}
+        if self._solver is None:
+            self._matrices = {name: sp.csc_matrix((np.array(qp[name], dtype=float), layout.indices, layout.indptr),
+                                                  shape=layout.shape) for name, layout in layouts.items()}
+            self._solver = piqp.SparseSolver()
+            for name, value in self._settings.items():
+                setattr(self._solver.settings, name, value)
+            self._solver.settings.verbose = False
+            self._solver.setup(**{k: (self._matrices[k] if k in layouts else v) for k, v in qp.items()})
+            self._sent = {k: np.array(v, copy=True) for k, v in qp.items()}
+            return
+        changed = {}
+        for name, value in qp.items():
+            if not np.array_equal(value, self._sent[name]):
+                self._sent[name] = np.array(value, copy=True)
+                if name in layouts:
+                    self._matrices[name].data[:] = value
+                    changed[name] = self._matrices[name]
+                else:
+                    changed[name] = value
+        if changed:
+            self._solver.update(**changed)
 
     def _P_values(self, vec: np.ndarray) -> np.ndarray:
         return self._param.reduced_P.reduced_mat @ vec
@@ -229,19 +262,9 @@ class DirectProgram:
             self._last = None
             self.fallbacks += 1
             return self.program.solve(data, chain)
-        import piqp
-
         started = time.perf_counter()
         self._update(data)
-        qp = self._qp()
-        if self._solver is None:
-            self._solver = piqp.SparseSolver()
-            for name, value in self._settings.items():
-                setattr(self._solver.settings, name, value)
-            self._solver.settings.verbose = False
-            self._solver.setup(**qp)
-        else:
-            self._solver.update(**qp)
+        self._send(self._qp())
         status = self._solver.solve()
         result = self._solver.result
         if getattr(status, "name", str(status)) == "PIQP_SOLVED":
