@@ -543,3 +543,36 @@ def test_bought_in_window_matches_a_per_slot_loop(case):
     assets, groups_map, slots, lot_ids, ages, buys, window = case
     got, want = run_bought_in_window(assets, groups_map, slots, lot_ids, ages, buys, window)
     assert got == want
+
+
+# ----------------------------------------------------------------------------- the steps composed
+
+
+def test_prepare_passes_each_steps_answer_through():
+    """``prepare`` on a hand case: NAV and weights by hand, every step's arrays unchanged."""
+    from optimizer.problem_data import prepare
+
+    mkt = market({"A": 100.0, "B": 50.0}, classes={"A": "A", "B": "B", "PE": "B"})
+    es = OverlayInstrument("ES", multiplier=50, price=5000.0, exposure={"A": 1.0})
+    port = portfolio([("a1", "A", 10, 80, 400), ("b1", "B", 20, 60, 10), ("a2", "A", 5, 120, 3)], cash_usd=500.0,
+                     untradeable_usd=pd.Series({"PE": 1000.0}), overlay_contracts=pd.Series({"ES": 1.0}))
+    tgt, settings, tax = targets(["A", "B"]), Settings(cash_flow_usd=1000.0), TaxRules()
+    restrictions = Restrictions(pd.DataFrame({"max_trade_usd": [440.0]}, index=["B"]))
+    data = prepare(port, tgt, mkt, settings, tax=tax, overlays=[es], restrictions=restrictions)
+    nav = 1500 + 1000 + 1000 + 500 + 1000                       # A, B, PE, cash, flow: 5,000
+    assert data.nav_usd == pytest.approx(nav)
+    np.testing.assert_allclose(data.weight0, [1500 / nav, 1000 / nav, 1000 / nav])
+    assert data.cash0 == pytest.approx(1500 / nav)
+    layout = align(port, tgt, mkt, [es], None)
+    lots = lots_to_slots(port, layout)
+    taxes = lot_taxes(lots, layout.price, DATE, tax)
+    expected = {**taxes.arrays(), **trade_bounds(port, layout, lots, taxes, DATE, settings, tax, restrictions, nav),
+                **trade_costs(mkt, layout, settings, nav), **overlay_arrays(port, layout.keys, [es], nav, settings)}
+    for name, value in expected.items():
+        np.testing.assert_allclose(getattr(data, name), value, err_msg=name)
+    assert data.trade_max[1] == pytest.approx(440.0 / nav) and data.shape.trade_caps
+    assert data.overlay0[0] == pytest.approx(250_000 / nav)
+    root, sd = risk_arrays(mkt.risk, layout.keys)
+    np.testing.assert_allclose(data.factor_root, root)
+    np.testing.assert_allclose(data.specific_sd, sd)
+    assert list(data.lot_ids) == list(lots.lot_ids) == ["a1", "a2", "b1", "", "", ""]
