@@ -26,8 +26,9 @@ Stochastics 18 (2014), eq. for the trading boundaries
 ``pi_+/- = pi_* +/- (3 / (4 gamma) pi_*^2 (1 - pi_*)^2)^(1/3) eps^(1/3) + O(eps)`` with
 ``eps`` the relative bid-ask spread (a round trip, ``eps = 2 c``) and ``pi_* = w``; the same
 cube-root law is Janecek and Shreve, "Asymptotic analysis for optimal investment and
-consumption with transaction costs", Finance and Stochastics 8 (2004), and Rogers (2001),
-"Why is the effect of proportional transaction costs O(delta^(2/3))?". The half-width
+consumption with transaction costs", Finance and Stochastics 8 (2004), and Rogers, "Why
+is the effect of proportional transaction costs O(delta^(2/3))?" (Contemporary Mathematics
+351, AMS, 2004; circulated from 2001). The half-width
 grows like the cube root of cost x (drift) variance / risk aversion; in this one-deviation
 model the asset's volatility and correlation set both the drift variance and the tracking
 variance and cancel in the width (the boundaries depend on the market only through
