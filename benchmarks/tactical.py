@@ -151,7 +151,7 @@ class Window:
 
 @dataclass(frozen=True)
 class Pair:
-    """Two policies (and the cost model they are both charged with) on one window."""
+    """Two policies (and the cost model, or the simulator, they both run on) on one window."""
 
     variant_a: str
     policy_a: Policy
@@ -159,6 +159,7 @@ class Pair:
     policy_b: Policy
     costs: CostModel | None = None
     note: str = ""
+    simulator: Simulator | None = None      # e.g. one with an overlay market; default: the window's
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ def daily_series(result: BacktestResult, measure_from: pd.Timestamp | None = Non
 
 def backtest_rows(comparison: str, window: Window, pair: Pair, settings: Settings) -> list[dict]:
     """Run both policies on ``window`` and compare them on the three backtest metrics."""
-    simulator = window.simulator(pair.costs)
+    simulator = pair.simulator or window.simulator(pair.costs)
     result_a = simulator.run(pair.policy_a)
     result_b = simulator.run(pair.policy_b)
     return compare_results(comparison, window.data, window.window, pair.variant_a, result_a, pair.variant_b,
