@@ -145,3 +145,23 @@ def test_the_optimizer_backtest_runs_on_stressed_costs_and_pays_more():
     spent = {k: r.spread_usd.sum() / max(r.traded_usd.sum(), 1.0) for k, r in runs.items()}
     assert runs["stressed"].traded_usd.sum() > 0
     assert spent["stressed"] == pytest.approx(3 * spent["calm"], rel=1e-9)        # VIX 60 / 20, every fill
+
+
+def test_vix_loader_reads_the_shared_file_and_drops_holiday_marks():
+    import csv
+    import gzip
+
+    from optimizer.datasets import SHARED_DATA_DIR, load_vix
+
+    path = SHARED_DATA_DIR / "vix_daily.csv.gz"
+    if not path.is_file():
+        pytest.skip("shared data not present")
+    with gzip.open(path, "rt") as handle:
+        rows = list(csv.DictReader(handle))
+    closes = {pd.Timestamp(r["Date"]): float(r["vix"]) for r in rows if r["vix"] != "."}
+    vix = load_vix()
+    assert len(vix) == len(closes) and len(vix.attrs["holidays"]) == len(rows) - len(closes)
+    assert vix.index.is_monotonic_increasing
+    for date in (pd.Timestamp("2018-02-05"), pd.Timestamp("2018-12-24"), vix.index[0], vix.index[-1]):
+        assert vix[date] == closes[date]
+    CostModel(stress=vix).stress_multipliers(pd.bdate_range("2014-01-06", "2018-12-31"))   # no stale gaps
