@@ -117,6 +117,17 @@ class CostModel:
         return (self.per_asset("half_spread", assets), self.per_asset("commission", assets),
                 self.per_asset("adv_usd", assets))
 
+    def with_stress(self, level: pd.Series, *, reference: float = 20.0, cap: float = 4.0,
+                    spread_exponent: float = 1.0, impact_exponent: float = 1.0,
+                    max_age_days: int = 10) -> "CostModel":
+        """These costs, widened with market stress ``level`` (e.g. ``datasets.load_vix()``,
+        or a realized volatility in percent with its own ``reference``); see the module notes."""
+        from dataclasses import replace
+
+        return replace(self, stress=level, stress_reference=reference, stress_cap=cap,
+                       spread_stress_exponent=spread_exponent, impact_stress_exponent=impact_exponent,
+                       stress_max_age_days=max_age_days)
+
     def stress_multipliers(self, dates) -> tuple[np.ndarray, np.ndarray]:
         """``(spread_scale, impact_scale)`` per date of ``dates`` (dimensionless, in [1, cap]).
 

@@ -31,6 +31,10 @@ def test_scale_at_each_vix_level_is_the_hand_formula(reference, spread_k, impact
     for k, level in enumerate(VIX):
         assert spread[k] == pytest.approx(hand_scale(level, reference, spread_k, cap))
         assert impact_scale[k] == pytest.approx(hand_scale(level, reference, impact_k, cap))
+    same = CostModel().with_stress(VIX, reference=reference, cap=cap, spread_exponent=spread_k,
+                                   impact_exponent=impact_k)
+    np.testing.assert_array_equal(same.stress_multipliers(DATES)[0], spread)
+    np.testing.assert_array_equal(same.stress_multipliers(DATES)[1], impact_scale)
     half_spread, commission, adv = costs.on(DATES[3], ["X"])
     assert half_spread[0] == pytest.approx(0.0002 * hand_scale(45.0, reference, spread_k, cap))
     assert commission[0] == 0.0001                                   # commissions do not widen
