@@ -654,7 +654,9 @@ class VolatilityPacing(Tactic):
     On each decision, an asset below its target that is at least ``min_drawdown`` below its
     ``drawdown_window``-row peak may be bought at most ``slow`` times its gap to target
     (NAV fraction) while the :class:`VolatilitySignal` rises; no limit when it does not,
-    nor ``max_days`` calendar days after its first paced decision.
+    nor ``max_days`` calendar days after its first paced decision. Only the buys are
+    limited: the program still chooses the sales, so the cash they free may wait for the
+    next installment (the heuristic :class:`VolatilityPacedBands` paces its sales too).
     """
 
     def __init__(self, volatility: VolatilitySignal = VolatilitySignal(), *, slow: float = 0.25,

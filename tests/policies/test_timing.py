@@ -404,3 +404,12 @@ def test_optimizer_momentum_tilt_keeps_a_trending_winner_at_the_tilted_target():
     assert hand_momentum(rise, 20, 5)[k] > 0.05 and untraded_weight_a(rise)[k] > 0.6
     assert untilted.holdings_usd[k, 0] / untilted.nav_usd[k] == pytest.approx(0.5, abs=0.005)
     assert tilted.holdings_usd[k, 0] / tilted.nav_usd[k] == pytest.approx(0.55, abs=0.005)
+
+
+def test_drawdown_signal_rises_while_the_fall_deepens():
+    prices = path([-0.01] * 15 + [0.0] * 10)
+    signal = VolatilitySignal("drawdown", window=30, lag=3)
+    p = prices.to_numpy()
+    assert signal.rising(prices.index[10], p[:11], 252.0)[0]          # new lows every day
+    assert not signal.rising(prices.index[25], p[:26], 252.0)[0]      # flat for 10 days: depth unchanged
+    assert not signal.rising(prices.index[10], p[:11], 252.0)[1]      # B never falls
