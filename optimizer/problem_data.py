@@ -243,7 +243,7 @@ def check_types(portfolio: Portfolio, targets: Targets, market: Market, settings
     if restrictions is not None and not isinstance(restrictions, Restrictions):
         raise InputError("restrictions", f"expected Restrictions, got {type(restrictions).__name__}")
     try:
-        listed = [] if isinstance(overlays, (str, bytes)) else list(overlays)
+        listed = None if isinstance(overlays, (str, bytes)) else list(overlays)
     except TypeError:
         listed = None
     if listed is None or not all(isinstance(o, OverlayInstrument) for o in listed):
@@ -361,6 +361,9 @@ def lots_to_slots(portfolio: Portfolio, layout: Layout, lot_slots: int | None = 
     n = len(layout.assets)
     per_asset = np.bincount(layout.lot_asset, minlength=n)
     most = int(per_asset.max(initial=0))
+    if lot_slots is not None and (isinstance(lot_slots, bool) or not isinstance(lot_slots, (int, np.integer))
+                                  or lot_slots < 1):
+        raise InputError("lot_slots", f"is {lot_slots!r}; expected a whole number of slots per asset, at least 1")
     slots = max(1, most) if lot_slots is None else int(lot_slots)
     if slots < most:
         raise InputError("lot_slots", f"is {slots} but asset holds {most} lots",
@@ -543,7 +546,7 @@ def _bought_in_window(portfolio: Portfolio, wash_group: np.ndarray, codes: dict[
     occupied = lot_ids != ""
     age = today - lot_acquired
     held_recent = occupied & (age >= np.timedelta64(0)) & (age <= window)
-    bought = {(int(g), str(i)) for g, i in zip(slot_group[held_recent], lot_ids[held_recent])}
+    bought: set[tuple[int, object]] = {(int(g), str(i)) for g, i in zip(slot_group[held_recent], lot_ids[held_recent])}
     recent = portfolio.recent_buys
     if len(recent):
         age = today - recent["acquired"].to_numpy(dtype="datetime64[ns]")
@@ -551,7 +554,7 @@ def _bought_in_window(portfolio: Portfolio, wash_group: np.ndarray, codes: dict[
         for asset, lot_id in inside[["asset", "lot_id"]].itertuples(index=False):
             group = codes.get(tax.wash_group(asset))
             if group is not None:
-                bought.add((group, lot_id or f"sold {asset} lot"))
+                bought.add((group, lot_id or ("unnamed buy", asset)))  # never equal to a held lot's id
     if not bought:
         return np.zeros(len(lot_ids), dtype=bool)
     # a slot is blocked when its group bought anything other than the slot's own lot: with two
