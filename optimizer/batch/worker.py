@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from optimizer.book_schema import check_households, household_key
@@ -159,30 +160,48 @@ def _warm(program, data) -> None:
             return
 
 
-def input_sha(token: str, account: dict, rows: dict[str, pd.DataFrame]) -> str:
-    """Fingerprint of what decides one account's result: the run context and its own rows.
+class RowHashes:
+    """Per account, pandas' 64-bit row hashes of its rows in each per-account table, hashed once
+    per table (``hash_pandas_object``: vectorised, with a fixed key, so the same in every
+    process); rows of an account keep their table order. The worker hashes its chunk's
+    tables, the runner the book's: an account's rows give the same hashes in both."""
 
-    Each table's columns are hashed as raw bytes (numbers and dates) or their values' text
-    (names), with the column's name and dtype: rows in book order (a reordered but equal
+    def __init__(self, tables: dict[str, pd.DataFrame]):
+        self._tables = {}
+        for name in sorted(tables):
+            frame = tables[name]
+            if not len(frame):
+                continue
+            header = f"{name}:{list(frame.columns)!r}:{[str(t) for t in frame.dtypes]!r}"
+            hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+            ids = frame["account_id"].astype(str).to_numpy(dtype=object)
+            order = np.argsort(ids, kind="stable")
+            ranked = ids[order]
+            starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+            ends = np.r_[starts[1:], len(ranked)]
+            self._tables[name] = (header, hashes[order], {str(ranked[i]): (int(i), int(j))
+                                                          for i, j in zip(starts, ends)})
+
+    def of(self, account_id: str) -> list[tuple[str, bytes]]:
+        """``(table header, row hashes)`` of every table where the account has rows, by table name."""
+        out = []
+        for header, hashes, ranges in self._tables.values():
+            where = ranges.get(account_id)
+            if where is not None:
+                out.append((f"{header}:{where[1] - where[0]}", hashes[where[0]:where[1]].tobytes()))
+        return out
+
+
+def input_sha(token: str, account: dict, rows: list[tuple[str, bytes]]) -> str:
+    """Fingerprint of what decides one account's result: the run context, its account row and
+    its rows of the other tables (``RowHashes.of``), in book order (a reordered but equal
     table only costs a needless rerun)."""
     digest = hashlib.sha256(token.encode())
     digest.update(repr(sorted((k, str(v)) for k, v in account.items())).encode())
-    for name in sorted(rows):
-        frame = rows[name]
-        if len(frame):
-            digest.update(f"{name}:{len(frame)}".encode())
-            for column in frame.columns:
-                values = frame[column].to_numpy()
-                digest.update(f"|{column}:{values.dtype.str}|".encode())
-                digest.update(_column_bytes(values))
+    for header, hashes in rows:
+        digest.update(header.encode())
+        digest.update(hashes)
     return digest.hexdigest()[:24]
-
-
-def _column_bytes(values) -> bytes:
-    """A column's values as bytes: raw for numbers and dates, the values' reprs for anything else."""
-    if values.dtype.kind in "biufcmM":
-        return values.tobytes() if values.flags.c_contiguous else values.copy().tobytes()
-    return "\x1f".join(map(repr, values.tolist())).encode()
 
 
 def household_sha(shas: list[str]) -> str:
@@ -191,12 +210,12 @@ def household_sha(shas: list[str]) -> str:
     return hashlib.sha256(("household:" + ";".join(shas)).encode()).hexdigest()[:24]
 
 
-def unit_shas(token: str, records: list[dict], rows_of: Callable[[str], dict[str, pd.DataFrame]]) -> dict[str, str]:
+def unit_shas(token: str, records: list[dict], hashes: RowHashes) -> dict[str, str]:
     """``input_sha`` per account of ``records``, a household's members sharing one (see :func:`units`)."""
     out: dict[str, str] = {}
     frame = pd.DataFrame(records)
     for unit in units(frame):
-        shas = [input_sha(token, records[i], rows_of(str(records[i]["account_id"]))) for i in unit]
+        shas = [input_sha(token, records[i], hashes.of(str(records[i]["account_id"]))) for i in unit]
         if len(unit) == 1 and household_key(records[unit[0]].get("household_id")) is None:
             out[str(records[unit[0]]["account_id"])] = shas[0]
         else:
@@ -233,7 +252,7 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
         return {name: by_account[name].get(account_id, empty[name]) for name in chunk.tables}
 
     records = chunk.accounts.to_dict("records")
-    shas = unit_shas(f"{token}:{options.fingerprint()}", records, rows_of)
+    shas = unit_shas(f"{token}:{options.fingerprint()}", records, RowHashes(chunk.tables))
     outputs = ChunkTables({"trades": TRADE_COLUMNS, "lot_sales": LOT_SALE_COLUMNS, "overlay": OVERLAY_COLUMNS,
                            "orders": ORDER_COLUMNS})
     diagnostics = []
