@@ -10,13 +10,15 @@ Books (total-return levels on S&P 500 trading days; cash earns the 3-month yield
 
 Windows: ``2008`` = 2007-01-03..2009-12-31 and ``2020`` = 2019-01-02..2020-12-31 (the
 first year gives the 12-1 momentum and the risk model their history; the Treasury curve
-ends 2020-12-31). A $1bn book; half spread 1 bp (index, Treasuries) / 3 bp (stocks),
+ends 2020-12-31); ``2018`` = 2017-01-03..2018-12-31 (February and Q4 2018), the one
+stressed span the shared VIX file covers. A $1bn book; half spread 1 bp (index, Treasuries) / 3 bp (stocks),
 commission 0.5 bp, impact ``eta * vol / ADV * u^2`` with eta 1 and ADV $1.5bn (S&P
 basket), $1bn (Treasuries), $0.5bn (each stock). Tax-exempt (an institutional book).
 
-Stress-time costs: the VIX file covers only 2014-2018, so the stress level is the
-21-day realized volatility of the S&P 500 price index (percent a year, from 1990 on, no
-look-ahead), reference = its 1990-2022 median, cap 4, exponents 1
+Stress-time costs: the VIX file covers only 2014-2018, so in 2008 and 2020 the stress
+level is the 21-day realized volatility of the S&P 500 price index (percent a year, from
+1990 on, no look-ahead), reference = its 1990-2022 median; in 2018 it is the VIX close,
+reference 20 (about its long-run mean); cap 4, exponents 1
 (:class:`optimizer.model.costs.CostModel`, ``stress=``). Every run but ``*_calm_costs``
 fills and decides at these stressed costs; ``band_calm_costs`` is the band policy at the
 base costs, to show what stress adds. The same level is the "market" volatility signal
@@ -57,7 +59,10 @@ from optimizer.policies import (Bands, Calendar, MomentumFilteredBands, Momentum
 from optimizer.policies import signals  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-WINDOWS = {"2008": ("2007-01-03", "2009-12-31"), "2020": ("2019-01-02", "2020-12-31")}
+WINDOWS = {"2008": ("2007-01-03", "2009-12-31"), "2020": ("2019-01-02", "2020-12-31"),
+           "2018": ("2017-01-03", "2018-12-31")}
+#: The stress level of each window: the VIX where the shared file covers it, else realized vol.
+STRESS_SOURCE = {"2008": "realized", "2020": "realized", "2018": "vix"}
 STOCKS = ("XOM", "JPM", "WMT", "MSFT")
 BOOKS = {
     "60_40": dict(target={"SP500": 0.6, "UST10Y": 0.4}, bands=Bands.absolute(0.05), te=0.01),
@@ -155,11 +160,12 @@ def row(window, book, name, costs_label, result, seconds, baseline) -> dict:
 
 def run(windows: list[str], books: list[str], optimizer: bool) -> list[dict]:
     levels = market_levels()
-    stress, reference = stress_level()
-    print(f"stress level: S&P 500 21-day realized vol, median {reference:.1f}% (1990-2022)")
+    realized, median = stress_level()
+    print(f"stress level: S&P 500 21-day realized vol, median {median:.1f}% (1990-2022); VIX reference 20")
     rows = []
     for window in windows:
         start, end = WINDOWS[window]
+        stress, reference = (realized, median) if STRESS_SOURCE[window] == "realized" else (datasets.load_vix(), 20.0)
         for book_name in books:
             book = BOOKS[book_name]
             assets = list(book["target"])
