@@ -413,3 +413,33 @@ def test_drawdown_signal_rises_while_the_fall_deepens():
     assert signal.rising(prices.index[10], p[:11], 252.0)[0]          # new lows every day
     assert not signal.rising(prices.index[25], p[:26], 252.0)[0]      # flat for 10 days: depth unchanged
     assert not signal.rising(prices.index[10], p[:11], 252.0)[1]      # B never falls
+
+
+@pytest.mark.parametrize("make, prices, crash_at", [
+    (lambda: MomentumFilteredBands(TARGET, BANDS, trend=TREND, max_delay_days=30, name="m"), RISE_FALL, 40),
+    (lambda: VolatilityPacedBands(TARGET, BANDS, volatility=VolatilitySignal("level", level=VIX, lag=3),
+                                  max_days=365, name="v"), FALL, 23),
+    (lambda: RiskTriggered(TARGET, 0.002, lookback=30, name="r"), with_noise(FALL, seed=5), 37),
+])
+def test_a_resumed_run_carries_on_mid_episode_exactly(tmp_path, make, prices, crash_at):
+    """Delay, pacing and risk-model state survive a checkpoint (the crash falls inside an episode)."""
+    from case_factories import Interrupt
+
+    sim = Simulator(prices)
+    full = sim.run(make())
+    crashing = make()
+    original = crashing.decide
+
+    def decide(date, state):
+        if state.step == crash_at:
+            raise Interrupt
+        return original(date, state)
+
+    crashing.decide = decide
+    path = tmp_path / "run.ckpt"
+    with pytest.raises(Interrupt):
+        sim.run(crashing, checkpoint_path=path, checkpoint_every=5)
+    resumed = sim.run(make(), checkpoint_path=path, checkpoint_every=5)
+    assert full.events.sum() >= 2
+    for name in ("nav_usd", "holdings_usd", "traded_usd", "events"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
