@@ -312,7 +312,7 @@ class MomentumFilteredBands(Threshold):
         self.delay = TrimDelay(max_delay_days)
         self.max_overweight = max_overweight
         super().__init__(target, bands, check=check, trade_to=trade_to, inner=inner, when=when,
-                         name=name or f"momentum_{trend.kind}_{bands.label().replace(' ', '')}_{check}_{trade_to}"
+                         name=name or f"momentum_filter_{trend.kind}_{bands.label().replace(' ', '')}_{check}_{trade_to}"
                                       f"_cap{max_delay_days}d{when_suffix(when)}")
         #: (date, asset) of every trim that waited on a check date
         self.delays: list[tuple[pd.Timestamp, str]] = []
