@@ -11,7 +11,7 @@ cost a fallback would pay if it rebuilt the problem. Then it runs the capped cha
 hold the attempts' total time (``wall_ms``; ``solver_ms`` the solvers' own), the attempts
 (``status``) and, in ``compile_ms``, how many compilations the round caused (0 expected).
 
-    python benchmarks/solver_chain.py [--sizes 20 100 500 1000 2000] [--repeats 8]
+    python benchmarks/solver_chain.py [--sizes 20 100 150 200 300 500 1000 2000] [--repeats 24]
 
 Writes ``benchmarks/results/solver_chain.csv`` (one row per solve) and prints, per size and
 solver, the median / worst iterations and milliseconds; ``solvers.py`` documents the
@@ -144,11 +144,11 @@ def summary(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[20, 100, 500, 1000, 2000])
-    parser.add_argument("--repeats", type=int, default=8)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20, 100, 150, 200, 300, 500, 1000, 2000])
+    parser.add_argument("--repeats", type=int, default=24)
     parser.add_argument("--solvers", nargs="+", default=[s for s in ("PIQP", "CLARABEL", "OSQP")
                                                           if s in available()])
-    parser.add_argument("--osqp-max-assets", type=int, default=500, help="OSQP takes seconds above this")
+    parser.add_argument("--osqp-max-assets", type=int, default=100, help="OSQP takes seconds above this")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     rows: list[dict] = []

@@ -126,7 +126,7 @@ def test_rescue_when_every_capped_solver_stalls(monkeypatch):
     monkeypatch.setattr(solvers, "MIN_ITERATION_CAP", 2)
     data = books(1)[0]
     program = Program(data.shape)
-    outcome, objective = run(program, data, ("PIQP", "CLARABEL"))
+    outcome, objective = run(program, data, ("PIQP", "CLARABEL", "SCS"))  # SCS only after the rescue
     assert [(a.solver, a.status) for a in outcome.attempts] == [
         ("PIQP", cp.USER_LIMIT), ("CLARABEL", cp.USER_LIMIT), ("PIQP", cp.OPTIMAL)]
     assert outcome.solver == "PIQP" and outcome.accurate
@@ -144,6 +144,15 @@ def test_capped_attempts_use_the_solvers_own_history():
     assert iteration_cap == expected
     assert time_cap == pytest.approx(max(solvers.MIN_TIME_CAP_SECONDS,
                                          solvers.TIME_CAP_FACTOR * np.median(record.seconds)))
+
+
+def test_last_solver_runs_uncapped(monkeypatch):
+    monkeypatch.setattr(solvers, "ITERATION_CAP_FACTOR", 0.01)
+    monkeypatch.setattr(solvers, "MIN_ITERATION_CAP", 2)
+    data = books(1)[0]
+    program = Program(data.shape)
+    outcome, _ = run(program, data, ("CLARABEL",))
+    assert [(a.solver, a.status) for a in outcome.attempts] == [("CLARABEL", cp.OPTIMAL)]
 
 
 def test_uncapped_limit_is_not_an_answer():
