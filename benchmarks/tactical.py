@@ -57,7 +57,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -399,10 +399,9 @@ def stressed_costs(window: Window) -> tuple[CostModel, str]:
     """The window's cost model with spreads and impact scaled by its stress level, if the model supports it."""
     if window.stress is None:
         return window.costs, "calm costs"
-    try:
-        costs = replace(window.costs, stress=window.stress, stress_reference=STRESS_REFERENCE)
-    except TypeError:
+    if not hasattr(window.costs, "with_stress"):
         return window.costs, "calm costs (stressed cost model not on main)"
+    costs = window.costs.with_stress(window.stress, reference=STRESS_REFERENCE)
     return costs, f"stressed costs ({window.stress_name}, reference {STRESS_REFERENCE:g})"
 
 
