@@ -282,11 +282,14 @@ class DirectProgram:
         return self.program.solve(data, chain)
 
     def _trade(self, x: np.ndarray) -> Trade:
+        """The trade in ``x``; non-negative variables projected onto ``>= 0`` as cvxpy does when it
+        writes a solution into a ``nonneg`` variable (an interior-point answer may be -1e-12,
+        which whole-share rounding would floor to a whole share)."""
         at = self._at
         n = self.shape.n_assets
-        short = x[at["short"]] if at["short"] is not None else np.zeros(n)
+        short = np.maximum(x[at["short"]], 0.0) if at["short"] is not None else np.zeros(n)
         overlay = x[at["overlay_trade"]] if at["overlay_trade"] is not None else np.zeros(0)
-        return Trade(x[at["buy"]].copy(), x[at["sell"]].copy(), np.array(short, dtype=float),
+        return Trade(np.maximum(x[at["buy"]], 0.0), np.maximum(x[at["sell"]], 0.0), np.array(short, dtype=float),
                      np.array(overlay, dtype=float))
 
 

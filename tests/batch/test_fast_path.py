@@ -66,6 +66,7 @@ def test_direct_solves_equal_the_chain_including_bounded_resolves(datas):
             got, outcome = direct.solve(case)
             assert outcome.solver == expected_outcome.solver == "PIQP"
             assert outcome.accurate
+            assert (got.buy >= 0).all() and (got.sell >= 0).all()  # projected like cvxpy's nonneg variables
             for name in ("buy", "sell", "short"):
                 np.testing.assert_allclose(getattr(got, name), getattr(expected, name), atol=1e-6)
             assert chain_program.objective_value(case, got) == pytest.approx(
