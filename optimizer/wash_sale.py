@@ -180,12 +180,10 @@ class WashGroups:
             return data
         buy_max = data.buy_max.copy()
         sell_max = data.lot_sell_max.copy().reshape(-1, self.lot_slots)
-        for group, side in keep.items():
-            members = self.group == group
-            if side == KEEP_BUY:
-                sell_max[members[:, None] & self.loss] = 0.0
-            else:
-                buy_max[members] = 0.0
+        keep_buy = [group for group, side in keep.items() if side == KEEP_BUY]
+        keep_sale = [group for group, side in keep.items() if side != KEEP_BUY]
+        sell_max[np.isin(self.group, keep_buy)[:, None] & self.loss] = 0.0
+        buy_max[np.isin(self.group, keep_sale)] = 0.0
         return data.with_bounds(buy_max=buy_max, lot_sell_max=sell_max.ravel())
 
 
