@@ -1,9 +1,14 @@
-"""Rebalancing policies for a physical book with a futures overlay.
+"""Rebalancing policies for a physical book with a futures / swap overlay.
 
-Every policy sees the same :class:`DayView` after the day's marks and returns
-:class:`Orders` (physical trades in dollars per asset class, whole futures contracts to
-trade). The simulator caps physical trades at its participation limit and charges costs;
-policies only decide.
+They are :class:`optimizer.policies.base.Policy` subclasses like every other policy: the
+simulator (:class:`optimizer.backtest.Simulator` with ``BacktestConfig.overlay``) calls
+``decide(date, state)``; ``state.overlay`` carries the derivative positions and prices,
+``state.costs`` and ``state.max_trade_usd`` the trading conditions. Each policy reads them
+through :class:`DayView` (one asset per exposure key, the overlay's view flattened) and
+returns :class:`~optimizer.policies.base.Orders` with physical trades in dollars per
+asset, whole futures contracts and swap notional changes. The simulator caps physical
+trades at its participation limit and charges costs; policies only decide. Targets are
+per asset; ``band`` is the absolute half-width around each.
 
 * :class:`PhysicalOnly`: when an exposure leaves its band, trade the physical sleeves back
   to target (over several days if the participation cap binds).
@@ -24,17 +29,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from optimizer.errors import InfeasibleError, SolverError
+from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets
 from optimizer.overlays.instruments import Future, TotalReturnSwap, whole_contracts
+from optimizer.policies.base import Orders, Policy, State
 from optimizer.rebalancer import Rebalancer
+from optimizer.terms import impact
 
 
 @dataclass(frozen=True)
 class DayView:
-    """What a policy knows at the close of one day, after marks and before trading.
+    """What an overlay policy knows at the close of one day, after marks and before trading.
 
-    Arrays are per asset class in the order of ``classes``; money in account currency.
+    Arrays are per asset (exposure key) in the order of ``classes``; money in account
+    currency. Built from the simulator's :class:`~optimizer.policies.base.State` by
+    :meth:`from_state`.
     """
 
     date: pd.Timestamp
@@ -60,6 +69,41 @@ class DayView:
     swaps: dict[str, TotalReturnSwap] = field(default_factory=dict)
     swap_notional: dict[str, float] = field(default_factory=dict)  # notional held (signed)
     option_delta_usd: np.ndarray | None = None  # delta exposure of options held, per class (in overlay_usd)
+    commission: np.ndarray | None = None  # per class, fraction of traded value
+
+    @classmethod
+    def from_state(cls, state: State, target: np.ndarray, band: float, history_days: int | None = None) -> "DayView":
+        """The view of ``state`` for a policy with per-asset ``target`` and absolute ``band``.
+
+        ``history`` holds the ``history_days`` daily returns *before* today's (empty when
+        ``history_days`` is None); costs come from ``state.costs``; without a
+        participation cap ``max_trade_usd`` is infinite; without an overlay the overlay
+        fields are empty.
+        """
+        if state.costs is None:
+            raise InputError("state.costs", "overlay policies need the simulator's cost model")
+        n = len(state.assets)
+        half_spread, commission, adv = state.costs.arrays(list(state.assets))
+        history = pd.DataFrame(columns=list(state.assets), dtype=float)
+        if history_days is not None:
+            levels = np.asarray(state.history, dtype=float)
+            returns = levels[1:] / levels[:-1] - 1.0          # row j: the return into date j + 1
+            k = len(levels) - 1
+            history = pd.DataFrame(returns[max(0, k - 1 - history_days):max(k - 1, 0)], columns=list(state.assets))
+        ov = state.overlay
+        return cls(
+            date=state.date, classes=tuple(state.assets), nav_usd=state.nav_usd,
+            physical_usd=np.array(state.holdings_usd, dtype=float), cash_usd=state.cash_usd,
+            overlay_usd=np.zeros(n) if ov is None else ov.exposure_usd,
+            contracts={} if ov is None else dict(ov.contracts), futures={} if ov is None else dict(ov.futures),
+            futures_price={} if ov is None else dict(ov.futures_price), target=target,
+            band_lower=target - band, band_upper=target + band, daily_vol=np.asarray(state.volatility, dtype=float),
+            adv_usd=adv, half_spread=half_spread, impact_eta=state.costs.impact_eta,
+            max_trade_usd=np.full(n, np.inf) if state.max_trade_usd is None else np.asarray(state.max_trade_usd),
+            gross_limit=0.0 if ov is None else ov.gross_limit,
+            initial_margin_usd=0.0 if ov is None else ov.initial_margin_usd, history=history,
+            swaps={} if ov is None else dict(ov.swaps), swap_notional={} if ov is None else dict(ov.swap_notional),
+            option_delta_usd=np.zeros(n) if ov is None else ov.option_delta_usd, commission=commission)
 
     @property
     def exposure(self) -> np.ndarray:
@@ -86,33 +130,57 @@ class DayView:
         return None
 
 
-@dataclass
-class Orders:
-    """Physical trades (+ buy) per class in dollars and whole futures contracts to trade."""
-
-    physical_usd: np.ndarray
-    futures_contracts: dict[str, int] = field(default_factory=dict)
-    swap_notional_usd: dict[str, float] = field(default_factory=dict)  # notional changes
+def _orders(physical_usd: np.ndarray, futures: dict[str, int] | None = None,
+            swaps: dict[str, float] | None = None) -> Orders:
+    return Orders(np.asarray(physical_usd, dtype=float), futures_contracts=futures or None,
+                  swap_notional_usd=swaps or None)
 
 
-def _no_orders(view: DayView) -> Orders:
-    return Orders(np.zeros(len(view.classes)), {})
+class OverlayPolicy(Policy):
+    """Base of the overlay policies: per-asset ``target``, absolute ``band``; subclasses decide
+    on the :class:`DayView` (:meth:`decide_view`) and list their memory in ``_memory``."""
+
+    _memory: tuple[str, ...] = ()
+    history_days: int | None = None
+
+    def __init__(self, target: pd.Series | dict, band: float = 0.03):
+        super().__init__(target)
+        if not (np.isfinite(band) and band >= 0):
+            raise InputError("band", f"is {band!r}; it must be >= 0")
+        self.band = float(band)
+
+    def decide(self, date: pd.Timestamp, state: State) -> Orders | None:
+        return self.decide_view(DayView.from_state(state, self._target, self.band, self.history_days))
+
+    def decide_view(self, view: DayView) -> Orders | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), **{k: getattr(self, k) for k in self._memory}}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k in self._memory:
+            setattr(self, k, state[k])
+        super().load_state_dict({k: v for k, v in state.items() if k not in self._memory})
 
 
-class PhysicalOnly:
-    """Trade the physical sleeves to target whenever an exposure leaves its band."""
+class PhysicalOnly(OverlayPolicy):
+    """Trade the physical sleeves to target whenever an exposure leaves its band (closing any
+    futures held), over several days when the participation cap binds."""
 
     name = "physical-only"
+    _memory = ("active",)
 
-    def __init__(self, tolerance: float = 1e-3):
+    def __init__(self, target: pd.Series | dict, band: float = 0.03, tolerance: float = 1e-3):
+        super().__init__(target, band)
         self.tolerance = tolerance
         self.active = False
 
-    def decide(self, view: DayView) -> Orders:
+    def decide_view(self, view: DayView) -> Orders | None:
         if view.out_of_band:
             self.active = True
         if not self.active:
-            return _no_orders(view)
+            return None
         gap = view.target * view.nav_usd - view.physical_usd - view.overlay_usd
         if np.all(np.abs(gap) <= view.max_trade_usd):
             self.active = False  # the capped trade reaches target today
@@ -120,7 +188,7 @@ class PhysicalOnly:
         cash_target = (1.0 - float(view.target.sum())) * view.nav_usd
         trade = _funded(trade, view.cash_usd - min(cash_target, view.cash_usd))
         close = {name: -n for name, n in view.contracts.items() if n}
-        return Orders(trade, close)
+        return _orders(trade, close)
 
 
 def _funded(trade: np.ndarray, spare_cash_usd: float) -> np.ndarray:
@@ -155,11 +223,13 @@ def _fit_overlay(view: DayView, wanted: dict[str, float], cash_after_usd: float,
     return {k: 0 for k in wanted}, {k: 0.0 for k in wanted_swaps}
 
 
-class OverlayFirst:
+class OverlayFirst(OverlayPolicy):
     """Restore exposure with the overlay on the trigger day, then migrate into the physical book.
 
     Parameters
     ----------
+    target, band:
+        Per-asset targets and the absolute band that triggers a restore.
     migration_days:
         The overlay held at the trigger is moved to physical in this many equal daily steps.
     max_impact:
@@ -170,20 +240,24 @@ class OverlayFirst:
         the rest; otherwise futures only.
     """
 
-    def __init__(self, migration_days: int = 10, max_impact: float = 5e-4, use_swaps: bool = False):
+    _memory = ("step_usd",)
+
+    def __init__(self, target: pd.Series | dict, band: float = 0.03, migration_days: int = 10,
+                 max_impact: float = 5e-4, use_swaps: bool = False):
+        super().__init__(target, band)
         self.migration_days = migration_days
         self.max_impact = max_impact
         self.use_swaps = use_swaps
         self.name = "overlay-first-trs" if use_swaps else "overlay-first"
         self.step_usd: np.ndarray | None = None
 
-    def decide(self, view: DayView) -> Orders:
+    def decide_view(self, view: DayView) -> Orders | None:
         if view.out_of_band:
             return self._restore(view)
         held_swaps = {k: v for k, v in view.swap_notional.items() if abs(v) > 1.0}
         if self.step_usd is None or not (any(view.contracts.values()) or held_swaps):
             self.step_usd = None
-            return _no_orders(view)
+            return None
         return self._migrate(view, held_swaps)
 
     def _restore(self, view: DayView) -> Orders:
@@ -210,12 +284,13 @@ class OverlayFirst:
         for name, notional in swaps.items():
             after[view.classes.index(view.swaps[name].asset_class)] += notional
         self.step_usd = np.abs(after) / max(1, self.migration_days)
-        return Orders(np.zeros(n_classes), {k: n - view.contracts.get(k, 0) for k, n in fitted.items()},
-                      {k: v - view.swap_notional.get(k, 0.0) for k, v in swaps.items()})
+        return _orders(np.zeros(n_classes), {k: n - view.contracts.get(k, 0) for k, n in fitted.items()},
+                       {k: v - view.swap_notional.get(k, 0.0) for k, v in swaps.items()})
 
     def _migrate(self, view: DayView, held_swaps: dict[str, float]) -> Orders:
         n_classes = len(view.classes)
-        impact_cap = self.max_impact * view.adv_usd / np.maximum(view.impact_eta * view.daily_vol, 1e-12)
+        per_usd = impact.coefficient_per_usd(view.impact_eta, view.daily_vol, view.adv_usd)  # impact per $ of a $ trade
+        impact_cap = self.max_impact / np.maximum(per_usd, 1e-12 / view.adv_usd)
         budget = np.minimum(np.minimum(self.step_usd, impact_cap), view.max_trade_usd)
         physical = np.zeros(n_classes)
         swap_trades: dict[str, float] = {}
@@ -238,10 +313,10 @@ class OverlayFirst:
             sign = 1 if held > 0 else -1
             trades[name] = -sign * move
             physical[k] += sign * move * per_contract
-        return Orders(physical, trades, swap_trades)
+        return _orders(physical, trades, swap_trades)
 
 
-class JointOptimization:
+class JointOptimization(OverlayPolicy):
     """The core program decides physical trades and overlay contracts together.
 
     Decides on trigger days and every ``decide_every`` trading days; the program sees the
@@ -254,12 +329,17 @@ class JointOptimization:
     the risk model is a 2-factor PCA of the trailing daily returns. Long option deltas
     enter as untradeable holdings (short deltas are dropped: the core has no negative
     untradeable holding); total-return swaps are not offered to the program (the core has
-    no per-instrument counterparty limit).
+    no per-instrument counterparty limit). The risk model is fitted to the
+    ``history_days`` daily returns before today's.
     """
 
     name = "joint-optimization"
+    _memory = ("days",)
 
-    def __init__(self, decide_every: int = 5, risk_aversion: float = 10.0, min_cash_weight: float = 0.005):
+    def __init__(self, target: pd.Series | dict, band: float = 0.03, decide_every: int = 5,
+                 risk_aversion: float = 10.0, min_cash_weight: float = 0.005, history_days: int = 260):
+        super().__init__(target, band)
+        self.history_days = history_days
         self.decide_every = decide_every
         self.risk_aversion = risk_aversion
         self.min_cash_weight = min_cash_weight
@@ -269,10 +349,10 @@ class JointOptimization:
         self.solve_seconds = 0.0
         self.failures: list[tuple[pd.Timestamp, str]] = []  # decisions that ended as "no trade"
 
-    def decide(self, view: DayView) -> Orders:
+    def decide_view(self, view: DayView) -> Orders | None:
         self.days += 1
         if not view.out_of_band and self.days % self.decide_every:
-            return _no_orders(view)
+            return None
         started = time.perf_counter()
         assets = [f"{c}_PHYS" for c in view.classes]
         lots = pd.DataFrame({"lot_id": [f"lot_{a}" for a in assets], "asset": assets,
@@ -293,7 +373,8 @@ class JointOptimization:
         risk = RiskModel.from_returns(view.history, n_factors=len(view.classes), periods_per_year=252)
         market = Market(date=view.date, prices=pd.Series(1.0, index=assets), asset_class=classes, risk=risk,
                         volatility=pd.Series(view.daily_vol, index=assets), adv_usd=pd.Series(view.adv_usd, index=assets),
-                        half_spread=pd.Series(view.half_spread, index=assets), commission=pd.Series(0.0, index=assets))
+                        half_spread=pd.Series(view.half_spread, index=assets),
+                        commission=pd.Series(0.0 if view.commission is None else view.commission, index=assets))
         settings = Settings(risk_aversion=self.risk_aversion, impact_eta=view.impact_eta, bands="soft",
                             overlay_gross_limit=view.gross_limit, wash_sale=False,
                             min_cash_weight=self.min_cash_weight)
@@ -304,7 +385,7 @@ class JointOptimization:
                                                restrictions=restrictions)
         except (SolverError, InfeasibleError) as error:  # marked "no trade, here is why", not a crash
             self.failures.append((view.date, str(error)))
-            return _no_orders(view)
+            return None
         finally:
             self.solves += 1
             self.solve_seconds += time.perf_counter() - started
@@ -314,4 +395,4 @@ class JointOptimization:
         cash_after = view.cash_usd - float(physical.sum())
         fitted, _ = _fit_overlay(view, wanted, cash_after)
         trades = {n: fitted[n] - view.contracts.get(n, 0) for n in names}
-        return Orders(physical, trades)
+        return _orders(physical, trades)
