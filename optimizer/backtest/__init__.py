@@ -7,13 +7,15 @@
 """
 
 from optimizer.backtest.costs import CostModel, price_trade
+from optimizer.backtest.derivatives import OverlayConfig, OverlayMarket, OverlayRecords
 from optimizer.backtest.errors import CalendarError, CashShortfallError, CheckpointError, PriceDataError
 from optimizer.backtest.ledger import Ledger, net_tax
-from optimizer.backtest.metrics import summarize, tax_alpha_bps
+from optimizer.backtest.metrics import overlay_summary, summarize, tax_alpha_bps
 from optimizer.backtest.result import BacktestResult
 from optimizer.backtest.simulator import BacktestConfig, Simulator
 
 __all__ = [
     "BacktestConfig", "BacktestResult", "CalendarError", "CashShortfallError", "CheckpointError", "CostModel",
-    "Ledger", "PriceDataError", "Simulator", "net_tax", "price_trade", "summarize", "tax_alpha_bps",
+    "Ledger", "OverlayConfig", "OverlayMarket", "OverlayRecords", "PriceDataError", "Simulator", "net_tax",
+    "overlay_summary", "price_trade", "summarize", "tax_alpha_bps",
 ]
