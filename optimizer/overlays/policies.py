@@ -65,26 +65,28 @@ class DayView:
     max_trade_usd: np.ndarray        # participation cap per sleeve today
     gross_limit: float               # overlay gross notional cap, NAV fraction
     initial_margin_usd: float        # initial requirement of the overlay held
-    history: pd.DataFrame            # trailing daily returns per class (for risk models)
+    history: pd.DataFrame | None     # trailing daily returns per class (for risk models), if asked for
     swaps: dict[str, TotalReturnSwap] = field(default_factory=dict)
     swap_notional: dict[str, float] = field(default_factory=dict)  # notional held (signed)
     option_delta_usd: np.ndarray | None = None  # delta exposure of options held, per class (in overlay_usd)
     commission: np.ndarray | None = None  # per class, fraction of traded value
 
     @classmethod
-    def from_state(cls, state: State, target: np.ndarray, band: float, history_days: int | None = None) -> "DayView":
+    def from_state(cls, state: State, target: np.ndarray, band: float, history_days: int | None = None,
+                   cost_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> "DayView":
         """The view of ``state`` for a policy with per-asset ``target`` and absolute ``band``.
 
         ``history`` holds the ``history_days`` daily returns *before* today's (empty when
         ``history_days`` is None); costs come from ``state.costs``; without a
         participation cap ``max_trade_usd`` is infinite; without an overlay the overlay
-        fields are empty.
+        fields are empty. ``cost_arrays`` is ``state.costs.arrays(assets)`` when the caller
+        already has it.
         """
         if state.costs is None:
             raise InputError("state.costs", "overlay policies need the simulator's cost model")
         n = len(state.assets)
-        half_spread, commission, adv = state.costs.arrays(list(state.assets))
-        history = pd.DataFrame(columns=list(state.assets), dtype=float)
+        half_spread, commission, adv = cost_arrays or state.costs.arrays(list(state.assets))
+        history = None
         if history_days is not None:
             levels = np.asarray(state.history, dtype=float)
             returns = levels[1:] / levels[:-1] - 1.0          # row j: the return into date j + 1
@@ -148,9 +150,14 @@ class OverlayPolicy(Policy):
         if not (np.isfinite(band) and band >= 0):
             raise InputError("band", f"is {band!r}; it must be >= 0")
         self.band = float(band)
+        self._costs: tuple | None = None   # (cost model, assets, its arrays): priced once per run
 
     def decide(self, date: pd.Timestamp, state: State) -> Orders | None:
-        return self.decide_view(DayView.from_state(state, self._target, self.band, self.history_days))
+        if state.costs is not None and (self._costs is None or self._costs[0] is not state.costs
+                                        or self._costs[1] != state.assets):
+            self._costs = (state.costs, state.assets, state.costs.arrays(list(state.assets)))
+        arrays = None if state.costs is None else self._costs[2]
+        return self.decide_view(DayView.from_state(state, self._target, self.band, self.history_days, arrays))
 
     def decide_view(self, view: DayView) -> Orders | None:  # pragma: no cover - abstract
         raise NotImplementedError
