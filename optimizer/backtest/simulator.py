@@ -5,14 +5,22 @@ income is already in the price. The simulator runs at the data's frequency (dail
 monthly); on each date, in this order:
 
 1. mark to market; idle cash earns the cash index's return (``cash_index``, e.g. the
-   ``CASH`` column of :func:`optimizer.datasets.multi_asset_daily`; none: 0%);
+   ``CASH`` column of :func:`optimizer.datasets.multi_asset_daily`; none: 0%); with an
+   overlay (``BacktestConfig.overlay``) futures settle variation margin into cash, roll,
+   options expire and swaps are marked and reset (:mod:`optimizer.backtest.derivatives`);
 2. book the scheduled cash flow (``flows``: + contribution, - withdrawal);
 3. on the first date of a new tax period, settle the previous period's tax from cash;
-4. ask the policy; fill its orders at today's prices, sales before buys, charging
+   with an overlay, check margin: below maintenance a margin call is met at once
+   (``overlay.margin_call_action``: forced sale of the asset furthest above target, or
+   closing the overlay pro rata first);
+4. ask the policy; fill its orders at today's prices (each trade first capped at
+   ``participation * ADV`` when set), sales before buys, charging
    spread, commission and impact with :func:`optimizer.backtest.costs.price_trade`
-   (the same model the optimizer prices); the net trade per asset decides (a net sell
+   (the same model the optimizer prices) through :func:`optimizer.backtest.fills.fill_trade`,
+   the fill path every simulator shares; the net trade per asset decides (a net sell
    relieves named lots first, then FIFO/HIFO; a net buy relieves nothing); every buy
-   and lot relief is logged (``BacktestResult.buys``, ``lot_reliefs``);
+   and lot relief is logged (``BacktestResult.buys``, ``lot_reliefs``); then its futures
+   and swap orders; with an overlay, margin is checked again;
 5. if cash would go negative: buys are scaled down first; what is still missing is
    raised by forced sales (pro rata over what each asset can sell without a wash sale,
    gains before losses), recorded as a *forced* event (``on_shortfall="fund"``), or
@@ -42,6 +50,7 @@ from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
 from optimizer.backtest.derivatives import OverlayConfig, OverlayDesk, OverlayMarket, OverlayRecords
 from optimizer.backtest.errors import CashShortfallError, CheckpointError
+from optimizer.backtest.fills import MIN_TRADE_USD, affordable_buys, fill_trade  # noqa: F401  (re-exported)
 from optimizer.backtest.ledger import Ledger
 from optimizer.backtest.result import BacktestResult
 from optimizer.errors import InputError
@@ -49,28 +58,7 @@ from optimizer.model import TaxRules
 from optimizer.policies.base import Orders, Policy, State, period_key, target_array
 
 TAX_SCHEDULES = {"annual": "A", "quarterly": "Q", "monthly": "M", "immediate": "D", "never": None}
-#: Trades below this many dollars are not filled (noise from solvers and arithmetic).
-MIN_TRADE_USD = 0.01
 CHECKPOINT_VERSION = 4  # 3: sealed (magic, version, HMAC) before the pickle; 4: overlay and start
-
-
-def affordable_buys(cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray, price, rounds: int = 4) -> np.ndarray:
-    """``buy_usd`` scaled down so ``cash`` stays >= 0 after the fill and its costs (dollars).
-
-    ``price(trade_usd)`` returns (spread, commission, impact) per asset; spread and
-    commission are charged on the gross trade, impact on the net one, as the fills do.
-    Each of at most ``rounds`` steps removes the shortfall from the buys.
-    """
-    scale = 1.0
-    for _ in range(rounds):
-        net = scale * buy_usd - sell_usd
-        spread, commission, _ = price(scale * buy_usd + sell_usd)
-        impact = price(net)[2]
-        after = cash - net.sum() - float(spread.sum() + commission.sum() + impact.sum())
-        if after >= 0:
-            break
-        scale = max(0.0, scale - (-after) * (1 + 1e-9) / buy_usd.sum() - 1e-12)
-    return scale * buy_usd
 
 
 @dataclass(frozen=True)
@@ -416,38 +404,9 @@ class Simulator:
         for asset in lot_sales:
             if asset not in ledger.index:
                 raise InputError("orders.lot_sales", "names an unknown asset", asset=str(asset))
-        trade[np.abs(trade) < MIN_TRADE_USD] = 0.0
-        sell_usd = np.maximum(-trade, 0.0)
-        buy_usd = np.maximum(trade, 0.0)
-        if not (sell_usd.any() or buy_usd.any()):
-            return None
-        if scale_buys and buy_usd.any():
-            buy_usd = self._affordable(k, ledger.cash_usd, buy_usd, sell_usd)
-        sold_usd = self._sell(k, ledger, sell_usd, lot_sales)
-        prices = self.prices[k]
-        for i in np.nonzero(buy_usd > 0)[0]:
-            ledger.buy(i, buy_usd[i] / prices[i], prices[i], self.calendar[k])
-        net = buy_usd - sold_usd
-        gross = buy_usd + sold_usd
-        spread, commission, _ = self.price(k, gross)   # linear costs on both sides, as the engine charges
-        _, _, impact = self.price(k, net)              # impact on the net trade, as the engine charges
-        cost = float(spread.sum() + commission.sum() + impact.sum())
-        ledger.cash_usd -= float(net.sum()) + cost
-        return gross, spread, commission, impact
-
-    def _sell(self, k: int, ledger: Ledger, sell_usd: np.ndarray, lot_sales: dict) -> np.ndarray:
-        """Relieve ``sell_usd`` dollars per asset on date ``k``; return the dollars actually relieved."""
-        prices = self.prices[k]
-        sold = np.zeros_like(sell_usd)
-        for i in np.nonzero(sell_usd > 0)[0]:
-            before = ledger.shares[i]
-            ledger.sell(i, sell_usd[i] / prices[i], prices[i], self.calendar[k], lot_sales.get(self.assets[i]))
-            sold[i] = (before - ledger.shares[i]) * prices[i]
-        return sold
-
-    def _affordable(self, k: int, cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray) -> np.ndarray:
-        """Scale buys so cash stays >= 0 after the fill and its costs."""
-        return affordable_buys(cash, buy_usd, sell_usd, lambda trade_usd: self.price(k, trade_usd))
+        fill = fill_trade(ledger, self.calendar[k], self.prices[k], trade, lot_sales,
+                          lambda trade_usd: self.price(k, trade_usd), scale_buys=scale_buys)
+        return None if fill is None else (fill.gross, fill.spread, fill.commission, fill.impact)
 
     def _fund(self, k: int, ledger: Ledger, rec: "_Records") -> None:
         """Raise missing cash by forced sales (a forced event) that create no wash sale if avoidable.

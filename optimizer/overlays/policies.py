@@ -403,3 +403,74 @@ class JointOptimization(OverlayPolicy):
         fitted, _ = _fit_overlay(view, wanted, cash_after)
         trades = {n: fitted[n] - view.contracts.get(n, 0) for n in names}
         return _orders(physical, trades)
+
+
+class VolatilityTarget(OverlayPolicy):
+    """Scale the book's exposure toward a volatility target, with index futures or physical trades.
+
+    Each date the ex-ante volatility of the *strategic* book (``target`` weights) is
+    estimated from the ``lookback`` daily returns before today's (sample covariance, x 252):
+    ``vol = sqrt(252 * w' S w)``. The wanted exposure of each ``scaled`` asset is
+    ``scale * target * NAV`` with ``scale = clip(vol_target / vol, min_scale, max_scale)``
+    (Moreira and Muir 2017, "Volatility-Managed Portfolios"); the other assets are left
+    alone. When an exposure is more than ``tolerance`` (NAV fraction) away from it:
+
+    * ``instrument="futures"``: the asset's future takes the whole gap (whole contracts,
+      within the overlay's gross limit and with initial margin paid from cash; see
+      :func:`_fit_overlay`); the physical book is not traded, so the simulator charges only
+      commissions, rolls and margin calls;
+    * ``instrument="physical"``: the asset itself is traded (capped at the participation
+      limit, buys paid by sales and spare cash: no leverage, so ``scale`` above 1 can only
+      use the cash the book holds), at the simulator's spread and impact.
+
+    ``scales`` records ``(date, scale)`` of every decision.
+    """
+
+    def __init__(self, target: pd.Series | dict, vol_target: float, *, scaled: tuple[str, ...] | None = None,
+                 lookback: int = 60, min_scale: float = 0.0, max_scale: float = 1.5, tolerance: float = 0.02,
+                 instrument: str = "futures"):
+        super().__init__(target, band=0.0)
+        if not (np.isfinite(vol_target) and vol_target > 0):
+            raise InputError("vol_target", f"is {vol_target!r}; it must be positive (annualised)")
+        if instrument not in ("futures", "physical"):
+            raise InputError("instrument", f"is {instrument!r}; use 'futures' or 'physical'")
+        if not 0 <= min_scale <= max_scale:
+            raise InputError("min_scale", "must satisfy 0 <= min_scale <= max_scale")
+        if lookback < 2:
+            raise InputError("lookback", "must be >= 2")
+        self.vol_target, self.scaled, self.instrument = float(vol_target), scaled, instrument
+        self.history_days, self.min_scale, self.max_scale, self.tolerance = lookback, min_scale, max_scale, tolerance
+        self.name = f"vol-target-{instrument}"
+        self.scales: list[tuple[pd.Timestamp, float]] = []
+
+    def scale(self, history: pd.DataFrame, weights: np.ndarray) -> float:
+        """``clip(vol_target / vol, min_scale, max_scale)`` for the strategic ``weights``."""
+        if history is None or len(history) < 2:
+            return 1.0
+        covariance = np.cov(history.to_numpy(dtype=float), rowvar=False, ddof=1).reshape(len(weights), len(weights))
+        vol = float(np.sqrt(max(252.0 * weights @ covariance @ weights, 0.0)))
+        return self.max_scale if vol <= 1e-12 else float(np.clip(self.vol_target / vol, self.min_scale, self.max_scale))
+
+    def decide_view(self, view: DayView) -> Orders | None:
+        if view.history is None or len(view.history) < self.history_days:
+            return None                      # not enough returns for an estimate yet
+        scale = self.scale(view.history, view.target)
+        self.scales.append((view.date, scale))
+        scaled = [view.classes.index(a) for a in (self.scaled or view.classes)]
+        gap = np.zeros(len(view.classes))
+        for k in scaled:
+            gap[k] = scale * view.target[k] * view.nav_usd - view.physical_usd[k] - view.overlay_usd[k]
+        act = np.abs(gap) > self.tolerance * view.nav_usd
+        if not act.any():
+            return None
+        if self.instrument == "physical":
+            trade = np.where(act, np.clip(gap, -view.max_trade_usd, view.max_trade_usd), 0.0)
+            return _orders(_funded(trade, view.cash_usd))
+        wanted: dict[str, float] = {}
+        for k in np.nonzero(act)[0]:
+            name = view.future_for(int(k))
+            if name is None:
+                raise InputError("overlay.futures", "has no future on a scaled asset", asset=view.classes[k])
+            wanted[name] = view.contracts.get(name, 0) + view.futures[name].contracts_for(gap[k], view.futures_price[name])
+        fitted, _ = _fit_overlay(view, {**view.contracts, **wanted}, view.cash_usd)
+        return _orders(np.zeros(len(view.classes)), {n: c - view.contracts.get(n, 0) for n, c in fitted.items()})
