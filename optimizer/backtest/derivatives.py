@@ -23,7 +23,14 @@ calls); this module runs their life cycle day by day inside :class:`~optimizer.b
   calls, financing, roll and trade costs) that ``BacktestResult.overlay`` carries.
 
 Every instrument's asset class must be one of the simulator's assets: exposure keys are
-assets. Not modelled: impact in futures, futures trading rich or cheap to fair value,
+assets.
+
+This replaces the former stand-alone loop of ``optimizer/overlays/simulate.py`` (now a thin
+layer that sets the $5bn book up for the simulator). Modelling changes, none of which moved
+a figure of ``benchmarks/results/overlay.csv``: policy buys are scaled so a fill never
+overdraws cash (as in every backtest); physical sleeves are lots at total-return prices
+rather than dollar amounts; margin-call sales are ledger fills priced by
+:func:`optimizer.backtest.costs.price_trade`; targets and bands belong to the policies. Not modelled: impact in futures, futures trading rich or cheap to fair value,
 exchange margin-rate changes, bid/ask on the rate legs, tax on derivative gains (futures
 gains, swap payments and option payoffs are cash, not lots; Section 1256 treatment is
 left out).

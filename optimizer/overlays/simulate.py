@@ -24,15 +24,23 @@ Physical trades are capped at ``participation * ADV`` per sleeve and cost
 contract. Liquidity assumption (documented, not measured): $1.5bn a day accessible in
 the equity basket, $1.0bn in the 10-year sleeve.
 
-Modelling changes against the former stand-alone overlay simulator (each checked on
-the committed ``benchmarks/results/overlay.csv``, see its README entry):
+Modelling changes against the former stand-alone overlay simulator (checked on
+``benchmarks/results/overlay.csv``: every figure of the table is unchanged; dollar
+amounts differ by floating-point rounding, micro-dollars a day for the heuristics and
+below $0.08 a day on $5bn for joint optimization, whose solver sees inputs perturbed at
+1e-16):
 
 * a policy's buys are scaled down so its fill cannot overdraw cash (the backtest's rule;
-  before, an overdraft became a margin call met by a forced sale);
+  before, an overdraft became a margin call met by a forced sale) -- it never bound in
+  the benchmark;
 * physical positions are tax lots marked at total-return prices instead of dollar
-  amounts grown by the day's return, and cash grows by the cash index's ratio: the
-  same numbers up to floating-point rounding;
-* the margin-call sale is filled through the ledger (lot relief by HIFO).
+  amounts grown by the day's return; cash grows by the cash index's ratio; trailing
+  volatilities (impact, options) and the joint policy's risk history are computed from
+  those prices (the same numbers up to rounding);
+* the margin-call sale is a fill through the ledger (HIFO lots), priced by the same
+  :func:`~optimizer.backtest.costs.price_trade` as every fill;
+* targets and bands belong to the policies (``PhysicalOnly(target, band)`` ...);
+  ``BookConfig.band`` only marks the daily table's ``out_of_band_*`` columns.
 """
 
 from __future__ import annotations
