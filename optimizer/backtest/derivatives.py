@@ -199,6 +199,7 @@ class OverlayRecords:
     contracts_traded: np.ndarray
     costs: dict[str, np.ndarray]
     margin_calls: list = field(default_factory=list)
+    booked_usd: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COST_KINDS, 0.0))  # running totals
 
     @classmethod
     def empty(cls, T: int, n: int) -> "OverlayRecords":

@@ -312,7 +312,8 @@ class Simulator:
         out.cash_low_usd[k] = cash_low
         out.margin_call[k] = called
         for kind, values in out.costs.items():   # the book keeps running totals
-            values[k] = book.costs_usd[kind] - values[self.first:k].sum()
+            values[k] = book.costs_usd[kind] - out.booked_usd[kind]
+            out.booked_usd[kind] = book.costs_usd[kind]
 
     # -- margin calls --------------------------------------------------------------------
     def _margin(self, k: int, ledger: Ledger, rec: "_Records") -> bool:
