@@ -1,30 +1,44 @@
-"""Solve speed and scaling: parameter update + re-solve vs a naive rebuild, per solver.
+"""Solve speed and scaling: our warm re-solve against the solver's own time, naive rebuilds and a peer.
 
-For each size (assets x 5 lots x 10 factors) it solves ``--repeats`` synthetic cases of
-the same shape (seeds 1..R) and records, per method:
+For each size (assets x 5 lots x 10 factors) it makes ``--repeats`` synthetic books of one
+shape (seeds 1..R; seed 0 warms every method up, untimed) and times, **interleaved** (book
+by book, every method in turn, so machine load hits all methods alike), per decision:
 
 * ``ours``: one :class:`Rebalancer` (problem built once, before timing), end to end per
-  case: validation, ``prepare``, parameter update, default solver chain, result.
-* ``ours_<SOLVER>``: the same with a single solver.
-* ``naive``: our parametrized problem built afresh and solved per case with cvxpy's
-  default solver (what a user of this package without ``Rebalancer`` would pay).
-* ``naive_plain``: the plain formulation (constants, dense covariance in ``quad_form``,
-  ``optimizer/reference.py``) built and solved per case with cvxpy's default solver
-  (what a user writing the problem by hand would pay); up to 500 assets.
-* ``solver_only``: the default solver's own reported solve time inside ``ours``.
+  book: validation, ``prepare``, parameter update, default solver chain, result.
+* ``solver_only``: the solvers' own reported time inside ``ours`` (every attempt's).
+* ``ours_<SOLVER>``: ``ours`` with a single solver (``--solvers``).
+* ``naive``: our parametrised problem built afresh per book and solved by the default chain.
+* ``naive_plain_<SOLVER>``: the plain formulation (constants, dense covariance in
+  ``quad_form``, ``optimizer/reference.py``) built per book and solved by ``<SOLVER>`` at
+  our tolerances (what a user writing the problem by hand would pay); ``naive_plain`` is
+  the fastest of them at that size (its ``solver`` column says which).
+* ``cvxportfolio_<SOLVER>``: cvxportfolio's single-period optimization with the same factor
+  risk, costs, soft bands and cash floor but no tax lots (``benchmarks/cvxportfolio_peer.py``;
+  timed warm, one ``values_in_time_recursive`` per decision), at ``--peer-sizes``;
+  ``cvxportfolio`` is the fastest. cvxportfolio is GPL-3: install it only for this
+  benchmark (``.venv/bin/python -m pip install cvxportfolio`` or the ``[bench]`` extra); the
+  rows are skipped with a note if it is missing.
+* ``ours_first``: the warm-up decision of ``ours`` (build, compile, solve; one sample).
 
-``objective`` is the median objective (bps of NAV); ``rel_gap`` its largest relative gap
-to a high-accuracy reference (the plain dense formulation solved by Clarabel at tight
-tolerances, up to 500 assets; above that the tight Clarabel solve of our program).
-The wash-sale second pass is off so every method solves exactly one problem.
+``objective`` is the median objective (bps of NAV); ``objective_gap`` the largest relative
+gap ``|f - f_ref| / max(1, |f_ref|)`` over the books to a high-accuracy reference of the
+same problem: our program solved by Clarabel at 1e-10 tolerances (for ``cvxportfolio``,
+its own policy re-solved by Clarabel at 1e-10; ``same_problem_gap`` compares it with our
+program with tax rates set to zero, the same decision without lots). ``vs_ours`` is
+``median_ms / ours median_ms``. The wash-sale conflict resolution is off so every method
+solves exactly one problem. The Markdown table also gives the log-log slope of ``ours``
+from 100 to 2,000 assets.
 
     python benchmarks/solve_speed.py [--sizes 20 100 500 2000] [--repeats 5]
+    python benchmarks/solve_speed.py --sizes 10000 --repeats 2 --out /tmp/scale.csv   # scale check
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -33,169 +47,321 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from optimizer import Rebalancer, Settings, SolverError, solve_case  # noqa: E402
+from optimizer import Rebalancer, Settings, SolverError  # noqa: E402
 from optimizer.problem_data import prepare  # noqa: E402
 from optimizer.program import Program  # noqa: E402
 from optimizer.reference import solve_reference  # noqa: E402
-from optimizer.solvers import LARGE_PROBLEM_CHAIN, SMALL_PROBLEM_CHAIN, SMALL_PROBLEM_VARIABLES, available  # noqa: E402
+from optimizer.solvers import (LARGE_PROBLEM_CHAIN, SMALL_PROBLEM_CHAIN, SMALL_PROBLEM_VARIABLES,  # noqa: E402
+                               SOLVER_OPTIONS, available)
 from optimizer.terms.base import Trade  # noqa: E402
 from problems.synthetic import synthetic_case  # noqa: E402
 
 LOTS, FACTORS = 5, 10
 RESULTS = ROOT / "benchmarks" / "results" / "solve_speed.csv"
+TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
 
 
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
+@dataclasses.dataclass
+class Books:
+    """The books of one size: cases (seed 0 first), their prepared data, and no-tax twins."""
+
+    cases: list
+    data: list
+    untaxed: list
 
 
-def cases(n_assets: int, solvers: tuple[str, ...] | None, repeats: int):
-    settings = Settings(wash_sale=False, solvers=solvers)
-    return [synthetic_case(n_assets, LOTS, FACTORS, seed=s, settings=settings) for s in range(1, repeats + 1)]
+def make_books(n_assets: int, repeats: int) -> Books:
+    cases, data, untaxed = [], [], []
+    for seed in range(repeats + 1):
+        case = synthetic_case(n_assets, LOTS, FACTORS, seed=seed, settings=Settings(wash_sale=False))
+        options = case.options()
+        cases.append(case)
+        data.append(prepare(case.portfolio, case.targets, case.market, case.settings, **options))
+        options["tax"] = dataclasses.replace(options["tax"], short_term_rate=0.0, long_term_rate=0.0)
+        untaxed.append(prepare(case.portfolio, case.targets, case.market, case.settings, **options))
+    return Books(cases, data, untaxed)
 
 
-def run_ours(n_assets: int, solvers, repeats: int):
-    rebalancer = Rebalancer()
-    warm = synthetic_case(n_assets, LOTS, FACTORS, seed=0, settings=Settings(wash_sale=False, solvers=solvers))
-    try:
-        solve_case(warm, rebalancer)  # build once, outside the timing
-    except SolverError:
-        pass
-    times, objectives, solver_times = [], [], []
-    for case in cases(n_assets, solvers, repeats):
-        try:
-            seconds, result = timed(lambda: solve_case(case, rebalancer))
-        except SolverError as exc:  # recorded as a failed repeat, with the reason printed
-            print(f"  n={n_assets} {solvers}: {exc}", flush=True)
-            times.append(np.nan)
-            objectives.append(np.nan)
-            solver_times.append(np.nan)
-            continue
-        times.append(seconds)
-        objectives.append(result.objective_bps)
-        accepted = [a for a in result.attempts if a.accepted]
-        solver_times.append(accepted[-1].solver_seconds if accepted and accepted[-1].solver_seconds else np.nan)
-    if rebalancer.builds != 1:
-        raise RuntimeError(f"expected one build, saw {rebalancer.builds}")
-    return times, objectives, solver_times
-
-
-def run_naive(n_assets: int, repeats: int):
-    times, objectives = [], []
-    for case in cases(n_assets, None, repeats):
-        def once():
-            data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
-            program = Program(data.shape)
-            program.update(data)
-            program.problem.solve()
-            return program.objective_value(data, Trade.from_variables(program.variables))
-        seconds, objective = timed(once)
-        times.append(seconds)
-        objectives.append(objective)
-    return times, objectives
-
-
-def run_naive_plain(n_assets: int, repeats: int):
-    times, objectives = [], []
-    for case in cases(n_assets, None, repeats):
-        def once():
-            data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
-            return solve_reference(data, solver=None)[1]
-        seconds, objective = timed(once)
-        times.append(seconds)
-        objectives.append(objective)
-    return times, objectives
-
-
-def reference_objectives(n_assets: int, repeats: int) -> list[float]:
-    out = []
-    for case in cases(n_assets, None, repeats):
-        data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
-        if n_assets <= 500:
-            out.append(solve_reference(data)[1])
-        else:
-            program = Program(data.shape)
-            program.update(data)
-            program.problem.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
-            out.append(program.objective_value(data, Trade.from_variables(program.variables)))
+def tight_objectives(data: list) -> list[float]:
+    """High-accuracy objectives (bps of NAV): our program, Clarabel at 1e-10."""
+    out, program = [], None
+    for d in data:
+        program = program or Program(d.shape)
+        program.update(d)
+        program.problem.solve(solver="CLARABEL", **TIGHT)
+        out.append(program.objective_value(d, Trade.from_variables(program.variables)))
     return out
 
 
-def row(n, method, times, objectives, reference):
-    all_ms = np.array(times, dtype=float) * 1e3
+class Method:
+    """One timed method: ``warm(books)`` once (untimed), then ``decide(i)`` per book -> objective."""
+
+    name = ""
+    solver = ""
+
+    def __init__(self):
+        self.seconds: list[float] = []
+        self.objectives: list[float] = []
+        self.solver_seconds: list[float] = []
+        self.answered: list[str] = []
+
+    def warm(self, books: Books) -> None:
+        self.books = books
+
+    def time(self, i: int) -> None:
+        started = time.perf_counter()
+        try:
+            objective = self.decide(i)
+        except (SolverError, RuntimeError) as exc:  # a failed repeat, with the reason printed
+            print(f"  {self.name} book {i}: {str(exc)[:160]}", flush=True)
+            self.seconds.append(np.nan)
+            self.objectives.append(np.nan)
+            return
+        self.seconds.append(time.perf_counter() - started)
+        self.objectives.append(objective)
+
+    def decide(self, i: int) -> float:
+        raise NotImplementedError
+
+
+class Ours(Method):
+    def __init__(self, solvers: tuple[str, ...] | None = None):
+        super().__init__()
+        self.solvers = solvers
+        self.name = "ours" if solvers is None else f"ours_{solvers[0]}"
+        self.first_seconds = np.nan
+
+    def warm(self, books: Books) -> None:
+        super().warm(books)
+        self.cases = [c if self.solvers is None else
+                      dataclasses.replace(c, settings=dataclasses.replace(c.settings, solvers=self.solvers))
+                      for c in books.cases]
+        self.rebalancer = Rebalancer()
+        started = time.perf_counter()
+        try:
+            self.rebalancer.solve_case(self.cases[0])  # build once, outside the timing
+        except SolverError:
+            pass
+        self.first_seconds = time.perf_counter() - started
+
+    def decide(self, i: int) -> float:
+        result = self.rebalancer.solve_case(self.cases[i])
+        if self.rebalancer.builds != 1:
+            raise RuntimeError(f"expected one build, saw {self.rebalancer.builds}")
+        self.solver_seconds.append(sum(a.solver_seconds or 0.0 for a in result.attempts))
+        self.answered.append(result.solver)
+        return result.objective_bps
+
+
+class Naive(Method):
+    name = "naive"
+    solver = "default chain"
+
+    def decide(self, i: int) -> float:
+        case = self.books.cases[i]
+        data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
+        program = Program(data.shape)
+        trade, _ = program.solve(data)
+        return program.objective_value(data, trade)
+
+
+class NaivePlain(Method):
+    def __init__(self, solver: str):
+        super().__init__()
+        self.solver = solver
+        self.name = f"naive_plain_{solver}"
+
+    def decide(self, i: int) -> float:
+        case = self.books.cases[i]
+        data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
+        return solve_reference(data, self.solver, **SOLVER_OPTIONS.get(self.solver, {}))[1]
+
+
+class Peer(Method):
+    """cvxportfolio, warm: the policy initialised over all books' dates, one decision per book."""
+
+    def __init__(self, solver: str):
+        super().__init__()
+        self.solver = solver
+        self.name = f"cvxportfolio_{solver}"
+
+    def warm(self, books: Books) -> None:
+        import cvxportfolio_peer as peer
+
+        super().warm(books)
+        self.peer = peer
+        self.policy, self.calendar, self.universe = peer.build_policy(books.untaxed, self.solver,
+                                                                      SOLVER_OPTIONS.get(self.solver, {}))
+        peer.decide(self.policy, self.calendar[0], books.untaxed[0], self.universe)
+
+    def decide(self, i: int) -> float:
+        return self.peer.decide(self.policy, self.calendar[i], self.books.untaxed[i], self.universe)
+
+    def references(self) -> list[float]:
+        policy, calendar, universe = self.peer.build_policy(self.books.untaxed, "CLARABEL", TIGHT)
+        return [self.peer.decide(policy, calendar[i], self.books.untaxed[i], universe)
+                for i in range(1, len(calendar))]
+
+
+def gap(objectives, references) -> float:
+    gaps = [abs(o - r) / max(1.0, abs(r)) for o, r in zip(objectives, references) if np.isfinite(o)]
+    return float(np.max(gaps)) if gaps else np.nan
+
+
+def row(n: int, method: str, solver: str, seconds, objectives=(), references=(), **extra) -> dict:
+    all_ms = np.array(seconds, dtype=float) * 1e3
     ms = all_ms[np.isfinite(all_ms)] if np.isfinite(all_ms).any() else np.array([np.nan])
-    gaps = [abs(o - r) / max(1.0, abs(r)) for o, r in zip(objectives, reference) if np.isfinite(o)] or [np.nan]
-    return {"n_assets": n, "lots_per_asset": LOTS, "n_factors": FACTORS, "method": method,
+    return {"n_assets": n, "lots_per_asset": LOTS, "n_factors": FACTORS, "method": method, "solver": solver,
             "repeats": len(all_ms), "failed": int((~np.isfinite(all_ms)).sum()),
             "median_ms": round(float(np.median(ms)), 3), "p90_ms": round(float(np.percentile(ms, 90)), 3),
-            "objective": round(float(np.nanmedian(objectives)), 6) if objectives else "",
-            "rel_gap": f"{np.nanmax(gaps):.2e}" if objectives else ""}
+            "objective": round(float(np.nanmedian(objectives)), 6) if len(objectives) else "",
+            "objective_gap": f"{gap(objectives, references):.2e}" if len(objectives) else "",
+            "same_problem_gap": extra.get("same_problem_gap", ""), "vs_ours": ""}
+
+
+def fastest(rows: list[dict], n: int, prefix: str, method: str) -> None:
+    """Add a row ``method``: the fastest ``prefix*`` row of size ``n`` with no failed repeat."""
+    candidates = [r for r in rows if r["n_assets"] == n and r["method"].startswith(prefix) and r["failed"] == 0]
+    if candidates:
+        best = min(candidates, key=lambda r: r["median_ms"])
+        rows.append({**best, "method": method})
+
+
+def loglog_slope(rows: list[dict], low: int = 100, high: int = 2000) -> float | None:
+    """Least-squares slope of log(ours median ms) on log(assets) for sizes in [low, high]."""
+    points = [(r["n_assets"], r["median_ms"]) for r in rows
+              if r["method"] == "ours" and low <= r["n_assets"] <= high and np.isfinite(r["median_ms"])]
+    if len({n for n, _ in points}) < 2:
+        return None
+    x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def measure_size(n: int, args, rows: list[dict]) -> None:
+    books = make_books(n, args.repeats)
+    methods: list[Method] = [Ours()]
+    methods += [Ours((s,)) for s in args.solvers
+                if s in available() and not (s in ("OSQP", "SCS") and n > args.first_order_max_assets)]
+    if n <= args.naive_max_assets:
+        methods.append(Naive())
+        methods += [NaivePlain(s) for s in args.naive_solvers if s in available()
+                    and not (s in ("OSQP", "SCS") and n > args.first_order_max_assets)]
+    peer_ok = True
+    if n in args.peer_sizes:
+        try:
+            import cvxportfolio  # noqa: F401
+        except ImportError:
+            peer_ok = False
+            print("  cvxportfolio not installed: no cvxportfolio rows (pip install cvxportfolio)", flush=True)
+        if peer_ok:
+            methods += [Peer(s) for s in args.peer_solvers if s in available()]
+    for method in methods:
+        method.warm(books)
+    for i in range(1, args.repeats + 1):
+        for method in methods:
+            method.time(i)
+    reference = tight_objectives(books.data[1:])
+    untaxed_reference = tight_objectives(books.untaxed[1:]) if any(isinstance(m, Peer) for m in methods) else []
+    size_rows: list[dict] = []
+    for method in methods:
+        if isinstance(method, Peer):
+            size_rows.append(row(n, method.name, method.solver, method.seconds, method.objectives,
+                                 method.references(),
+                                 same_problem_gap=f"{gap(method.objectives, untaxed_reference):.2e}"))
+            continue
+        solver = method.solver
+        if isinstance(method, Ours):
+            answered = sorted(set(a for a in method.answered if a))
+            solver = "+".join(answered)
+        size_rows.append(row(n, method.name, solver, method.seconds, method.objectives, reference))
+        if method.name == "ours":
+            size_rows.append(row(n, "solver_only", solver, method.solver_seconds))
+            size_rows.append(row(n, "ours_first", solver, [method.first_seconds]))
+    fastest(size_rows, n, "naive_plain_", "naive_plain")
+    fastest(size_rows, n, "cvxportfolio_", "cvxportfolio")
+    ours_ms = next(r["median_ms"] for r in size_rows if r["method"] == "ours")
+    for r in size_rows:
+        r["vs_ours"] = round(r["median_ms"] / ours_ms, 3) if ours_ms and np.isfinite(r["median_ms"]) else ""
+    rows.extend(size_rows)
+    by = {r["method"]: r for r in size_rows}
+    parts = [f"n={n}: ours {ours_ms:.1f} ms (first {by['ours_first']['median_ms']:.0f} ms), "
+             f"solver {by['solver_only']['median_ms']:.1f} ms -> ours/solver "
+             f"{ours_ms / by['solver_only']['median_ms']:.2f}x"]
+    for name in ("naive", "naive_plain", "cvxportfolio"):
+        if name in by:
+            parts.append(f"{name} {by[name]['median_ms']:.1f} ms ({by[name]['solver'] or '-'}) = "
+                         f"{by[name]['vs_ours']:.2f}x ours")
+    print("; ".join(parts), flush=True)
 
 
 def markdown(rows: list[dict]) -> str:
-    """The results as a Markdown table of medians with the two headline ratios."""
+    """The results as a Markdown table of medians, the headline ratios, the gap and the slope."""
     import pandas as pd
 
     frame = pd.DataFrame(rows)
     table = frame.pivot(index="n_assets", columns="method", values="median_ms")
-    order = ["ours", "solver_only", "ours_PIQP", "ours_CLARABEL", "ours_OSQP", "ours_SCS", "naive", "naive_plain"]
+    solvers = frame.pivot(index="n_assets", columns="method", values="solver")
+    order = ["ours", "solver_only", "ours_first", "ours_PIQP", "ours_CLARABEL", "ours_OSQP", "ours_SCS", "naive",
+             "naive_plain", "cvxportfolio"]
     table = table[[c for c in order if c in table]]
-    lines = ["| assets (x5 lots, 10 factors) | " + " | ".join(table.columns) + " | naive / ours | ours / solver |",
-             "|" + "---|" * (len(table.columns) + 3)]
-    for n, row in table.iterrows():
-        cells = ["" if pd.isna(v) else f"{v:,.1f}" for v in row]
-        lines.append(f"| {n} | " + " | ".join(cells)
-                     + f" | {row['naive'] / row['ours']:.1f}x | {row['ours'] / row['solver_only']:.2f}x |")
-    worst_gap = pd.to_numeric(frame.loc[frame["method"] == "ours", "rel_gap"]).max()
-    return ("Median milliseconds per decision (`python benchmarks/solve_speed.py`). `ours`: built once, "
-            "parameters updated, default chain; `naive`: our problem rebuilt per case; `naive_plain`: the plain "
-            "dense formulation built per case (both with cvxpy's default solver). Largest relative objective gap "
-            f"of `ours` to the high-accuracy reference: {worst_gap:.1e}.\n\n" + "\n".join(lines) + "\n")
+    ratios = [("ours / solver", "ours", "solver_only", False), ("naive_plain / ours", "naive_plain", "ours", True),
+              ("cvxportfolio / ours", "cvxportfolio", "ours", True)]
+    ratios = [r for r in ratios if r[1] in table and r[2] in table]
+    lines = ["| assets (x5 lots, 10 factors) | " + " | ".join(table.columns) + " | "
+             + " | ".join(r[0] for r in ratios) + " |",
+             "|" + "---|" * (len(table.columns) + len(ratios) + 1)]
+    for n, values in table.iterrows():
+        cells = []
+        for column, v in values.items():
+            text = "" if pd.isna(v) else f"{v:,.1f}"
+            if column in ("naive_plain", "cvxportfolio") and text:
+                text += f" ({solvers.loc[n, column]})"
+            cells.append(text)
+        cells += ["" if pd.isna(values[a]) or pd.isna(values[b]) else f"{values[a] / values[b]:.2f}x"
+                  for _, a, b, _ in ratios]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    gaps = pd.to_numeric(frame["objective_gap"], errors="coerce")
+    slope = loglog_slope(rows)
+    notes = [f"Largest relative objective gap of any row to its high-accuracy reference: {gaps.max():.1e}."]
+    if slope is not None:
+        notes.append(f"Log-log slope of `ours` from 100 to 2,000 assets: {slope:.2f}.")
+    return ("Median milliseconds per decision (`python benchmarks/solve_speed.py`; methods interleaved book by "
+            "book). `ours`: built once, parameters updated, default chain; `solver_only`: the solvers' own time "
+            "inside it; `ours_first`: the first decision (build + compile + solve); `naive`: our problem rebuilt "
+            "per book; `naive_plain`: the plain dense formulation rebuilt per book, fastest solver (named); "
+            "`cvxportfolio`: its single-period optimization, same risk and costs, no lots, warm, fastest solver. "
+            + " ".join(notes) + "\n\n" + "\n".join(lines) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 100, 500, 2000])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--solvers", nargs="+", default=[s for s in ("CLARABEL", "OSQP", "SCS", "PIQP")
-                                                          if s in available()])
+    parser.add_argument("--solvers", nargs="+", default=["PIQP", "CLARABEL", "OSQP"],
+                        help="single-solver variants ours_<SOLVER> (SCS too if you have minutes)")
+    parser.add_argument("--naive-solvers", nargs="+", default=["PIQP", "CLARABEL", "OSQP"])
+    parser.add_argument("--peer-solvers", nargs="+", default=["CLARABEL", "PIQP"])
+    parser.add_argument("--peer-sizes", type=int, nargs="*", default=[100, 500, 2000])
+    parser.add_argument("--naive-max-assets", type=int, default=2000,
+                        help="no naive rows above this (the dense covariance of 10,000 assets is 800 MB)")
+    parser.add_argument("--first-order-max-assets", type=int, default=500,
+                        help="no OSQP/SCS rows above this (seconds per solve at 2,000 assets, measured)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--scs-max-assets", type=int, default=500)
     args = parser.parse_args()
-    rows = []
+    rows: list[dict] = []
     for n in args.sizes:
-        repeats = args.repeats if n < 2000 else max(3, args.repeats // 2)
-        reference = reference_objectives(n, repeats)
-        times, objectives, solver_times = run_ours(n, None, repeats)
-        rows.append(row(n, "ours", times, objectives, reference))
-        rows.append(row(n, "solver_only", solver_times, [], reference))
-        for solver in args.solvers:
-            if solver == "SCS" and n > args.scs_max_assets:
-                continue  # minutes per solve at 2000 assets (measured); not a candidate there
-            t, o, _ = run_ours(n, (solver,), repeats)
-            rows.append(row(n, f"ours_{solver}", t, o, reference))
-        if n <= 500:
-            t, o = run_naive_plain(n, repeats)
-            rows.append(row(n, "naive_plain", t, o, reference))
-        t, o = run_naive(n, repeats)
-        rows.append(row(n, "naive", t, o, reference))
-        by_method = {r["method"]: r["median_ms"] for r in rows if r["n_assets"] == n}
-        ours, solver_ms = by_method["ours"], by_method["solver_only"]
-        print(f"n={n}: ours {ours:.1f} ms, solver {solver_ms:.1f} ms, naive {by_method['naive']:.1f} ms"
-              f" -> naive/ours {by_method['naive'] / ours:.1f}x, ours/solver {ours / solver_ms:.2f}x"
-              + (f", naive_plain/ours {by_method['naive_plain'] / ours:.1f}x" if "naive_plain" in by_method else ""),
-              flush=True)
+        measure_size(n, args, rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     args.out.with_suffix(".md").write_text(markdown(rows))
-    for r in rows:
-        print(r)
+    slope = loglog_slope(rows)
+    if slope is not None:
+        print(f"log-log slope of ours from 100 to 2,000 assets: {slope:.2f}")
     print(f"default chain: {SMALL_PROBLEM_CHAIN} up to {SMALL_PROBLEM_VARIABLES} trade variables, "
           f"{LARGE_PROBLEM_CHAIN} above; wrote {args.out}")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from optimizer import console
@@ -279,6 +280,106 @@ def batch(
                      seconds=summary.seconds, failures=[list(f) for f in summary.failures])
         if summary.failed > 0:
             raise typer.Exit(code=EXIT_PARTIAL)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def bands(
+    source: Path = typer.Argument(..., help="A case file (.yaml, .yml, .json) or a price history (.csv: a date "
+                                  "column, then one column of total-return prices per asset)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="With a price history: CSV of asset,weight "
+                                           "(NAV fractions; the rest is cash)."),
+    risk_aversion: Optional[float] = typer.Option(None, "--risk-aversion", help="gamma of 0.5*gamma*TE^2 "
+                                                  "(default: the case's settings, or 10)."),
+    fixed_width: float = typer.Option(0.05, "--fixed-width", help="Half-width of the fixed bands shown alongside."),
+    trade_to: str = typer.Option("edge", "--trade-to", help="The band policy's rule: edge (trade back to the "
+                                 "nearest edge) or target (trade all the way back; wider bands)."),
+    half_spread: float = typer.Option(0.0002, "--half-spread", help="Price history: half-spread, fraction."),
+    commission: float = typer.Option(0.0001, "--commission", help="Price history: commission, fraction."),
+    sell_extra: float = typer.Option(0.0, "--sell-extra", help="Price history: extra cost per dollar sold "
+                                     "(e.g. tax a sale realises), fraction."),
+    adv_usd: float = typer.Option(5e8, "--adv-usd", help="Price history: average daily traded value per asset."),
+    nav_usd: float = typer.Option(1e6, "--nav-usd", help="Price history: account size (scales impact)."),
+    impact_eta: float = typer.Option(1.0, "--impact-eta", help="Price history: impact coefficient."),
+    write: Optional[Path] = typer.Option(None, "--write", help="Write the bands as a case file's targets: block "
+                                         "(YAML)."),
+    quiet: bool = QUIET,
+    log_json: bool = LOG_JSON,
+) -> None:
+    """Suggest per-asset tolerance bands (cube-root no-trade law) with their expected tracking error and cost."""
+    from optimizer.calibration import calibrate_bands
+
+    console.configure(quiet=quiet, log_json=log_json)
+    with _reported("bands"):
+        if write is not None:
+            check_output_file(write, "--write")
+        if source.suffix.lower() == ".csv":
+            prices, target = _read_price_history(source, weights)
+            result = calibrate_bands(prices, target, risk_aversion=risk_aversion, fixed_width=fixed_width,
+                                     trade_to=trade_to, half_spread=half_spread, commission=commission, sell_extra=sell_extra,
+                                     adv_usd=adv_usd, nav_usd=nav_usd, impact_eta=impact_eta)
+        else:
+            from optimizer.case_file import read_case
+
+            if weights is not None:
+                raise InputError("--weights", "is for price histories; a case file has its own targets")
+            result = calibrate_bands(read_case(source), risk_aversion=risk_aversion, fixed_width=fixed_width,
+                                     trade_to=trade_to)
+        table = Table(title=f"Calibrated bands for {console.escape(source.name)} "
+                            f"(risk aversion {result.risk_aversion:g}; weights and vols in %, costs in bp)", box=box.SIMPLE_HEAD,
+                      pad_edge=False)
+        for column in ("asset", "target", "lower", "upper", "half", "vol", "TE vol", "buy", "sell", "impact"):
+            table.add_column(column, justify="left" if column == "asset" else "right", overflow="fold")
+        for asset, row in result.table.iterrows():
+            half = "kept" if not row.calibrated else f"{row.half_width * 100:.2f}"
+            table.add_row(console.escape(asset), f"{row.target_weight * 100:.2f}", f"{row.band_lower * 100:.2f}",
+                          f"{row.band_upper * 100:.2f}", half, f"{row.volatility * 100:.1f}",
+                          f"{row.tracking_vol * 100:.1f}",
+                          f"{row.buy_cost * 1e4:.1f}", f"{row.sell_cost * 1e4:.1f}", f"{row.impact_cost * 1e4:.2f}")
+        console.renderable(table)
+        expected = Table(title="Expected per year (closed form; see optimizer.calibration)", box=box.SIMPLE_HEAD)
+        for column in ("bands", "tracking error", "cost bp/yr", "turnover"):
+            expected.add_column(column, justify="left" if column == "bands" else "right")
+        for label, row in result.expected.iterrows():
+            expected.add_row(console.escape(label), f"{row.tracking_error:.2%}", f"{row.cost_bps_per_year:.2f}",
+                             f"{row.turnover:.1%}")
+        console.renderable(expected)
+        cal, fix = result.expected.iloc[0], result.expected.iloc[1]
+        console.info("bands.summary", repr(result), source=str(source), risk_aversion=result.risk_aversion,
+                     calibrated_te=cal.tracking_error, calibrated_cost_bps=cal.cost_bps_per_year,
+                     fixed_te=fix.tracking_error, fixed_cost_bps=fix.cost_bps_per_year)
+        if write is not None:
+            import yaml
+
+            write.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(write, yaml.safe_dump({"targets": result.to_case_targets()}, sort_keys=False))
+            console.info("bands.wrote", f"wrote {write} (a case file's targets: block)", out=str(write))
+
+
+def _read_price_history(path: Path, weights: Optional[Path]):
+    """``(prices, target_weight)`` from a price CSV and a weights CSV (asset,weight). Raises InputError."""
+    import pandas as pd
+
+    if weights is None:
+        raise InputError("--weights", "is required with a price history (CSV of asset,weight)")
+    try:
+        raw = pd.read_csv(path, index_col=0)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError("prices", f"cannot read {str(path)!r} as CSV: {exc}") from None
+    try:
+        raw.index = pd.DatetimeIndex(pd.to_datetime(raw.index, format="ISO8601"), name="date")
+    except (ValueError, TypeError):
+        raise InputError("prices", f"first column of {str(path)!r} must hold dates (YYYY-MM-DD)") from None
+    try:
+        table = pd.read_csv(weights)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError("--weights", f"cannot read {str(weights)!r} as CSV: {exc}") from None
+    if list(table.columns[:2]) != ["asset", "weight"]:
+        raise InputError("--weights", f"needs columns asset,weight; found {list(table.columns)}")
+    target = pd.Series(pd.to_numeric(table["weight"], errors="coerce").to_numpy(),
+                       index=table["asset"].astype(str).to_numpy())
+    if target.isna().any():
+        raise InputError("target_weight", "is not a number", asset=str(target.index[target.isna()][0]))
+    return raw.sort_index(), target
 
 
 def main(argv: list[str] | None = None) -> int:

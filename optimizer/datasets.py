@@ -1095,3 +1095,59 @@ def stock_bond_monthly_1926(
                         (1.0 + returns).cumprod()])
     levels.index = pd.DatetimeIndex(levels.index, name="date")
     return levels * 100.0
+
+
+# --------------------------------------------------------------------------- VIX
+
+VIX_FILE = "vix_daily.csv.gz"
+
+
+def load_vix(directory: str | os.PathLike | None = None) -> pd.Series:
+    """CBOE VIX daily close, 2014-01-03 .. 2019-01-03 (annualised volatility, percent).
+
+    The stress level of :class:`optimizer.model.costs.CostModel` (``stress=``) and the
+    ``"level"`` signal of :class:`optimizer.policies.VolatilitySignal`. It does not cover
+    2008 or 2020: use a realized volatility there (:func:`optimizer.policies.signals.realized_volatility`).
+
+    Parameters
+    ----------
+    directory : str or os.PathLike, optional
+        Folder holding ``vix_daily.csv.gz``; default: searched as in :func:`_locate`
+        (the file is not packaged in ``optimizer/data``).
+
+    Returns
+    -------
+    pd.Series
+        Named ``vix``, indexed by date (sorted, unique), values > 0. The file marks
+        exchange holidays with ``.`` (no close); those rows are dropped, and their dates
+        listed in ``.attrs["holidays"]`` (46 of them).
+
+    Raises
+    ------
+    DataError
+        On a missing column, a bad or duplicate date, a value that is neither a number nor
+        ``.``, or one that is not positive.
+    FileNotFoundError
+        If the file cannot be found.
+    """
+    path = _locate(VIX_FILE, directory)
+    raw = pd.read_csv(path, dtype=str)
+    for column in ("Date", "vix"):
+        if column not in raw.columns:
+            raise DataError(path, column, "column missing")
+    holiday = raw["vix"].str.strip() == "."
+    values = pd.to_numeric(raw.loc[~holiday, "vix"], errors="coerce")
+    if values.isna().any():
+        row = int(values.index[values.isna()][0])
+        raise DataError(path, "vix", f"value {raw.at[row, 'vix']!r} in data row {row + 1} is not a number")
+    try:
+        dates = pd.to_datetime(raw["Date"], format="%m/%d/%Y")
+    except ValueError as error:
+        raise DataError(path, "Date", f"date not in format '%m/%d/%Y': {error}") from error
+    series = pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(dates[~holiday], name="date"),
+                       name="vix").sort_index()
+    if series.index.has_duplicates:
+        raise DataError(path, "Date", f"duplicate date {series.index[series.index.duplicated()][0].date()}")
+    _check_positive(series.to_frame(), path, ("vix",))
+    series.attrs["holidays"] = list(pd.DatetimeIndex(dates[holiday]))
+    return series

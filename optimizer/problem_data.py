@@ -53,11 +53,15 @@ class ProblemShape:
         return len(self.assets) * self.lot_slots
 
     @cached_property
+    def asset_key_position(self) -> np.ndarray:
+        """Per asset, the position of its exposure key in ``keys``."""
+        index = {k: i for i, k in enumerate(self.keys)}
+        return np.array([index[key] for key in self.asset_keys], dtype=int)
+
+    @cached_property
     def exposure_matrix(self) -> sp.csr_matrix:
         """``B`` (keys x assets, sparse): 1 where an asset belongs to a key."""
-        index = {k: i for i, k in enumerate(self.keys)}
-        rows = [index[key] for key in self.asset_keys]
-        return sp.csr_matrix((np.ones(self.n_assets), (rows, np.arange(self.n_assets))),
+        return sp.csr_matrix((np.ones(self.n_assets), (self.asset_key_position, np.arange(self.n_assets))),
                              shape=(len(self.keys), self.n_assets))
 
     @cached_property
@@ -140,10 +144,11 @@ class ProblemData:
     def lot_matrix(self) -> sp.csr_matrix:
         return self.shape.lot_matrix
 
-    @property
+    @cached_property
     def exposure0(self) -> np.ndarray:
         """Current exposures per key (holdings plus overlay), NAV fraction."""
-        return self.exposure_matrix @ self.weight0 + self.overlay_exposure @ self.overlay0
+        held = np.bincount(self.shape.asset_key_position, weights=self.weight0, minlength=len(self.shape.keys))
+        return held + self.overlay_exposure @ self.overlay0  # = B @ weight0 + A @ overlay0
 
     def with_bounds(self, *, buy_max: np.ndarray | None = None, lot_sell_max: np.ndarray | None = None) -> "ProblemData":
         """A copy with tightened trade bounds (used by the wash-sale second pass)."""
@@ -170,7 +175,67 @@ def prepare(
 
     ``universe`` fixes the asset order (default: the market's assets, then untradeable
     holdings); ``lot_slots`` the lots per asset (default: the most any asset holds).
+
+    The work is done by named steps, each a function that can be called and tested alone:
+    :func:`check_types` (validate), :func:`align` (asset order and cross-checks),
+    :func:`lots_to_slots`, :func:`lot_taxes`, :func:`trade_bounds`, :func:`trade_costs`,
+    :func:`risk_arrays` and :func:`overlay_arrays`.
     """
+    overlays = check_types(portfolio, targets, market, settings, tax, overlays, restrictions)
+    layout = align(portfolio, targets, market, overlays, universe)
+    lots = lots_to_slots(portfolio, layout, lot_slots)
+    nav = float(lots.holding_usd.sum() + portfolio.cash_usd + settings.cash_flow_usd)
+    if not nav > 0:
+        raise InputError("cash_flow_usd", f"leaves a net asset value of {nav:,.2f}; it must stay positive")
+    taxes = lot_taxes(lots, layout.price, market.date, tax)
+    bounds = trade_bounds(portfolio, layout, lots, taxes, market.date, settings, tax,
+                          restrictions or Restrictions(), nav)
+    factor_root, specific_sd = risk_arrays(market.risk, layout.keys)
+    tax_offset, carry_value = year_to_date(portfolio.realized_gain_usd, tax, nav)
+    shape = ProblemShape(
+        assets=layout.assets,
+        asset_keys=layout.asset_keys,
+        keys=layout.keys,
+        n_factors=market.risk.loadings.shape[1],
+        lot_slots=lots.slots,
+        overlays=tuple(o.name for o in overlays),
+        soft_bands=settings.bands == "soft",
+        shorts=bool(np.any(bounds["short_max"] > 0)),
+        trade_caps=bool(np.any(bounds["trade_max"] < UNLIMITED)),
+        tax_netting=portfolio.realized_gain_usd is not None,
+    )
+    return ProblemData(
+        shape=shape,
+        date=market.date,
+        nav_usd=nav,
+        price=layout.price,
+        weight0=lots.holding_usd / nav,
+        cash0=(portfolio.cash_usd + settings.cash_flow_usd) / nav,
+        cash_min=max(settings.min_cash_usd / nav, settings.min_cash_weight),
+        target=targets.weight.to_numpy(dtype=float),          # keys are the targets' own order
+        band_lower=targets.band_lower.to_numpy(dtype=float),
+        band_upper=targets.band_upper.to_numpy(dtype=float),
+        factor_root=factor_root,
+        specific_sd=specific_sd,
+        **trade_costs(market, layout, settings, nav),
+        lot_ids=lots.lot_ids,
+        lot_value=lots.quantity * np.repeat(layout.price, lots.slots) / nav,
+        lot_quantity=lots.quantity,
+        lot_basis=lots.basis,
+        **taxes.arrays(),
+        tax_offset=tax_offset,
+        carry_value=carry_value,
+        **bounds,
+        **overlay_arrays(portfolio, layout.keys, overlays, nav, settings),
+        settings=settings,
+        tax=tax,
+    )
+
+
+def check_types(portfolio: Portfolio, targets: Targets, market: Market, settings: Settings, tax: TaxRules,
+                overlays: Sequence[OverlayInstrument], restrictions: Restrictions | None) -> list[OverlayInstrument]:
+    """Step 1, validate: every input has its model type (else ``InputError`` naming the
+    field); returns ``overlays`` as a list."""
     for name, value, kind in (("portfolio", portfolio, Portfolio), ("targets", targets, Targets),
                               ("market", market, Market), ("settings", settings, Settings), ("tax", tax, TaxRules)):
         if not isinstance(value, kind):
@@ -178,33 +243,81 @@ def prepare(
     if restrictions is not None and not isinstance(restrictions, Restrictions):
         raise InputError("restrictions", f"expected Restrictions, got {type(restrictions).__name__}")
     try:
-        overlays = [] if isinstance(overlays, (str, bytes)) else list(overlays)
+        listed = None if isinstance(overlays, (str, bytes)) else list(overlays)
     except TypeError:
-        overlays = None
-    if overlays is None or not all(isinstance(o, OverlayInstrument) for o in overlays):
+        listed = None
+    if listed is None or not all(isinstance(o, OverlayInstrument) for o in listed):
         raise InputError("overlays", "expected a sequence of OverlayInstrument")
-    restrictions = restrictions or Restrictions()
-    untradeable = list(portfolio.untradeable_usd.index)
+    return listed
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Step 2's answer: the asset order, each asset's exposure key, the keys, and where each
+    asset and lot sits (integer positions, so later steps never look names up again)."""
+
+    assets: tuple[str, ...]
+    asset_keys: tuple[str, ...]     # assets: exposure key
+    keys: tuple[str, ...]           # the targets' keys, in the targets' order
+    at_market: np.ndarray           # assets: row in ``market.prices``, -1 if unpriced
+    tradeable: np.ndarray           # assets: priced and not held as untradeable
+    untradeable_at: np.ndarray      # position of each ``portfolio.untradeable_usd`` entry
+    lot_asset: np.ndarray           # lots (portfolio order): position of the lot's asset
+    price: np.ndarray               # assets: price per share (1.0 where unpriced: value-quoted)
+
+    def market_values(self, series: pd.Series, missing: float) -> np.ndarray:
+        """``series`` (aligned with ``market.prices``) in asset order, ``missing`` where unpriced."""
+        priced = self.at_market >= 0
+        values = np.full(len(self.assets), missing)
+        values[priced] = series.to_numpy(dtype=float)[self.at_market[priced]]
+        return values
+
+
+def align(portfolio: Portfolio, targets: Targets, market: Market, overlays: Sequence[OverlayInstrument],
+          universe: Sequence[str] | None) -> Layout:
+    """Step 2, align: fix the asset order (``universe``, default the market's assets then
+    untradeable holdings) and check that whatever is held, priced, classified, targeted and
+    risk-modelled is known to the rest (``InputError`` naming the field and the asset)."""
+    # plain dicts, not pandas indexes: a decision builds them once and they cost microseconds
+    untradeable = _names(portfolio.untradeable_usd.index)
+    market_row = {a: i for i, a in enumerate(_names(market.prices.index))}
     if universe is None:
-        universe = list(market.assets) + [a for a in untradeable if a not in market.prices.index]
-    assets = [str(a) for a in universe]
-    if len(set(assets)) != len(assets):
+        assets = list(market_row) + [a for a in untradeable if a not in market_row]
+    else:
+        assets = [str(a) for a in universe]
+    position = {a: i for i, a in enumerate(assets)}
+    if len(position) != len(assets):
         raise InputError("universe", "lists an asset twice")
-    _check_known(portfolio, assets, market, untradeable)
-    check_lots_dated_by(portfolio.lots, market.date)
-    classes = market.asset_class.reindex(assets)
-    if classes.isna().any():
-        raise InputError("asset_class", "has no exposure key for this asset", asset=str(classes.index[classes.isna()][0]))
-    untargeted = ~classes.isin(targets.weight.index)
-    if untargeted.any():
-        asset = str(classes.index[untargeted][0])
-        raise InputError("targets.weight", f"has no target for exposure key {classes[asset]!r}", asset=asset)
-    keys = list(targets.keys)
-    missing_risk = [k for k in keys if k not in market.risk.loadings.index]
+    lot_codes, held = pd.factorize(portfolio.lots["asset"])  # each held asset once
+    held = [str(a) for a in held]
+    unpriced = [a for a in held if a not in market_row]
+    if unpriced:
+        raise InputError("lots.asset", "has no price in the market snapshot", asset=min(unpriced))
+    held_at = np.array([position.get(a, -1) for a in held], dtype=int)
+    lot_asset = held_at[lot_codes] if len(lot_codes) else np.zeros(0, dtype=int)
+    untradeable_at = np.array([position.get(a, -1) for a in untradeable], dtype=int)
+    outside = sorted({a for a, at in zip(held, held_at) if at < 0} |
+                     {a for a, at in zip(untradeable, untradeable_at) if at < 0})
+    if outside:
+        field = "lots.asset" if outside[0] in set(held) else "untradeable_usd"
+        raise InputError(field, "is not in the universe", asset=outside[0])
+    if len(lot_codes) and (portfolio.lots["acquired"].to_numpy(dtype="datetime64[ns]") > np.datetime64(market.date, "ns")).any():
+        check_lots_dated_by(portfolio.lots, market.date)  # raises, naming the first late lot
+
+    class_of = dict(zip(_names(market.asset_class.index), _names(market.asset_class)))
+    unclassified = [a for a in assets if not isinstance(class_of.get(a), str)]
+    if unclassified:
+        raise InputError("asset_class", "has no exposure key for this asset", asset=unclassified[0])
+    asset_keys = tuple(class_of[a] for a in assets)
+    keys = tuple(_names(targets.weight.index))
+    known = set(keys)
+    for asset, key in zip(assets, asset_keys):
+        if key not in known:
+            raise InputError("targets.weight", f"has no target for exposure key {key!r}", asset=asset)
+    risk_keys = set(_names(market.risk.loadings.index))
+    missing_risk = [k for k in keys if k not in risk_keys]
     if missing_risk:
         raise InputError("risk.loadings", "has no row for this exposure key", asset=missing_risk[0])
-
-    overlays = list(overlays)
     names = [o.name for o in overlays]
     if len(set(names)) != len(names):
         raise InputError("overlays", "lists an instrument twice")
@@ -213,152 +326,175 @@ def prepare(
             raise InputError("overlay_contracts", "is held but not described in overlays", asset=name)
     for inst in overlays:
         for key in inst.exposure:
-            if key not in keys:
+            if key not in known:
                 raise InputError(f"overlays[{inst.name}].exposure", "maps to an unknown exposure key", asset=key)
 
+    at_market = np.fromiter((market_row.get(a, -1) for a in assets), dtype=int, count=len(assets))
+    tradeable = at_market >= 0
+    tradeable[untradeable_at] = False
+    price = np.ones(len(assets))
+    price[at_market >= 0] = market.prices.to_numpy(dtype=float)[at_market[at_market >= 0]]
+    return Layout(assets=tuple(assets), asset_keys=asset_keys, keys=keys, at_market=at_market,
+                  tradeable=tradeable, untradeable_at=untradeable_at, lot_asset=lot_asset, price=price)
+
+
+@dataclass(frozen=True)
+class LotSlots:
+    """Step 3's answer: lots laid out in slots (asset ``i`` owns ``i*slots .. i*slots+slots-1``)."""
+
+    slots: int
+    lot_ids: np.ndarray       # slots: lot id or "" (object)
+    quantity: np.ndarray      # slots: shares
+    basis: np.ndarray         # slots: cost basis per share
+    acquired: np.ndarray      # slots: datetime64[ns], NaT where empty
+    holding_usd: np.ndarray   # assets: value held (lots at ``Layout.price`` plus untradeable holdings)
+
+    @property
+    def occupied(self) -> np.ndarray:
+        return self.lot_ids != ""
+
+
+def lots_to_slots(portfolio: Portfolio, layout: Layout, lot_slots: int | None = None) -> LotSlots:
+    """Step 3, lots to slots: an asset's k-th lot (in the portfolio's order) fills its k-th
+    slot; ``lot_slots`` is the slots per asset (default: the most lots any asset holds)."""
     lots = portfolio.lots
-    per_asset = lots.groupby("asset").size()
-    most = int(per_asset.max()) if len(per_asset) else 0
+    n = len(layout.assets)
+    per_asset = np.bincount(layout.lot_asset, minlength=n)
+    most = int(per_asset.max(initial=0))
+    if lot_slots is not None and (isinstance(lot_slots, bool) or not isinstance(lot_slots, (int, np.integer))
+                                  or lot_slots < 1):
+        raise InputError("lot_slots", f"is {lot_slots!r}; expected a whole number of slots per asset, at least 1")
     slots = max(1, most) if lot_slots is None else int(lot_slots)
     if slots < most:
-        raise InputError("lot_slots", f"is {slots} but asset holds {most} lots", asset=str(per_asset.idxmax()))
-
-    n, q = len(assets), len(overlays)
-    tradeable = pd.Index(assets).isin(market.prices.index) & ~pd.Index(assets).isin(portfolio.untradeable_usd.index)
-    at_market = market.prices.index.get_indexer(assets)  # market position per asset, -1 if unpriced
-
-    def market_values(series: pd.Series, missing: float) -> np.ndarray:
-        """``series`` (aligned with ``market.prices``) in universe order, ``missing`` where unpriced."""
-        values = np.full(n, missing)
-        values[at_market >= 0] = series.to_numpy(dtype=float)[at_market[at_market >= 0]]
-        return values
-
-    price = market_values(market.prices, 1.0)
-
-    position = pd.Index(assets)
-    asset_of_lot = position.get_indexer(lots["asset"])
-    slot = asset_of_lot * slots + lots.groupby("asset", sort=False).cumcount().to_numpy()
+        raise InputError("lot_slots", f"is {slots} but asset holds {most} lots",
+                         asset=layout.assets[int(per_asset.argmax())])
+    order = np.argsort(layout.lot_asset, kind="stable")
+    first_of_asset = np.cumsum(per_asset) - per_asset
+    rank = np.empty(len(order), dtype=int)
+    rank[order] = np.arange(len(order)) - first_of_asset[layout.lot_asset[order]]
+    slot = layout.lot_asset * slots + rank
     lot_ids = np.full(n * slots, "", dtype=object)
-    lot_quantity = np.zeros(n * slots)
-    lot_basis = np.zeros(n * slots)
-    lot_acquired = np.full(n * slots, np.datetime64("NaT"), dtype="datetime64[ns]")
+    quantity = np.zeros(n * slots)
+    basis = np.zeros(n * slots)
+    acquired = np.full(n * slots, np.datetime64("NaT"), dtype="datetime64[ns]")
     lot_ids[slot] = lots["lot_id"].to_numpy(dtype=object)
-    lot_quantity[slot] = lots["quantity"].to_numpy(dtype=float)
-    lot_basis[slot] = lots["cost_basis"].to_numpy(dtype=float)
-    lot_acquired[slot] = lots["acquired"].to_numpy(dtype="datetime64[ns]")
-    holding_usd = lot_quantity.reshape(n, slots).sum(axis=1) * price
-    untradeable_at = position.get_indexer(portfolio.untradeable_usd.index)
-    np.add.at(holding_usd, untradeable_at, portfolio.untradeable_usd.to_numpy(dtype=float))
+    quantity[slot] = lots["quantity"].to_numpy(dtype=float)
+    basis[slot] = lots["cost_basis"].to_numpy(dtype=float)
+    acquired[slot] = lots["acquired"].to_numpy(dtype="datetime64[ns]")
+    holding_usd = quantity.reshape(n, slots).sum(axis=1) * layout.price
+    np.add.at(holding_usd, layout.untradeable_at, portfolio.untradeable_usd.to_numpy(dtype=float))
+    return LotSlots(slots=slots, lot_ids=lot_ids, quantity=quantity, basis=basis, acquired=acquired,
+                    holding_usd=holding_usd)
 
-    nav = float(holding_usd.sum() + portfolio.cash_usd + settings.cash_flow_usd)
-    if not nav > 0:
-        raise InputError("cash_flow_usd", f"leaves a net asset value of {nav:,.2f}; it must stay positive")
-    date = market.date
-    slot_price = np.repeat(price, slots)
-    lot_value = lot_quantity * slot_price / nav
-    occupied = lot_ids != ""
-    held_days = (np.datetime64(date, "ns") - lot_acquired).astype("timedelta64[D]").astype(float)
+
+@dataclass(frozen=True)
+class LotTaxes:
+    """Step 4's answer, per lot slot: the gain and what selling it today costs in tax."""
+
+    gain: np.ndarray        # per dollar sold, ``1 - basis / price`` (negative at a loss; 0 if empty)
+    held_days: np.ndarray   # days held (inf where empty)
+    long_term: np.ndarray   # bool
+    tax: np.ndarray         # tax due now per dollar sold, rate * gain
+    tax_cost: np.ndarray    # valued cost per dollar sold (TaxRules.realization_cost * gain)
+    wait_cost: np.ndarray   # least charge per dollar sold now of a lot soon long-term (TaxRules.wait_cost)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The :class:`ProblemData` fields of this step."""
+        return dict(lot_long_term=self.long_term, lot_tax=self.tax, lot_tax_cost=self.tax_cost,
+                    lot_wait_cost=self.wait_cost)
+
+
+def lot_taxes(lots: LotSlots, price: np.ndarray, date: pd.Timestamp, tax: TaxRules) -> LotTaxes:
+    """Step 4, taxes: per slot, the gain, the holding period's term and the tax of a sale on ``date``."""
+    occupied = lots.occupied
+    slot_price = np.repeat(price, lots.slots)
+    held_days = (np.datetime64(date, "ns") - lots.acquired).astype("timedelta64[D]").astype(float)
     held_days[~occupied] = np.inf
     long_term = occupied & (held_days > tax.long_term_days)
+    gain = np.where(occupied, 1.0 - lots.basis / slot_price, 0.0)
     rate = np.where(long_term, tax.long_term_rate, tax.short_term_rate)
-    gain = np.where(occupied, 1.0 - lot_basis / slot_price, 0.0)
-    lot_tax = rate * gain
-    lot_tax_cost = tax.realization_cost(long_term) * gain
-    lot_wait_cost = np.where(occupied, tax.wait_cost(gain, held_days), 0.0)
-    tax_offset, carry_value = year_to_date(portfolio.realized_gain_usd, tax, nav)
+    return LotTaxes(gain=gain, held_days=held_days, long_term=long_term, tax=rate * gain,
+                    tax_cost=tax.realization_cost(long_term) * gain,
+                    wait_cost=np.where(occupied, tax.wait_cost(gain, held_days), 0.0))
 
-    no_trade = restrictions.flag("no_trade", assets) | ~tradeable
+
+def trade_bounds(portfolio: Portfolio, layout: Layout, lots: LotSlots, taxes: LotTaxes, date: pd.Timestamp,
+                 settings: Settings, tax: TaxRules, restrictions: Restrictions, nav: float) -> dict[str, np.ndarray]:
+    """Step 5, bounds (NAV fractions): the largest sale per slot, buy, short and gross trade
+    per asset, from the restrictions, tradeability and, with ``settings.wash_sale``, the
+    wash-sale window; plus each asset's wash-sale group code."""
+    assets = list(layout.assets)
+    no_trade = restrictions.flag("no_trade", assets) | ~layout.tradeable
     no_buy = no_trade | restrictions.flag("no_buy", assets)
     no_sell = no_trade | restrictions.flag("no_sell", assets)
     wash_group, group_codes = _wash_groups(assets, tax)
-    sell_ok = np.repeat(~no_sell, slots) & occupied
+    sell_ok = np.repeat(~no_sell, lots.slots) & lots.occupied
     if settings.wash_sale:
         no_buy |= _recent_loss_sale(portfolio, wash_group, group_codes, date, tax)
-        sell_ok &= ~_bought_in_window(portfolio, wash_group, group_codes, lot_ids, lot_acquired, date, tax) | (gain >= 0)
-    lot_sell_max = np.where(sell_ok, lot_value, 0.0)
-
-    def cap(values_usd: np.ndarray) -> np.ndarray:
-        return np.minimum(values_usd / nav, UNLIMITED)
-
-    trade_max = cap(restrictions.size("max_trade_usd", assets))
-    buy_max = np.where(no_buy, 0.0, trade_max)
+        bought = _bought_in_window(portfolio, wash_group, group_codes, lots.lot_ids, lots.acquired, date, tax)
+        sell_ok &= ~bought | (taxes.gain >= 0)
+    value = lots.quantity * np.repeat(layout.price, lots.slots) / nav
+    trade_max = np.minimum(restrictions.size("max_trade_usd", assets) / nav, UNLIMITED)
     allow_short = restrictions.flag("allow_short", assets) & ~no_sell
-    short_max = np.where(allow_short, cap(restrictions.size("max_short_usd", assets)), 0.0)
+    return dict(
+        lot_sell_max=np.where(sell_ok, value, 0.0),
+        wash_group=wash_group,
+        buy_max=np.where(no_buy, 0.0, trade_max),
+        trade_max=trade_max,
+        short_max=np.where(allow_short, np.minimum(restrictions.size("max_short_usd", assets) / nav, UNLIMITED), 0.0),
+    )
 
-    vol = market_values(market.volatility, 0.0)
-    adv = market_values(market.adv_usd, np.inf)
-    impact = np.where(tradeable, settings.impact_eta * vol / adv * nav, 0.0)
-    half_spread = np.where(tradeable, market_values(market.half_spread, 0.0), 0.0)
-    commission = np.where(tradeable, market_values(market.commission, 0.0), 0.0)
 
-    risk = market.risk
-    loadings = risk.loadings.reindex(keys).to_numpy(dtype=float)
-    factor_root = risk.factor_root() @ loadings.T
-    specific_sd = np.sqrt(risk.specific_var.reindex(keys).to_numpy(dtype=float))
+def trade_costs(market: Market, layout: Layout, settings: Settings, nav: float) -> dict[str, np.ndarray]:
+    """Step 6, costs per asset: impact per NAV fraction squared (``impact_eta * vol / ADV *
+    NAV``), half-spread and commission per NAV fraction traded; 0 where untradeable."""
+    tradeable = layout.tradeable
+    vol = layout.market_values(market.volatility, 0.0)
+    adv = layout.market_values(market.adv_usd, np.inf)
+    return dict(
+        impact=np.where(tradeable, settings.impact_eta * vol / adv * nav, 0.0),
+        half_spread=np.where(tradeable, layout.market_values(market.half_spread, 0.0), 0.0),
+        commission=np.where(tradeable, layout.market_values(market.commission, 0.0), 0.0),
+    )
 
+
+def risk_arrays(risk, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Step 7, risk: ``factor_root`` (factors x keys, ``R @ F.T`` so factor risk is
+    ``||factor_root @ d||^2``) and the specific volatility per key."""
+    loadings, specific_var = risk.loadings, risk.specific_var
+    if _names(loadings.index) != list(keys):
+        loadings, specific_var = loadings.reindex(list(keys)), specific_var.reindex(list(keys))
+    return risk.factor_root() @ loadings.to_numpy(dtype=float).T, np.sqrt(specific_var.to_numpy(dtype=float))
+
+
+def overlay_arrays(portfolio: Portfolio, keys: Sequence[str], overlays: Sequence[OverlayInstrument], nav: float,
+                   settings: Settings) -> dict[str, np.ndarray | float]:
+    """Step 8, overlays: exposure per unit notional (keys x overlays), the current notional,
+    margin, costs and limits (NAV fractions)."""
     key_index = {k: i for i, k in enumerate(keys)}
-    overlay_exposure = np.zeros((len(keys), q))
+    q = len(overlays)
+    if not q:
+        empty = np.zeros(0)
+        return dict(overlay_exposure=np.zeros((len(keys), 0)), overlay0=empty, overlay_margin=empty,
+                    overlay_cost=empty, overlay_notional_usd=empty, overlay_max=empty, overlay_holding_cost=empty,
+                    overlay_gross_limit=max(settings.overlay_gross_limit, 0.0))
+    exposure = np.zeros((len(keys), q))
     for j, inst in enumerate(overlays):
         for key, beta in inst.exposure.items():
-            overlay_exposure[key_index[key], j] = beta
+            exposure[key_index[key], j] = beta
     notional = np.array([o.notional_per_contract_usd for o in overlays], dtype=float)
-    contracts = portfolio.overlay_contracts.reindex(names).fillna(0.0).to_numpy(dtype=float)
+    contracts = portfolio.overlay_contracts.reindex([o.name for o in overlays]).fillna(0.0).to_numpy(dtype=float)
     overlay0 = contracts * notional / nav
-
-    shape = ProblemShape(
-        assets=tuple(assets),
-        asset_keys=tuple(classes.astype(str)),
-        keys=tuple(keys),
-        n_factors=market.risk.loadings.shape[1],
-        lot_slots=slots,
-        overlays=tuple(names),
-        soft_bands=settings.bands == "soft",
-        shorts=bool(np.any(short_max > 0)),
-        trade_caps=bool(np.any(trade_max < UNLIMITED)),
-        tax_netting=portfolio.realized_gain_usd is not None,
-    )
-    return ProblemData(
-        shape=shape,
-        date=date,
-        nav_usd=nav,
-        price=price,
-        weight0=holding_usd / nav,
-        cash0=(portfolio.cash_usd + settings.cash_flow_usd) / nav,
-        cash_min=max(settings.min_cash_usd / nav, settings.min_cash_weight),
-        target=targets.weight.to_numpy(dtype=float),          # keys are the targets' own order
-        band_lower=targets.band_lower.to_numpy(dtype=float),
-        band_upper=targets.band_upper.to_numpy(dtype=float),
-        factor_root=factor_root,
-        specific_sd=specific_sd,
-        impact=impact,
-        half_spread=half_spread,
-        commission=commission,
-        lot_ids=lot_ids,
-        wash_group=wash_group,
-        lot_value=lot_value,
-        lot_quantity=lot_quantity,
-        lot_basis=lot_basis,
-        lot_long_term=long_term,
-        lot_tax=lot_tax,
-        lot_tax_cost=lot_tax_cost,
-        lot_wait_cost=lot_wait_cost,
-        tax_offset=tax_offset,
-        carry_value=carry_value,
-        lot_sell_max=lot_sell_max,
-        buy_max=buy_max,
-        trade_max=trade_max,
-        short_max=short_max,
-        overlay_exposure=overlay_exposure,
+    max_notional = np.array([o.max_notional_usd for o in overlays], dtype=float) / nav
+    return dict(
+        overlay_exposure=exposure,
         overlay0=overlay0,
         overlay_margin=np.array([o.initial_margin for o in overlays], dtype=float),
         overlay_cost=np.array([o.cost_per_contract_usd for o in overlays], dtype=float) / notional if q else np.zeros(0),
         overlay_notional_usd=notional,
-        overlay_max=np.maximum(np.minimum(np.array([o.max_notional_usd for o in overlays], dtype=float) / nav,
-                                          UNLIMITED), np.abs(overlay0)),
+        overlay_max=np.maximum(np.minimum(max_notional, UNLIMITED), np.abs(overlay0)),
         overlay_holding_cost=np.array([o.holding_cost for o in overlays], dtype=float),
         overlay_gross_limit=max(settings.overlay_gross_limit, float(np.abs(overlay0).sum())),
-        settings=settings,
-        tax=tax,
     )
 
 
@@ -376,20 +512,16 @@ def year_to_date(realized_gain_usd: float | None, tax: TaxRules, nav: float) -> 
     return rate * room_usd / nav, tax.carry_value
 
 
-def _check_known(portfolio: Portfolio, assets: list[str], market: Market, untradeable: list[str]) -> None:
-    held = set(portfolio.lots["asset"])
-    unpriced = sorted(held - set(market.prices.index))
-    if unpriced:
-        raise InputError("lots.asset", "has no price in the market snapshot", asset=unpriced[0])
-    outside = sorted((held | set(untradeable)) - set(assets))
-    if outside:
-        field = "lots.asset" if outside[0] in held else "untradeable_usd"
-        raise InputError(field, "is not in the universe", asset=outside[0])
+def _names(labels) -> list[str]:
+    """Labels (an Index or Series of strings) as a list of Python strings, converted in C."""
+    return [str(a) for a in labels.to_numpy(dtype=object).tolist()]
 
 
 def _wash_groups(assets: list[str], tax: TaxRules) -> tuple[np.ndarray, dict[str, int]]:
     """Per asset, an integer code of its wash-sale group (:meth:`TaxRules.wash_group`), and
     the codes by group name."""
+    if not tax.identical_groups:  # every asset its own group
+        return np.arange(len(assets)), {a: i for i, a in enumerate(assets)}
     codes: dict[str, int] = {}
     return np.array([codes.setdefault(tax.wash_group(a), len(codes)) for a in assets], dtype=int), codes
 
@@ -411,9 +543,10 @@ def _bought_in_window(portfolio: Portfolio, wash_group: np.ndarray, codes: dict[
     slot_group = np.repeat(wash_group, len(lot_ids) // max(len(wash_group), 1))
     window = np.timedelta64(tax.wash_sale_days, "D")
     today = np.datetime64(date, "ns")
+    occupied = lot_ids != ""
     age = today - lot_acquired
-    bought = {(int(slot_group[k]), str(lot_ids[k]))
-              for k in np.nonzero((lot_ids != "") & (age >= np.timedelta64(0)) & (age <= window))[0]}
+    held_recent = occupied & (age >= np.timedelta64(0)) & (age <= window)
+    bought: set[tuple[int, object]] = {(int(g), str(i)) for g, i in zip(slot_group[held_recent], lot_ids[held_recent])}
     recent = portfolio.recent_buys
     if len(recent):
         age = today - recent["acquired"].to_numpy(dtype="datetime64[ns]")
@@ -421,13 +554,13 @@ def _bought_in_window(portfolio: Portfolio, wash_group: np.ndarray, codes: dict[
         for asset, lot_id in inside[["asset", "lot_id"]].itertuples(index=False):
             group = codes.get(tax.wash_group(asset))
             if group is not None:
-                bought.add((group, lot_id or f"sold {asset} lot"))
-    blocked = np.zeros(len(lot_ids), dtype=bool)
+                bought.add((group, lot_id or ("unnamed buy", asset)))  # never equal to a held lot's id
     if not bought:
-        return blocked
-    by_group: dict[int, set[str]] = {}
-    for group, lot_id in bought:
-        by_group.setdefault(group, set()).add(lot_id)
-    for k in np.nonzero(lot_ids != "")[0]:
-        blocked[k] = bool(by_group.get(int(slot_group[k]), set()) - {str(lot_ids[k])})
+        return np.zeros(len(lot_ids), dtype=bool)
+    # a slot is blocked when its group bought anything other than the slot's own lot: with two
+    # or more buys always, with one buy unless that buy is the slot's lot
+    buys_in_group = np.bincount([g for g, _ in bought], minlength=len(codes))[slot_group]
+    blocked = occupied & (buys_in_group >= 1)
+    for k in np.nonzero(blocked & (buys_in_group == 1))[0]:
+        blocked[k] = (int(slot_group[k]), str(lot_ids[k])) not in bought
     return blocked

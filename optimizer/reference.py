@@ -84,10 +84,11 @@ def _netted_tax(data: ProblemData, sell: cp.Variable) -> cp.Expression:
     return cp.maximum(x, k * x) - max(x0, k * x0) + (floor - data.lot_tax_cost) @ sell
 
 
-def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple[Trade, float]:
+def solve_reference(data: ProblemData, solver: str | None = "CLARABEL", **solver_options) -> tuple[Trade, float]:
     """Solve the plain formulation; returns the trade and the objective in bps of NAV.
 
-    ``solver=None`` lets cvxpy pick its default solver.
+    ``solver=None`` lets cvxpy pick its default solver; ``solver_options`` go to the solver
+    (e.g. tolerances).
     """
     buy, sell, short, ov, exposure, net, gross, constraints, below, above, _, account_gap = _build(data, elastic=False)
     s = data.settings
@@ -101,7 +102,7 @@ def solve_reference(data: ProblemData, solver: str | None = "CLARABEL") -> tuple
     if data.shape.soft_bands:
         objective = objective + s.band_penalty * (cp.sum(below) + cp.sum(above) + account_gap)
     problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * objective), constraints)
-    problem.solve(solver=solver)
+    problem.solve(solver=solver, **solver_options)
     if problem.status != cp.OPTIMAL:
         raise RuntimeError(f"reference solve ended {problem.status}")
     q = len(data.shape.overlays)

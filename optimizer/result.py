@@ -20,6 +20,30 @@ from optimizer.terms.bands import BAND_TOLERANCE
 MIN_REPORTED_TRADE_USD = 0.01
 
 
+class _Table:
+    """A result table built on first use: the field accepts a DataFrame or a function making it.
+
+    Most callers read one or two tables (a backtest policy: ``trades`` and ``lot_sales``);
+    laying out the others costs more than the solve of a small problem, so
+    :func:`build_result` passes builders and each table is built once, when first read.
+    """
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            raise AttributeError(self.slot)  # tells dataclasses the field has no default
+        value = obj.__dict__[self.slot]
+        if not isinstance(value, pd.DataFrame):
+            value = value()
+            obj.__dict__[self.slot] = value
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.slot] = value
+
+
 @dataclass(frozen=True)
 class RebalanceResult:
     """Everything one decision produced; amounts in account currency unless named ``weight``.
@@ -49,10 +73,10 @@ class RebalanceResult:
 
     date: pd.Timestamp
     nav_usd: float
-    trades: pd.DataFrame
-    lot_sales: pd.DataFrame
-    overlay: pd.DataFrame
-    exposures: pd.DataFrame
+    trades: pd.DataFrame = _Table()
+    lot_sales: pd.DataFrame = _Table()
+    overlay: pd.DataFrame = _Table()
+    exposures: pd.DataFrame = _Table()
     costs_usd: dict[str, float]
     tracking_error_before: float
     tracking_error_after: float
@@ -69,6 +93,12 @@ class RebalanceResult:
     wash_sale_fixes: list[str] = field(default_factory=list)
     whole_units: bool = False
     term_values_usd: dict[str, float] = field(default_factory=dict)
+
+    def __getstate__(self) -> dict:
+        """Pickled with every table built (the builders are closures)."""
+        for name in ("trades", "lot_sales", "overlay", "exposures"):
+            getattr(self, name)
+        return self.__dict__
 
     @property
     def status(self) -> str:
@@ -148,56 +178,10 @@ def build_result(data: ProblemData, trade: Trade, *, solver: str, accurate: bool
     terms); without it the built-in terms are built to price the objective.
     """
     nav = data.nav_usd
-    shape = data.shape
-    net = trade.net(data)
-    sold = trade.sold(data)
-    weight_after = data.weight0 + net
-    trades = pd.DataFrame({
-        "asset_class": list(shape.asset_keys),
-        "price": data.price,
-        "shares": net * nav / data.price,
-        "trade_usd": net * nav,
-        "buy_usd": trade.buy * nav,
-        "sell_usd": sold * nav,
-        "short_usd": trade.short * nav,
-        "gross_usd": trade.gross(data) * nav,
-        "weight_before": data.weight0,
-        "weight_after": weight_after,
-    }, index=pd.Index(shape.assets, name="asset"))
-
-    sold_slots = np.nonzero((trade.sell * nav >= MIN_REPORTED_TRADE_USD) & (data.lot_ids != ""))[0]
-    slot_price = np.repeat(data.price, shape.lot_slots)
     gain_usd = tax.realized_gain(data, trade) * nav
-    lot_sales = pd.DataFrame({
-        "lot_id": data.lot_ids[sold_slots].astype(str),
-        "asset": [shape.assets[j // shape.lot_slots] for j in sold_slots],
-        "shares": trade.sell[sold_slots] * nav / slot_price[sold_slots],
-        "proceeds_usd": trade.sell[sold_slots] * nav,
-        "basis_usd": trade.sell[sold_slots] * nav / slot_price[sold_slots] * data.lot_basis[sold_slots],
-        "gain_usd": gain_usd[sold_slots],
-        "term": np.where(data.lot_long_term[sold_slots], "long", "short"),
-    }).set_index("lot_id")
-
-    contracts_before = data.overlay0 * nav / data.overlay_notional_usd if len(data.overlay0) else np.zeros(0)
-    contracts_trade = trade.overlay_trade * nav / data.overlay_notional_usd if len(data.overlay0) else np.zeros(0)
-    overlay = pd.DataFrame({
-        "contracts_before": contracts_before,
-        "contracts_trade": contracts_trade,
-        "contracts_after": contracts_before + contracts_trade,
-        "notional_after_usd": (data.overlay0 + trade.overlay_trade) * nav,
-    }, index=pd.Index(shape.overlays, name="instrument"))
-
-    violation = bands.violation(data, trade)
-    status = np.where(violation < -BAND_TOLERANCE, "below", np.where(violation > BAND_TOLERANCE, "above", "inside"))
-    exposures = pd.DataFrame({
-        "target": data.target,
-        "band_lower": data.band_lower,
-        "band_upper": data.band_upper,
-        "before": data.exposure0,
-        "after": data.exposure0 + trade.exposure_change(data),
-        "violation": violation,
-        "status": status,
-    }, index=pd.Index(shape.keys, name="key"))
+    long_mask = data.lot_long_term
+    tables = {"trades": lambda: trade_table(data, trade), "lot_sales": lambda: lot_sales_table(data, trade, gain_usd),
+              "overlay": lambda: overlay_table(data, trade), "exposures": lambda: exposures_table(data, trade)}
 
     parts = linear_costs.price_parts(data, trade)
     costs = {name: value * nav for name, value in parts.items()}
@@ -205,17 +189,13 @@ def build_result(data: ProblemData, trade: Trade, *, solver: str, accurate: bool
     costs["overlay_carry"] = overlay_term.carry(data, trade) * nav
     costs["tax"] = tax.price(data, trade) * nav
     costs["total"] = sum(costs.values())
-    long_mask = data.lot_long_term
 
     return RebalanceResult(
         date=data.date,
         nav_usd=nav,
-        trades=trades,
-        lot_sales=lot_sales,
-        overlay=overlay,
-        exposures=exposures,
+        **tables,
         costs_usd=costs,
-        tracking_error_before=float(np.sqrt(tracking.price(data, Trade.zero(shape)))),
+        tracking_error_before=float(np.sqrt(tracking.price(data, Trade.zero(data.shape)))),
         tracking_error_after=float(np.sqrt(tracking.price(data, trade))),
         cash_before_usd=data.cash0 * nav,
         cash_after_usd=cash.cash_after(data, trade) * nav,
@@ -231,3 +211,66 @@ def build_result(data: ProblemData, trade: Trade, *, solver: str, accurate: bool
         whole_units=whole_units,
         term_values_usd={term.name: term.price(data, trade) * nav for term in program.extra_terms} if program else {},
     )
+
+
+def trade_table(data: ProblemData, trade: Trade) -> pd.DataFrame:
+    """:attr:`RebalanceResult.trades`: one row per asset, amounts in account currency."""
+    nav = data.nav_usd
+    net = trade.net(data)
+    return pd.DataFrame({
+        "asset_class": list(data.shape.asset_keys),
+        "price": data.price,
+        "shares": net * nav / data.price,
+        "trade_usd": net * nav,
+        "buy_usd": trade.buy * nav,
+        "sell_usd": trade.sold(data) * nav,
+        "short_usd": trade.short * nav,
+        "gross_usd": trade.gross(data) * nav,
+        "weight_before": data.weight0,
+        "weight_after": data.weight0 + net,
+    }, index=pd.Index(data.shape.assets, name="asset"))
+
+
+def lot_sales_table(data: ProblemData, trade: Trade, gain_usd: np.ndarray) -> pd.DataFrame:
+    """:attr:`RebalanceResult.lot_sales`: one row per lot sold (``gain_usd`` per slot)."""
+    nav, shape = data.nav_usd, data.shape
+    sold_slots = np.nonzero((trade.sell * nav >= MIN_REPORTED_TRADE_USD) & (data.lot_ids != ""))[0]
+    slot_price = np.repeat(data.price, shape.lot_slots)[sold_slots]
+    proceeds = trade.sell[sold_slots] * nav
+    return pd.DataFrame({
+        "asset": [shape.assets[j // shape.lot_slots] for j in sold_slots],
+        "shares": proceeds / slot_price,
+        "proceeds_usd": proceeds,
+        "basis_usd": proceeds / slot_price * data.lot_basis[sold_slots],
+        "gain_usd": gain_usd[sold_slots],
+        "term": np.where(data.lot_long_term[sold_slots], "long", "short"),
+    }, index=pd.Index(data.lot_ids[sold_slots].astype(str), name="lot_id"))
+
+
+def overlay_table(data: ProblemData, trade: Trade) -> pd.DataFrame:
+    """:attr:`RebalanceResult.overlay`: contracts before, traded and after per instrument."""
+    nav = data.nav_usd
+    held = len(data.overlay0) > 0
+    contracts_before = data.overlay0 * nav / data.overlay_notional_usd if held else np.zeros(0)
+    contracts_trade = trade.overlay_trade * nav / data.overlay_notional_usd if held else np.zeros(0)
+    return pd.DataFrame({
+        "contracts_before": contracts_before,
+        "contracts_trade": contracts_trade,
+        "contracts_after": contracts_before + contracts_trade,
+        "notional_after_usd": (data.overlay0 + trade.overlay_trade) * nav,
+    }, index=pd.Index(data.shape.overlays, name="instrument"))
+
+
+def exposures_table(data: ProblemData, trade: Trade) -> pd.DataFrame:
+    """:attr:`RebalanceResult.exposures`: target, band, before, after and status per key."""
+    violation = bands.violation(data, trade)
+    status = np.where(violation < -BAND_TOLERANCE, "below", np.where(violation > BAND_TOLERANCE, "above", "inside"))
+    return pd.DataFrame({
+        "target": data.target,
+        "band_lower": data.band_lower,
+        "band_upper": data.band_upper,
+        "before": data.exposure0,
+        "after": data.exposure0 + trade.exposure_change(data),
+        "violation": violation,
+        "status": status,
+    }, index=pd.Index(data.shape.keys, name="key"))

@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("terms", ("optimizer.terms",)),
     ("program", ("optimizer.program", "optimizer.reference", "optimizer.solvers", "optimizer.result",
                  "optimizer.rounding", "optimizer.wash_sale")),
-    ("rebalancer", ("optimizer.rebalancer", "optimizer.household", "optimizer")),   # the bare root: the facade
+    ("rebalancer", ("optimizer.rebalancer", "optimizer.household", "optimizer.calibration", "optimizer")),   # the bare root: the facade
     ("policies", ("optimizer.policies",)),
     ("backtest/batch/execution", ("optimizer.backtest", "optimizer.batch", "optimizer.execution",
                                   "optimizer.overlays", "optimizer.book_schema", "optimizer.trade_file")),

@@ -6,6 +6,8 @@
     >>> result.metrics()["tracking_error"]  # doctest: +SKIP
 """
 
+from optimizer.backtest.bootstrap import BootstrapInterval, paired_difference_ci, politis_white_block_length
+from optimizer.backtest.attribution import Attribution, attribute_returns
 from optimizer.backtest.costs import CostModel, price_trade
 from optimizer.backtest.derivatives import OverlayConfig, OverlayMarket, OverlayRecords
 from optimizer.backtest.errors import CalendarError, CashShortfallError, CheckpointError, PriceDataError
@@ -15,7 +17,8 @@ from optimizer.backtest.result import BacktestResult
 from optimizer.backtest.simulator import BacktestConfig, Simulator
 
 __all__ = [
-    "BacktestConfig", "BacktestResult", "CalendarError", "CashShortfallError", "CheckpointError", "CostModel",
-    "Ledger", "OverlayConfig", "OverlayMarket", "OverlayRecords", "PriceDataError", "Simulator", "net_tax",
-    "overlay_summary", "price_trade", "summarize", "tax_alpha_bps",
+    "Attribution", "BacktestConfig", "BacktestResult", "BootstrapInterval", "CalendarError", "CashShortfallError",
+    "CheckpointError", "CostModel", "Ledger", "OverlayConfig", "OverlayMarket", "OverlayRecords", "PriceDataError",
+    "Simulator", "attribute_returns", "net_tax", "overlay_summary", "paired_difference_ci",
+    "politis_white_block_length", "price_trade", "summarize", "tax_alpha_bps",
 ]

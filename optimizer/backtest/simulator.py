@@ -158,6 +158,7 @@ class Simulator:
         for array in (self.prices, self.volatility):      # policies get views; they must not write
             array.setflags(write=False)
         self.half_spread, self.commission, self.adv_usd = config.costs.arrays(list(self.assets))
+        self.spread_scale, self.impact_scale = config.costs.stress_multipliers(self.calendar)  # ones unless stressed
         self.max_trade_usd = None if config.participation is None else config.participation * self.adv_usd
         simulated = T - self.first
         years = max((self.calendar[-1] - self.calendar[self.first]).days / 365.25, 1e-9)
@@ -174,8 +175,8 @@ class Simulator:
     # -- pricing -------------------------------------------------------------------------
     def price(self, step: int, trade_usd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Spread, commission, impact per asset of ``trade_usd`` filled on date ``step``."""
-        return price_trade(trade_usd, self.half_spread, self.commission, self.config.costs.impact_eta,
-                           self.volatility[step], self.adv_usd)
+        return price_trade(trade_usd, self.half_spread * self.spread_scale[step], self.commission,
+                           self.config.costs.impact_eta, self.volatility[step], self.adv_usd / self.impact_scale[step])
 
     # -- the run -------------------------------------------------------------------------
     def run(self, policy: Policy, initial_weights: pd.Series | dict | None = None, *,

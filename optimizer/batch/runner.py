@@ -73,7 +73,8 @@ from optimizer.batch.accounts import ACCOUNT_TABLES, make_context
 from optimizer.batch.errors import BatchRunError, OutputError
 from optimizer.batch.store import load_book
 from optimizer.batch.households import units
-from optimizer.batch.worker import Chunk, WorkOptions, diagnostics_frame, solve_chunk, unit_shas, write_part
+from optimizer.batch.worker import (Chunk, RowHashes, WorkOptions, diagnostics_frame, solve_chunk, unit_shas,
+                                   write_part)
 from optimizer.trade_file import OrderRules
 
 #: Most accounts in one chunk (a chunk of 100 small accounts takes ~1-2 s).
@@ -345,14 +346,8 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
 
 def _fingerprints(token: str, accounts: pd.DataFrame, book) -> dict[str, str]:
     """Per account, the input sha a worker would compute for it now (see :func:`worker.unit_shas`)."""
-    groups = {name: {a: g for a, g in book[name].groupby("account_id", sort=False)}
-              for name in ACCOUNT_TABLES if name in book.tables}
-    empty = {name: book[name].iloc[:0] for name in groups}
-
-    def rows_of(account_id: str) -> dict[str, pd.DataFrame]:
-        return {name: groups[name].get(account_id, empty[name]) for name in groups}
-
-    return unit_shas(token, accounts.to_dict("records"), rows_of)
+    hashes = RowHashes({name: book[name] for name in ACCOUNT_TABLES if name in book.tables})
+    return unit_shas(token, accounts.to_dict("records"), hashes)
 
 
 def _connect(scheduler: str | None, workers: int, *, tries: int = START_TRIES, processes: bool = True):

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from optimizer.book_schema import check_households, household_key
@@ -48,6 +49,10 @@ from optimizer.rebalancer import Rebalancer
 from optimizer.trade_file import ORDER_COLUMNS, OrderRules, orders_frame
 
 from optimizer.batch.accounts import ACCOUNT_TABLES, CaseBuilder
+from optimizer.batch.direct import DirectProgram
+from optimizer.batch.direct import solve as solve_direct
+from optimizer.batch.bulk_output import ChunkTables, account_columns
+from optimizer.batch.fast_prepare import OTHER_TABLES, ChunkLots, ChunkPreparer
 from optimizer.batch.households import build_household, member_results, units
 from optimizer.batch.errors import OutputError
 
@@ -69,6 +74,10 @@ OUTPUT_TABLES = ("trades", "lot_sales", "overlay", "orders", "diagnostics")
 
 _REBALANCER = Rebalancer(max_programs=64)
 _BUILDERS: dict[str, CaseBuilder] = {}
+#: The fast prepare of plain accounts, per run context (:class:`~optimizer.batch.fast_prepare.ChunkPreparer`).
+_PREPARERS: dict = {}
+#: The fast solve path of each built program (:class:`~optimizer.batch.direct.DirectProgram`), by shape.
+_DIRECT: dict = {}
 
 
 @dataclass(frozen=True)
@@ -151,14 +160,47 @@ def _warm(program, data) -> None:
             return
 
 
-def input_sha(token: str, account: dict, rows: dict[str, pd.DataFrame]) -> str:
-    """Fingerprint of what decides one account's result: the run context and its own rows."""
+class RowHashes:
+    """Per account, pandas' 64-bit row hashes of its rows in each per-account table, hashed once
+    per table (``hash_pandas_object``: vectorised, with a fixed key, so the same in every
+    process); rows of an account keep their table order. The worker hashes its chunk's
+    tables, the runner the book's: an account's rows give the same hashes in both."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame]):
+        self._tables = {}
+        for name in sorted(tables):
+            frame = tables[name]
+            if not len(frame):
+                continue
+            header = f"{name}:{list(frame.columns)!r}:{[str(t) for t in frame.dtypes]!r}"
+            hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+            ids = frame["account_id"].astype(str).to_numpy(dtype=object)
+            order = np.argsort(ids, kind="stable")
+            ranked = ids[order]
+            starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+            ends = np.r_[starts[1:], len(ranked)]
+            self._tables[name] = (header, hashes[order], {str(ranked[i]): (int(i), int(j))
+                                                          for i, j in zip(starts, ends)})
+
+    def of(self, account_id: str) -> list[tuple[str, bytes]]:
+        """``(table header, row hashes)`` of every table where the account has rows, by table name."""
+        out = []
+        for header, hashes, ranges in self._tables.values():
+            where = ranges.get(account_id)
+            if where is not None:
+                out.append((f"{header}:{where[1] - where[0]}", hashes[where[0]:where[1]].tobytes()))
+        return out
+
+
+def input_sha(token: str, account: dict, rows: list[tuple[str, bytes]]) -> str:
+    """Fingerprint of what decides one account's result: the run context, its account row and
+    its rows of the other tables (``RowHashes.of``), in book order (a reordered but equal
+    table only costs a needless rerun)."""
     digest = hashlib.sha256(token.encode())
     digest.update(repr(sorted((k, str(v)) for k, v in account.items())).encode())
-    for name in sorted(rows):
-        frame = rows[name]
-        if len(frame):  # rows in book order: a reordered but equal table only costs a needless rerun
-            digest.update(f"{name}{list(frame.columns)!r}{frame.to_numpy().tolist()!r}".encode())
+    for header, hashes in rows:
+        digest.update(header.encode())
+        digest.update(hashes)
     return digest.hexdigest()[:24]
 
 
@@ -168,12 +210,12 @@ def household_sha(shas: list[str]) -> str:
     return hashlib.sha256(("household:" + ";".join(shas)).encode()).hexdigest()[:24]
 
 
-def unit_shas(token: str, records: list[dict], rows_of: Callable[[str], dict[str, pd.DataFrame]]) -> dict[str, str]:
+def unit_shas(token: str, records: list[dict], hashes: RowHashes) -> dict[str, str]:
     """``input_sha`` per account of ``records``, a household's members sharing one (see :func:`units`)."""
     out: dict[str, str] = {}
     frame = pd.DataFrame(records)
     for unit in units(frame):
-        shas = [input_sha(token, records[i], rows_of(str(records[i]["account_id"]))) for i in unit]
+        shas = [input_sha(token, records[i], hashes.of(str(records[i]["account_id"]))) for i in unit]
         if len(unit) == 1 and household_key(records[unit[0]].get("household_id")) is None:
             out[str(records[unit[0]]["account_id"])] = shas[0]
         else:
@@ -201,6 +243,7 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
     options = options or WorkOptions()
     _event(options.topic, "start", chunk.number)
     builder = _builder(token, blob)
+    fast = _fast_prepare(token, builder, chunk)
     by_account = {name: {a: g for a, g in frame.groupby("account_id", sort=False)}
                   for name, frame in chunk.tables.items()}
     empty = {name: frame.iloc[:0] for name, frame in chunk.tables.items()}
@@ -209,8 +252,9 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
         return {name: by_account[name].get(account_id, empty[name]) for name in chunk.tables}
 
     records = chunk.accounts.to_dict("records")
-    shas = unit_shas(f"{token}:{options.fingerprint()}", records, rows_of)
-    outputs: dict[str, list] = {name: [] for name in ("trades", "lot_sales", "overlay", "orders")}
+    shas = unit_shas(f"{token}:{options.fingerprint()}", records, RowHashes(chunk.tables))
+    outputs = ChunkTables({"trades": TRADE_COLUMNS, "lot_sales": LOT_SALE_COLUMNS, "overlay": OVERLAY_COLUMNS,
+                           "orders": ORDER_COLUMNS})
     diagnostics = []
     for unit in units(chunk.accounts):
         members = [records[i] for i in unit]
@@ -224,21 +268,18 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
             rows.append(row)
         if household is None:
             answers = _solve_account(builder, members[0], rows_of(rows[0]["account_id"]), rows[0], chunk.number,
-                                     timeout_s, fault, options)
+                                     timeout_s, fault, options, fast)
         else:
             answers = _solve_household(builder, members, [rows_of(r["account_id"]) for r in rows], rows,
                                        chunk.number, timeout_s, fault, options)
         for row, produced in zip(rows, answers):
             diagnostics.append(row)
-            for name, frame in (produced or {}).items():
-                outputs[name].append(frame)
-    frames = {
-        "trades": _frame(outputs["trades"], TRADE_COLUMNS),
-        "lot_sales": _frame(outputs["lot_sales"], LOT_SALE_COLUMNS),
-        "overlay": _frame(outputs["overlay"], OVERLAY_COLUMNS),
-        "orders": _frame(outputs["orders"], ORDER_COLUMNS),
-        "diagnostics": diagnostics_frame(diagnostics),
-    }
+            if isinstance(produced, _Columns):
+                outputs.add_columns(produced)
+            elif produced:
+                outputs.add_frames(produced)
+    frames = {name: outputs.frame(name) for name in ("trades", "lot_sales", "overlay", "orders")}
+    frames["diagnostics"] = diagnostics_frame(diagnostics)
     before_write = getattr(fault, "before_write", None)
     write_part(Path(parts_dir), f"{run_id}-{chunk.number:06d}", frames, before_write=before_write)
     return frames["diagnostics"]
@@ -247,11 +288,24 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
 def _build_program(data, options: WorkOptions, chunk_number: int) -> float:
     """Build (and warm) the program of a new problem shape; seconds spent (0 when it was built)."""
     mark = time.perf_counter()
-    if data.shape not in _REBALANCER._programs:
+    if data.shape not in _REBALANCER._programs or data.shape not in _DIRECT:
         _event(options.topic, "build", chunk_number)
-        _warm(_REBALANCER.program(data.shape), data)
+        program = _REBALANCER.program(data.shape)
+        _warm(program, data)
+        _DIRECT[data.shape] = DirectProgram(program, data)
+        while len(_DIRECT) > _REBALANCER.max_programs:
+            _DIRECT.pop(next(iter(_DIRECT)))
         _event(options.topic, "built", chunk_number)
     return time.perf_counter() - mark
+
+
+def _solve(data, whole_units: bool):
+    """Solve prepared data as :meth:`Rebalancer.solve` does, on the shape's fast path:
+    ``(result, solved data, final trade)`` (the last two None off the fast path)."""
+    direct = _DIRECT.get(data.shape)
+    if direct is None or direct.program is not _REBALANCER._programs.get(data.shape):
+        return _REBALANCER.solve(data, whole_units=whole_units), None, None
+    return solve_direct(direct, data, whole_units=whole_units, parts=True)
 
 
 def _failure(exc: Exception) -> dict:
@@ -277,38 +331,64 @@ def _outputs(result, account_id: str, account_orders: pd.DataFrame, row: dict) -
     sales.insert(0, "account_id", account_id)
     overlay = result.overlay.reset_index()
     overlay.insert(0, "account_id", account_id)
-    row.update(status="ok", error_type="", reason="", solver=result.solver, accurate=result.accurate,
-               objective_bps=result.objective_bps, tracking_error_before=result.tracking_error_before,
-               tracking_error_after=result.tracking_error_after, nav_usd=result.nav_usd,
-               cash_after_usd=result.cash_after_usd, n_trades=len(traded),
-               n_orders=len(account_orders), n_lot_sales=len(sales),
-               wash_sale_fixes=len(result.wash_sale_fixes),
-               **{f"cost_{p}_usd": float(result.costs_usd.get(p, 0.0)) for p in COST_PARTS})
+    _diagnose(row, result, len(traded), len(account_orders), len(sales))
     return {"trades": traded, "lot_sales": sales, "overlay": overlay, "orders": account_orders}
 
 
+def _diagnose(row: dict, result, n_trades: int, n_orders: int, n_lot_sales: int) -> None:
+    """Fill a solved account's diagnostics ``row`` from its result and its output row counts."""
+    row.update(status="ok", error_type="", reason="", solver=result.solver, accurate=result.accurate,
+               objective_bps=result.objective_bps, tracking_error_before=result.tracking_error_before,
+               tracking_error_after=result.tracking_error_after, nav_usd=result.nav_usd,
+               cash_after_usd=result.cash_after_usd, n_trades=n_trades,
+               n_orders=n_orders, n_lot_sales=n_lot_sales,
+               wash_sale_fixes=len(result.wash_sale_fixes),
+               **{f"cost_{p}_usd": float(result.costs_usd.get(p, 0.0)) for p in COST_PARTS})
+
+
+def _fast_prepare(token: str, builder: CaseBuilder, chunk: Chunk):
+    """``(preparer, chunk lots, rows per account of the other tables)`` for :func:`_solve_account`."""
+    if token not in _PREPARERS or _PREPARERS[token].builder is not builder:
+        _PREPARERS.clear()
+        _PREPARERS[token] = ChunkPreparer(builder)
+    counts = {name: frame["account_id"].value_counts().to_dict() for name, frame in chunk.tables.items()
+              if name in OTHER_TABLES}
+    return _PREPARERS[token], ChunkLots(chunk.lots), counts
+
+
 def _solve_account(builder: CaseBuilder, account: dict, rows: dict[str, pd.DataFrame], row: dict, chunk_number: int,
-                   timeout_s: float, fault, options: WorkOptions) -> list[dict | None]:
-    """Solve one lone account; fills ``row``; returns ``[its output frames]`` (``[None]`` if it failed)."""
+                   timeout_s: float, fault, options: WorkOptions, fast=None) -> list[dict | None]:
+    """Solve one lone account; fills ``row``; returns ``[its output frames]`` (``[None]`` if it failed).
+
+    ``fast`` (from :func:`_fast_prepare`): a plain account's data come from the chunk's numpy
+    columns (:mod:`optimizer.batch.fast_prepare`); any other takes the general path."""
     account_id = row["account_id"]
     started = time.perf_counter()
     build_seconds = 0.0
     produced = None
     try:
-        if "account_kind" in account:
-            check_households(pd.DataFrame([account]))
-        extra = {name: rows[name] for name in ACCOUNT_TABLES[2:] if name in rows}
-        case, universe = builder.case(account, rows["lots"], rows["restrictions"], extra)
-        row["notes"] = builder.last_notes
-        data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options(),
-                       universe=universe, lot_slots=builder.context.lot_slots)
+        data = None
+        if fast is not None:
+            preparer, chunk_lots, counts = fast
+            data = preparer.prepare(account, chunk_lots, {name: c.get(account_id, 0) for name, c in counts.items()},
+                                    lots_frame=lambda: rows["lots"])
+        if data is None:
+            if "account_kind" in account:
+                check_households(pd.DataFrame([account]))
+            extra = {name: rows[name] for name in ACCOUNT_TABLES[2:] if name in rows}
+            case, universe = builder.case(account, rows["lots"], rows["restrictions"], extra)
+            row["notes"] = builder.last_notes
+            data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options(),
+                           universe=universe, lot_slots=builder.context.lot_slots)
         build_seconds = _build_program(data, options, chunk_number)
         if fault is not None:
             fault(account_id)
-        result = _REBALANCER.solve(data, whole_units=options.whole_shares)
-        cash_floor = max(case.settings.min_cash_usd, case.settings.min_cash_weight * result.nav_usd)
-        account_orders = orders_frame(result, account_id, rules=_order_rules(account, options),
-                                      cash_floor_usd=cash_floor)
+        result, solved, trade = _solve(data, options.whole_shares)
+        cash_floor = max(data.settings.min_cash_usd, data.settings.min_cash_weight * result.nav_usd)
+        rules = _order_rules(account, options)
+        columns = None if solved is None else account_columns(account_id, solved, trade, result, rules, cash_floor)
+        account_orders = None if columns is not None else orders_frame(result, account_id, rules=rules,
+                                                                       cash_floor_usd=cash_floor)
     except Exception as exc:  # noqa: BLE001 - one account's failure (or bug) must not stop the batch
         row.update(_failure(exc))
     else:
@@ -317,11 +397,19 @@ def _solve_account(builder: CaseBuilder, account: dict, rows: dict[str, pd.DataF
             row.update(status="failed", error_type="Timeout",
                        reason=f"timeout: the account took {seconds:.3f} s, over the {timeout_s:g} s limit "
                               "(program build not counted)")
+        elif columns is not None:
+            _diagnose(row, result, len(columns["trades"]["asset"]), len(columns["orders"]["asset"]),
+                      len(columns["lot_sales"]["lot_id"]))
+            produced = _Columns(columns)
         else:
             produced = _outputs(result, account_id, account_orders, row)
     row["build_seconds"] = build_seconds
     row["seconds"] = time.perf_counter() - started - build_seconds
     return [produced]
+
+
+class _Columns(dict):
+    """An account's output rows as columns (:func:`optimizer.batch.bulk_output.account_columns`)."""
 
 
 def _solve_household(builder: CaseBuilder, members: list[dict], rows: list[dict[str, pd.DataFrame]],
@@ -345,7 +433,7 @@ def _solve_household(builder: CaseBuilder, members: list[dict], rows: list[dict[
         if fault is not None:
             for row in diag_rows:
                 fault(row["account_id"])
-        result = _REBALANCER.solve(data, whole_units=options.whole_shares)
+        result = _solve(data, options.whole_shares)[0]
         per_member = member_results(case.household, data, split_result(case.household, data, parts, result))
         orders = {}
         for account in members:

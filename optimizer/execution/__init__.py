@@ -8,8 +8,11 @@ Journal of Risk 3(2), 2000, 5-39.
   participation caps, per-period limits, a spread cost and no reversal; :func:`efficient_frontier`.
 - :func:`twap`, :func:`vwap`: baselines; :func:`child_orders`: per-period slices.
 - :func:`expected_cost_and_variance`: the model's E[x] and V[x] of any trajectory.
+- :class:`ScheduledExecution`: a policy wrapper that executes another policy's decisions over
+  several days of a backtest and measures implementation shortfall against the arrival price.
 
-Every cost here is the model's expected cost, not a measured one.
+Every cost of the schedule functions is the model's expected cost, not a measured one;
+``ScheduledExecution.shortfall`` measures the realized cost of a backtest's fills.
 """
 
 from optimizer.execution.almgren_chriss import almgren_chriss
@@ -23,12 +26,14 @@ from optimizer.execution.program import (
     efficient_frontier,
     schedule,
 )
+from optimizer.execution.scheduled import ScheduledExecution
 
 __all__ = [
     "CostAndVariance",
     "ExecutionSchedule",
     "ScheduleInputs",
     "ScheduleProgram",
+    "ScheduledExecution",
     "almgren_chriss",
     "child_orders",
     "efficient_frontier",

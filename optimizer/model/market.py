@@ -63,10 +63,16 @@ class RiskModel:
         return list(self.loadings.index)
 
     def factor_root(self) -> np.ndarray:
-        """``R`` (factors x factors) with ``R.T @ R == factor_cov``; robust to singular covariances."""
-        values = self.factor_cov.to_numpy()
-        eigval, eigvec = np.linalg.eigh(values)
-        return (eigvec * np.sqrt(np.clip(eigval, 0.0, None))).T
+        """``R`` (factors x factors, read-only) with ``R.T @ R == factor_cov``; robust to singular covariances.
+
+        Computed once per model (every decision on this model uses it)."""
+        root = self.__dict__.get("_factor_root")
+        if root is None:
+            eigval, eigvec = np.linalg.eigh(self.factor_cov.to_numpy())
+            root = (eigvec * np.sqrt(np.clip(eigval, 0.0, None))).T
+            root.setflags(write=False)
+            object.__setattr__(self, "_factor_root", root)
+        return root
 
     def covariance(self) -> pd.DataFrame:
         """The dense covariance (for tests, reports and small problems only)."""

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
-from optimizer.model._checks import as_series, finite_number, nonnegative
+from optimizer.model._checks import as_series, finite, finite_number, nonnegative
 
 SUM_TOLERANCE = 1e-6
 
@@ -76,6 +76,38 @@ class Targets:
     @property
     def keys(self) -> list[str]:
         return list(self.weight.index)
+
+    def with_tilt(self, tilt: pd.Series | dict, limit: float | pd.Series) -> "Targets":
+        """Tactical targets: these (strategic) weights plus a tilt clipped to ``+/- limit``.
+
+        ``tilt`` (NAV fractions per key; keys left out get no tilt) is clipped per key to
+        ``[-limit, +limit]`` around the strategic weight; what the clipped tilts do not net
+        out goes to or comes from cash (``cash_weight - sum(clipped tilt)``). The bands move
+        with the target (same widths, lower edge floored at 0).
+
+        Raises
+        ------
+        InputError
+            ``targets.tilt`` naming the key if it is unknown or the tilted weight would be
+            negative; ``targets.tilt`` if the tilts would leave a negative cash weight.
+        """
+        tilt = as_series(tilt, "targets.tilt")
+        finite(tilt, "targets.tilt")
+        unknown = [key for key in tilt.index if key not in self.weight.index]
+        if unknown:
+            raise InputError("targets.tilt", "names a key that has no strategic target", asset=str(unknown[0]))
+        limit = _per_key(limit, self.weight, "targets.tilt_limit")
+        clipped = tilt.reindex(self.weight.index).fillna(0.0).clip(lower=-limit, upper=limit)
+        weight = self.weight + clipped
+        for key in weight.index:
+            if weight[key] < -1e-12:
+                raise InputError("targets.tilt", f"tilt {clipped[key]:+g} takes the weight {self.weight[key]:g} "
+                                 f"below zero", asset=str(key))
+        cash = self.cash_weight - float(clipped.sum())
+        if cash < -SUM_TOLERANCE:
+            raise InputError("targets.tilt", f"tilts add {float(clipped.sum()):+g} to the risky weights, more than "
+                             f"the cash target {self.cash_weight:g}; offset them")
+        return Targets(weight.clip(lower=0.0), self.band_lower + clipped, self.band_upper + clipped, max(cash, 0.0))
 
 
 def _per_key(value, weight: pd.Series, field: str) -> pd.Series:

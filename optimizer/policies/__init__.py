@@ -11,8 +11,13 @@ from optimizer.policies.harvest import LossHarvester
 from optimizer.policies.heuristics import (BuyAndHold, Calendar, CalendarThreshold, CashFlowRouting, Threshold,
                                            water_fill)
 from optimizer.policies.optimizer_policy import OptimizerPolicy
+from optimizer.policies.tactical import TargetPathCalendar, tactical_path
+from optimizer.policies.timing import (MomentumFilteredBands, MomentumTilt, RiskTriggered, TrendSignal,
+                                       VolatilityPacedBands, VolatilityPacing, VolatilitySignal)
 
 __all__ = [
     "Bands", "BuyAndHold", "Calendar", "CalendarThreshold", "CashFlowRouting", "LossHarvester", "OptimizerPolicy",
-    "Orders", "Policy", "Schedule", "State", "Threshold", "water_fill",
+    "Orders", "Policy", "Schedule", "State", "TargetPathCalendar", "Threshold", "tactical_path", "water_fill",
+    "MomentumFilteredBands", "MomentumTilt", "RiskTriggered", "TrendSignal", "VolatilityPacedBands",
+    "VolatilityPacing", "VolatilitySignal",
 ]

@@ -132,6 +132,14 @@ class OptimizerPolicy(Policy):
         is refused.
     terms:
         User terms added to every decision (see :class:`optimizer.Rebalancer` and ARCHITECTURE.md).
+    tactics:
+        Tactical options (:mod:`optimizer.policies.timing`: ``MomentumTilt``,
+        ``VolatilityPacing``), applied in order on each decision: each may tilt the target
+        (within its bound) or cap buys (NAV fraction per asset) for that decision only.
+
+    A cost model with ``stress`` (:class:`optimizer.model.costs.CostModel`) prices each
+    decision at that date's scaled spread and impact (:meth:`CostModel.on`), the numbers
+    the simulator fills with.
     """
 
     def __init__(self, target, *, costs: CostModel = CostModel(), tax: TaxRules = TaxRules(),
@@ -141,8 +149,10 @@ class OptimizerPolicy(Policy):
                  lot_groups: int = 8, min_trade_usd: float = 100.0, min_trade_weight: float = 0.001,
                  min_harvest_loss: float = 0.05, min_harvest_usd: float = 0.0, min_holding_days: int = 0,
                  whole_shares: bool = False, substitutes: dict[str, list[str]] | None = None,
-                 solvers: tuple[str, ...] | None = None, name: str | None = None, terms: tuple = ()):
+                 solvers: tuple[str, ...] | None = None, name: str | None = None, terms: tuple = (),
+                 tactics: tuple = ()):
         super().__init__(target)
+        self.tactics = tuple(tactics)
         self.substitutes = _checked_substitutes(substitutes, tax)
         for field, value in (("min_trade_usd", min_trade_usd), ("min_trade_weight", min_trade_weight),
                              ("min_harvest_loss", min_harvest_loss), ("min_harvest_usd", min_harvest_usd),
@@ -197,6 +207,8 @@ class OptimizerPolicy(Policy):
         self._commission = pd.Series(commission, index=names)
         self._adv = pd.Series(adv, index=names)
         self._restrictions = self._substitute_restrictions(names, weight)
+        for tactic in self.tactics:
+            tactic.start(assets)
         self._risk = None
         self._risk_key = None
         self._covariance = None
@@ -262,9 +274,10 @@ class OptimizerPolicy(Policy):
     def _decide(self, date: pd.Timestamp, state: State, risk: RiskModel) -> Orders | None:
         names = list(state.assets)
         prices = pd.Series(state.prices, index=names)
+        half_spread, adv_usd = self._day_costs(date)
         market = Market(date=date, prices=prices, asset_class=self._classes, risk=risk,
-                        volatility=pd.Series(state.volatility, index=names), adv_usd=self._adv,
-                        half_spread=self._half_spread, commission=self._commission)
+                        volatility=pd.Series(state.volatility, index=names), adv_usd=adv_usd,
+                        half_spread=half_spread, commission=self._commission)
         ledger = state.ledger
         groups = group_lots(ledger.lots_frame(), prices, date, self.tax.long_term_days, self.lot_groups)
         lots = groups.lots
@@ -273,9 +286,13 @@ class OptimizerPolicy(Policy):
                               recent_buys=ledger.recent_buys(date, self.tax.wash_sale_days),
                               realized_gain_usd=ledger.realized_gain_usd(date))
         settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()))
-        data = prepare(portfolio, self._targets, market, settings, tax=self.tax, restrictions=self._restrictions,
+        targets, buy_limit = self._tactical(date, state)
+        data = prepare(portfolio, targets, market, settings, tax=self.tax, restrictions=self._restrictions,
                        lot_slots=self.lot_groups)
         data = self._without_small_harvests(data, lots)
+        if buy_limit is not None:
+            limit = pd.Series(buy_limit, index=names).reindex(list(data.shape.assets)).fillna(np.inf).to_numpy()
+            data = data.with_bounds(buy_max=np.minimum(data.buy_max, limit))
         decision_years = max(DECISION_YEARS[self.schedule.frequency], 1.0 / state.periods_per_year)
         data = amortize_costs(data, self._target, self._relative_var, decision_years)
         result = self._solve_without_small_trades(data)
@@ -290,6 +307,29 @@ class OptimizerPolicy(Policy):
             if trade[i] < 0:    # sell exactly the named lots, so no rounding remainder reaches other lots
                 trade[i] = -state.prices[i] * sum(sales.values())
         return Orders(trade, lot_sales or None)
+
+    def _day_costs(self, date: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
+        """Half spread and ADV per asset on ``date``: the cost model's stress scaling applied
+        (the simulator fills with the same numbers); the base numbers without ``stress``."""
+        if self.costs.stress is None:
+            return self._half_spread, self._adv
+        spread_scale, impact_scale = (scale[0] for scale in self.costs.stress_multipliers([date]))
+        return self._half_spread * spread_scale, self._adv / impact_scale
+
+    def _tactical(self, date: pd.Timestamp, state: State) -> tuple[Targets, np.ndarray | None]:
+        """This decision's targets and buy limits (NAV fraction per asset, or None) after the tactics."""
+        if not self.tactics:
+            return self._targets, None
+        target, buy_limit = self._target.copy(), None
+        for tactic in self.tactics:
+            view = tactic.adjust(date, state, target)
+            target = view.target
+            if view.buy_limit is not None:
+                buy_limit = view.buy_limit if buy_limit is None else np.minimum(buy_limit, view.buy_limit)
+        tilt = target - self._target
+        if not np.any(np.abs(tilt) > 1e-12):
+            return self._targets, buy_limit
+        return self._targets.with_tilt(pd.Series(tilt, index=list(state.assets)), 1.0), buy_limit
 
     def _solve_without_small_trades(self, data: ProblemData) -> RebalanceResult:
         """Solve; while some asset's trade is below the minimum, freeze it and re-solve.
@@ -346,7 +386,8 @@ class OptimizerPolicy(Policy):
 
     def state_dict(self) -> dict:
         return {"schedule": self.schedule.last, "risk_key": self._risk_key, "risk": self._risk,
-                "relative_var": self._relative_var, "covariance": self._covariance}
+                "relative_var": self._relative_var, "covariance": self._covariance,
+                "tactics": [tactic.state_dict() for tactic in self.tactics]}
 
     def load_state_dict(self, state: dict) -> None:
         self.schedule.last = state.get("schedule")
@@ -354,6 +395,8 @@ class OptimizerPolicy(Policy):
         self._risk = state.get("risk")
         self._relative_var = state.get("relative_var")
         self._covariance = state.get("covariance")
+        for tactic, saved in zip(self.tactics, state.get("tactics", [])):
+            tactic.load_state_dict(saved)
 
 
 def _checked_substitutes(substitutes: dict[str, list[str]] | None, tax: TaxRules) -> dict[str, list[str]] | None:

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.problem_data import ProblemData, ProblemShape
-from optimizer.terms.base import Term, Trade
+from optimizer.terms.base import Term, Trade, assign
 
 
 def row_matrix(shape: ProblemShape) -> sp.csr_matrix:
@@ -57,10 +57,10 @@ class AccountBands(Term):
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
         before = row_matrix(self.shape) @ data.weight0
-        self.room_below.value = data.account_band_lower - before
-        self.room_above.value = data.account_band_upper - before
+        assign(self.room_below, data.account_band_lower - before)
+        assign(self.room_above, data.account_band_upper - before)
         if self.shape.soft_bands:
-            self.penalty.value = weight
+            assign(self.penalty, weight)
 
     def objective(self):
         return self._expression

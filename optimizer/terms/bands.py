@@ -11,7 +11,7 @@ import cvxpy as cp
 import numpy as np
 
 from optimizer.problem_data import ProblemData
-from optimizer.terms.base import Term, Trade
+from optimizer.terms.base import Term, Trade, assign
 
 #: Violations smaller than this (NAV fraction) count as inside the band.
 BAND_TOLERANCE = 1e-6
@@ -56,12 +56,12 @@ class Bands(Term):
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
         e0 = data.exposure0
-        self.room_below.value = data.band_lower - e0
-        self.room_above.value = data.band_upper - e0
+        assign(self.room_below, data.band_lower - e0)
+        assign(self.room_above, data.band_upper - e0)
         if self.shape.soft_bands:
-            self.penalty.value = weight
+            assign(self.penalty, weight)
         if len(self.shape.overlays):
-            self.overlay_exposure.value = data.overlay_exposure
+            assign(self.overlay_exposure, data.overlay_exposure)
 
     def objective(self):
         return self._expression

@@ -21,6 +21,20 @@ from optimizer.problem_data import ProblemData, ProblemShape
 OBJECTIVE_SCALE = 1e4
 
 
+def assign(parameter: cp.Parameter, value) -> None:
+    """Write ``value`` into ``parameter`` without cvxpy's per-assignment projection check.
+
+    ``parameter.value = value`` re-checks the parameter's attributes (sign, symmetry) with a
+    projection on every write, a large share of a small problem's update time; the values
+    here come from :func:`optimizer.problem_data.prepare`, which checked them once. Only the
+    shape is checked. User terms may keep using ``.value``.
+    """
+    array = np.asarray(value, dtype=float)
+    if array.shape != parameter.shape:
+        raise ValueError(f"parameter {parameter.name()!r} expects shape {parameter.shape}, got {array.shape}")
+    parameter.save_value(array)
+
+
 class Variables:
     """Decision variables of one problem shape, all in NAV fractions.
 
@@ -85,7 +99,8 @@ class Trade:
 
     def exposure_change(self, data: ProblemData) -> np.ndarray:
         """Change of exposure per key from holdings and overlay."""
-        return data.exposure_matrix @ self.net(data) + data.overlay_exposure @ self.overlay_trade
+        by_key = np.bincount(data.shape.asset_key_position, weights=self.net(data), minlength=len(data.shape.keys))
+        return by_key + data.overlay_exposure @ self.overlay_trade  # = B @ net + A @ overlay
 
 
 class Term(ABC):

@@ -13,7 +13,7 @@ import numpy as np
 
 from optimizer.problem_data import ProblemData
 from optimizer.terms import impact, linear_costs, overlay
-from optimizer.terms.base import Term, Trade
+from optimizer.terms.base import Term, Trade, assign
 
 
 def cash_after(data: ProblemData, trade: Trade, *, with_impact: bool = True) -> float:
@@ -59,14 +59,14 @@ class Cash(Term):
         self._constraints = [spent <= self.available]
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
-        self.linear_cost.value = data.linear_cost
+        assign(self.linear_cost, data.linear_cost)
         if self.shape.accounts:
-            self.available.value = data.account_cash_free
+            assign(self.available, data.account_cash_free)
             return
-        self.available.value = data.cash0 - data.cash_min
+        assign(self.available, data.cash0 - data.cash_min)
         if self.shape.overlays:
-            self.overlay_cost.value = data.overlay_cost
-            self.margin.value = data.overlay_margin
+            assign(self.overlay_cost, data.overlay_cost)
+            assign(self.margin, data.overlay_margin)
 
     def constraints(self):
         return self._constraints

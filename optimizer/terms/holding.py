@@ -13,7 +13,7 @@ import cvxpy as cp
 import numpy as np
 
 from optimizer.problem_data import ProblemData
-from optimizer.terms.base import Term, Trade
+from optimizer.terms.base import Term, Trade, assign
 
 
 def price(data: ProblemData, trade: Trade) -> float:
@@ -42,7 +42,7 @@ class HoldingCost(Term):
         self._expression = self.cost @ v.trade
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
-        self.cost.value = weight * np.asarray(data.holding_cost, dtype=float)
+        assign(self.cost, weight * np.asarray(data.holding_cost, dtype=float))
 
     def objective(self):
         return self._expression

@@ -10,7 +10,7 @@ import cvxpy as cp
 import numpy as np
 
 from optimizer.problem_data import ProblemData
-from optimizer.terms.base import Term, Trade
+from optimizer.terms.base import Term, Trade, assign
 
 
 def coefficient_per_usd(impact_eta: float, volatility: np.ndarray, adv_usd: np.ndarray) -> np.ndarray:
@@ -46,7 +46,7 @@ class MarketImpact(Term):
         self._expression = cp.sum_squares(cp.multiply(self.root, v.trade))
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
-        self.root.value = np.sqrt(weight * data.impact)
+        assign(self.root, np.sqrt(weight * data.impact))
 
     def objective(self):
         return self._expression

@@ -6,7 +6,7 @@ import cvxpy as cp
 import numpy as np
 
 from optimizer.problem_data import ProblemData
-from optimizer.terms.base import Term, Trade
+from optimizer.terms.base import Term, Trade, assign
 
 
 def breaches(data: ProblemData, trade: Trade, tolerance: float = 1e-7) -> dict[str, np.ndarray]:
@@ -37,12 +37,12 @@ class TradeLimits(Term):
             self._constraints.append(v.gross <= self.trade_max)
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
-        self.buy_max.value = data.buy_max
-        self.sell_max.value = data.lot_sell_max
+        assign(self.buy_max, data.buy_max)
+        assign(self.sell_max, data.lot_sell_max)
         if self.shape.shorts:
-            self.short_max.value = data.short_max
+            assign(self.short_max, data.short_max)
         if self.shape.trade_caps:
-            self.trade_max.value = data.trade_max
+            assign(self.trade_max, data.trade_max)
 
     def constraints(self):
         return self._constraints

@@ -6,7 +6,7 @@ import cvxpy as cp
 import numpy as np
 
 from optimizer.problem_data import ProblemData
-from optimizer.terms.base import Term, Trade
+from optimizer.terms.base import Term, Trade, assign
 
 
 def charged(rate: np.ndarray, traded: np.ndarray) -> np.ndarray:
@@ -53,9 +53,9 @@ class LinearCosts(Term):
         self._expression = paid_expression(v, self.linear_cost, self.overlay_cost)
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
-        self.linear_cost.value = weight * data.linear_cost
+        assign(self.linear_cost, weight * data.linear_cost)
         if self.overlay_cost is not None:
-            self.overlay_cost.value = weight * data.overlay_cost
+            assign(self.overlay_cost, weight * data.overlay_cost)
 
     def objective(self):
         return self._expression

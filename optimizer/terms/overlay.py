@@ -7,7 +7,7 @@ import cvxpy as cp
 import numpy as np
 
 from optimizer.problem_data import ProblemData
-from optimizer.terms.base import Term, Trade
+from optimizer.terms.base import Term, Trade, assign
 
 
 def notional_after(data: ProblemData, trade: Trade) -> np.ndarray:
@@ -43,10 +43,10 @@ class OverlayLimits(Term):
         self._expression = self.holding_cost @ v.overlay_gross
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
-        self.overlay0.value = data.overlay0
-        self.gross_limit.value = data.overlay_gross_limit
-        self.instrument_limit.value = data.overlay_max
-        self.holding_cost.value = weight * data.overlay_holding_cost
+        assign(self.overlay0, data.overlay0)
+        assign(self.gross_limit, data.overlay_gross_limit)
+        assign(self.instrument_limit, data.overlay_max)
+        assign(self.holding_cost, weight * data.overlay_holding_cost)
 
     def objective(self):
         return self._expression

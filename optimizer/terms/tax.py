@@ -23,7 +23,7 @@ import cvxpy as cp
 import numpy as np
 
 from optimizer.problem_data import ProblemData
-from optimizer.terms.base import Term, Trade
+from optimizer.terms.base import Term, Trade, assign
 
 
 def realized_gain(data: ProblemData, trade: Trade) -> np.ndarray:
@@ -83,15 +83,15 @@ class CapitalGainsTax(Term):
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
         premium = weight * wait_premium(data)
         if not self.shape.tax_netting:
-            self.lot_tax.value = weight * data.lot_tax_cost + premium
+            assign(self.lot_tax, weight * data.lot_tax_cost + premium)
             return
-        self.lot_tax.value = weight * data.lot_tax_cost
-        self.wait.value = premium
+        assign(self.lot_tax, weight * data.lot_tax_cost)
+        assign(self.wait, premium)
         k, x0 = data.carry_value, data.tax_offset
-        self.lot_tax_carried.value = weight * k * data.lot_tax_cost
-        self.offset.value = weight * x0
-        self.offset_carried.value = weight * k * x0
-        self.at_zero.value = weight * max(x0, k * x0)
+        assign(self.lot_tax_carried, weight * k * data.lot_tax_cost)
+        assign(self.offset, weight * x0)
+        assign(self.offset_carried, weight * k * x0)
+        assign(self.at_zero, weight * max(x0, k * x0))
 
     def constraints(self):
         return self._constraints

@@ -12,7 +12,7 @@ import cvxpy as cp
 import numpy as np
 
 from optimizer.problem_data import ProblemData
-from optimizer.terms.base import Term, Trade
+from optimizer.terms.base import Term, Trade, assign
 
 
 def deviation(data: ProblemData, trade: Trade) -> np.ndarray:
@@ -52,13 +52,13 @@ class TrackingError(Term):
         factor_root = root * data.factor_root
         specific_sd = root * data.specific_sd
         d0 = data.exposure0 - data.target
-        self.factor_asset.value = factor_root @ data.exposure_matrix
-        self.factor_offset.value = factor_root @ d0
-        self.specific_sd.value = specific_sd
-        self.specific_offset.value = specific_sd * d0
+        assign(self.factor_asset, factor_root[:, self.shape.asset_key_position])  # = factor_root @ B
+        assign(self.factor_offset, factor_root @ d0)
+        assign(self.specific_sd, specific_sd)
+        assign(self.specific_offset, specific_sd * d0)
         if len(self.shape.overlays):
-            self.factor_overlay.value = factor_root @ data.overlay_exposure
-            self.specific_overlay.value = specific_sd[:, None] * data.overlay_exposure
+            assign(self.factor_overlay, factor_root @ data.overlay_exposure)
+            assign(self.specific_overlay, specific_sd[:, None] * data.overlay_exposure)
 
     def objective(self):
         return self._expression

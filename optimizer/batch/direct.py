@@ -1,0 +1,322 @@
+"""A batch worker's fast path for re-solving one built program many times with PIQP.
+
+The nightly batch solves thousands of accounts of one problem shape, each several times
+(the wash-sale conflict settling re-solves with tightened bounds). Through cvxpy every
+solve costs ~5 ms of Python at 50 assets x 3 lots (parameter stuffing into new sparse
+matrices, the solver interface, unpacking) around ~0.8 ms inside PIQP.
+:class:`DirectProgram` keeps cvxpy's own canonical form of the built program (its DPP
+parameter-to-matrix maps, read once) and per solve only:
+
+1. writes the decision's numbers into the program's Parameters (the terms' own
+   ``update``; when only the trade bounds changed, as in the wash-sale re-solves, only
+   the limits term's),
+2. multiplies cvxpy's reduced parameter maps by the parameter vector into matrices of a
+   fixed sparsity (index maps built once),
+3. updates one kept ``piqp.SparseSolver`` in place (same structure: no new symbolic
+   factorisation) and solves with the chain's PIQP tolerances,
+4. reads the trade from the solution vector through an index map found once by
+   unpacking a probe vector (``0, 1, 2, ...``) through cvxpy's own inverse chain, and
+5. verifies it in numpy exactly as the chain does (:func:`optimizer.program.verify`).
+
+Anything else (a chain that does not start with PIQP, a status other than solved, a
+failed verification, an unexpected canonical form) goes to the program's own
+:meth:`~optimizer.program.Program.solve`, the full chain: the answer is the chain's,
+only reached without its Python overhead. Results equal the chain's within solver
+tolerance (``tests/test_batch_fast_path.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.errors import SolveAttempt
+from optimizer.problem_data import ProblemData
+from optimizer.program import Program, verify
+from optimizer.solvers import SOLVER_OPTIONS, ChainOutcome, available, default_chain
+from optimizer.terms.base import Trade
+from optimizer.terms.limits import TradeLimits
+
+#: Fields of :class:`ProblemData` a wash-sale re-solve changes (``ProblemData.with_bounds``).
+BOUND_FIELDS = ("buy_max", "lot_sell_max")
+_OTHER_FIELDS = tuple(f.name for f in dataclasses.fields(ProblemData) if f.name not in BOUND_FIELDS)
+
+
+class _AffineMap:
+    """``values = matrix @ param_vec`` laid into a CSC matrix of fixed structure, split by rows.
+
+    Built from cvxpy's reduced tensor (``ReducedMat``): ``reduced_mat`` (CSR, one row per
+    stored entry) and ``problem_data_index`` (CSC indices/indptr of the full matrix).
+    """
+
+    def __init__(self, reduced, n_var: int, with_offset: bool):
+        indices, indptr, shape = reduced.problem_data_index
+        self.tensor = sp.csr_matrix(reduced.reduced_mat)
+        nnz = len(indices)
+        # an index matrix: entry k of the values vector sits at its (row, col); +1 keeps zeros out
+        self.index = sp.csc_matrix((np.arange(1, nnz + 1, dtype=float), indices, indptr), shape=shape)
+        self.n_var = n_var
+        self.with_offset = with_offset
+        self.rows = shape[0]
+
+    def part(self, rows: slice, negate: bool = False) -> tuple["_Layout", np.ndarray | None]:
+        """Layout of rows ``rows`` of the matrix (variables' columns) and, with an offset,
+        the value positions of those rows' constant column."""
+        block = self.index[rows, : self.n_var].tocsc()
+        block.sort_indices()
+        layout = _Layout(block.data.astype(np.int64) - 1, block.indices.copy(), block.indptr.copy(), block.shape,
+                         -1.0 if negate else 1.0)
+        offset = None
+        if self.with_offset:
+            column = self.index[rows, self.n_var].tocoo()
+            offset = np.full(block.shape[0], -1, dtype=np.int64)
+            offset[column.row] = column.data.astype(np.int64) - 1
+        return layout, offset
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    positions: np.ndarray   # which values fill the CSC data array, in order
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+    sign: float
+
+    def matrix(self, values: np.ndarray) -> sp.csc_matrix:
+        return sp.csc_matrix((self.data(values), self.indices, self.indptr), shape=self.shape)
+
+    def data(self, values: np.ndarray) -> np.ndarray:
+        """The CSC data array of the matrix for the stored ``values``."""
+        return self.sign * values[self.positions]
+
+
+def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``values[positions]`` with 0 where a position is -1 (no stored entry)."""
+    out = np.zeros(len(positions))
+    present = positions >= 0
+    out[present] = values[positions[present]]
+    return out
+
+
+class DirectProgram:
+    """A built :class:`~optimizer.program.Program` solved by PIQP without cvxpy's per-solve overhead.
+
+    Duck-types what :func:`optimizer.wash_sale.resolve_conflicts` uses of a program
+    (``solve``, ``terms``, ``extra_terms``, ``shape``). ``direct`` is False when the
+    canonical form could not be read (every solve then goes to the program).
+    """
+
+    SOLVER = "PIQP"
+
+    def __init__(self, program: Program, data: ProblemData):
+        self.program = program
+        self.shape = program.shape
+        self.terms = program.terms
+        self.extra_terms = program.extra_terms
+        self.variables = program.variables
+        self._limits = [t for t in program.terms if isinstance(t, TradeLimits)]
+        self._last: ProblemData | None = None
+        self._solver = None
+        self.direct_solves = 0
+        self.fallbacks = 0
+        try:
+            self._compile(data)
+            self.direct = True
+        except Exception:  # noqa: BLE001 - an unexpected cvxpy internal layout: the chain does the work
+            self.direct = False
+
+    # ---- once per shape -------------------------------------------------------------------
+    def _compile(self, data: ProblemData) -> None:
+        import piqp  # noqa: F401 - the direct path needs it
+
+        if self.SOLVER not in available():
+            raise RuntimeError("PIQP is not installed")
+        problem = self.program.problem
+        self.program.update(data)
+        stuffed, chain, inverse = problem.get_problem_data(self.SOLVER)
+        param = stuffed["param_prob"]
+        n = param.x.size
+        n_eq, n_ineq = int(stuffed["n_eq"]), int(stuffed["n_ineq"])
+        param.reduced_A.cache(True)
+        param.reduced_P.cache(True)
+        self._param = param
+        self._n = n
+        constraints = _AffineMap(param.reduced_A, n, with_offset=True)
+        self._constraints = constraints
+        self._A, self._b_at = constraints.part(slice(0, n_eq))
+        self._G, self._h_at = constraints.part(slice(n_eq, n_eq + n_ineq), negate=True)
+        self._P = _AffineMap(param.reduced_P, n, with_offset=False).part(slice(0, n))[0]
+        self._q = sp.csr_matrix(param.q)
+        # variable bounds: parametric (a tensor) or fixed by variable attributes (e.g. nonneg)
+        self._lb = None if param.lb_tensor is None else sp.csr_matrix(param.lb_tensor)
+        self._ub = None if param.ub_tensor is None else sp.csr_matrix(param.ub_tensor)
+        self._lb_fixed = None if stuffed.get("lower_bounds") is None else np.array(stuffed["lower_bounds"], float)
+        self._ub_fixed = None if stuffed.get("upper_bounds") is None else np.array(stuffed["upper_bounds"], float)
+        self._params = [(param.id_to_param[pid], col, param.param_id_to_size[pid])
+                        for pid, col in param.param_id_to_col.items() if pid in param.id_to_param]
+        self._constant_col = [col for pid, col in param.param_id_to_col.items() if pid not in param.id_to_param]
+        # where each variable entry sits in x: unpack a probe x = 0, 1, 2, ... through cvxpy's inverse chain
+        probe = SimpleNamespace(
+            info=SimpleNamespace(status=SimpleNamespace(name="PIQP_SOLVED"), run_time=0.0, primal_obj=0.0, iter=0),
+            x=np.arange(n, dtype=float), y=np.zeros(n_eq), z_u=np.zeros(n_ineq))
+        problem.unpack_results(probe, chain, inverse)
+        v = self.variables
+
+        def where(var) -> np.ndarray | None:
+            if var is None:
+                return None
+            at = np.asarray(var.value, dtype=float).ravel()
+            if not np.array_equal(at, np.round(at)) or at.min(initial=0) < 0 or at.max(initial=0) >= n:
+                raise RuntimeError("the canonical form is not a plain selection of variables")
+            return at.astype(np.int64)
+
+        self._at = {name: where(getattr(v, name)) for name in ("buy", "sell", "short", "overlay_trade")}
+        self._settings = dict(SOLVER_OPTIONS.get(self.SOLVER, {}))
+        self._last = data  # the parameters hold data now
+
+    # ---- per solve ------------------------------------------------------------------------
+    def _update(self, data: ProblemData) -> None:
+        """Write ``data`` into the program's Parameters; only the limits when just the bounds changed."""
+        last = self._last
+        if last is not None and data.shape == last.shape and all(
+                getattr(data, f) is getattr(last, f) for f in _OTHER_FIELDS):
+            for term in self._limits:
+                term.update(data, term.weight(data.settings))
+        else:
+            self.program.update(data)
+        self._last = data
+
+    def _param_vector(self) -> np.ndarray:
+        vec = np.zeros(self._param.total_param_size + 1)
+        for parameter, col, size in self._params:
+            vec[col:col + size] = np.asarray(parameter.value, dtype=float).ravel(order="F")
+        for col in self._constant_col:
+            vec[col] = 1.0
+        return vec
+
+    def _qp(self) -> dict:
+        """The QP's arrays: CSC data of ``P``, ``A``, ``G`` (fixed structure) and the vectors."""
+        vec = self._param_vector()
+        values = self._constraints.tensor @ vec
+        qd = self._q @ vec
+        qp = {
+            "P": self._P.data(self._P_values(vec)),
+            "c": np.asarray(qd[: self._n], dtype=float).ravel(),
+            "A": self._A.data(values),
+            "b": -_gather(values, self._b_at),
+            "G": self._G.data(values),
+            "h_u": _gather(values, self._h_at),
+        }
+        if self._lb is not None:
+            qp["x_l"] = np.asarray(self._lb @ vec, dtype=float).ravel()
+        elif self._lb_fixed is not None:
+            qp["x_l"] = self._lb_fixed
+        if self._ub is not None:
+            qp["x_u"] = np.asarray(self._ub @ vec, dtype=float).ravel()
+        elif self._ub_fixed is not None:
+            qp["x_u"] = self._ub_fixed
+        return qp
+
+    def _send(self, qp: dict) -> None:
+        """Set up the kept PIQP solver, or update it with what changed since the last solve
+        (the wash-sale re-solves change only the bounds); matrices keep one structure."""
+        import piqp
+
+        layouts = {"P": self._P, "A": self._A, "G": self._G}
+        if self._solver is None:
+            self._matrices = {name: sp.csc_matrix((np.array(qp[name], dtype=float), layout.indices, layout.indptr),
+                                                  shape=layout.shape) for name, layout in layouts.items()}
+            self._solver = piqp.SparseSolver()
+            for name, value in self._settings.items():
+                setattr(self._solver.settings, name, value)
+            self._solver.settings.verbose = False
+            self._solver.setup(**{k: (self._matrices[k] if k in layouts else v) for k, v in qp.items()})
+            self._sent = {k: np.array(v, copy=True) for k, v in qp.items()}
+            return
+        changed = {}
+        for name, value in qp.items():
+            if not np.array_equal(value, self._sent[name]):
+                self._sent[name] = np.array(value, copy=True)
+                if name in layouts:
+                    self._matrices[name].data[:] = value
+                    changed[name] = self._matrices[name]
+                else:
+                    changed[name] = value
+        if changed:
+            self._solver.update(**changed)
+
+    def _P_values(self, vec: np.ndarray) -> np.ndarray:
+        return self._param.reduced_P.reduced_mat @ vec
+
+    def _chain(self, data: ProblemData) -> tuple[str, ...]:
+        return data.settings.solvers or default_chain(self.shape.n_assets + self.shape.n_lots)
+
+    def solve(self, data: ProblemData, chain: tuple[str, ...] | None = None):
+        """Like :meth:`Program.solve`: ``(trade, outcome)``; raises what it raises."""
+        chain = chain or self._chain(data)
+        if not self.direct or not chain or chain[0] != self.SOLVER:
+            self._last = None
+            self.fallbacks += 1
+            return self.program.solve(data, chain)
+        started = time.perf_counter()
+        self._update(data)
+        self._send(self._qp())
+        status = self._solver.solve()
+        result = self._solver.result
+        if getattr(status, "name", str(status)) == "PIQP_SOLVED":
+            x = np.asarray(result.x, dtype=float)
+            trade = self._trade(x)
+            if verify(data, trade, extra_terms=self.terms) is None:
+                self.direct_solves += 1
+                self.program.solves += 1
+                attempt = SolveAttempt(self.SOLVER, "optimal", time.perf_counter() - started, True,
+                                       "optimal and verified", float(result.info.run_time))
+                return trade, ChainOutcome(self.SOLVER, True, False, [attempt])
+        # anything unusual: the whole chain, as Program.solve would (same answer, same errors)
+        self._last = None
+        self.fallbacks += 1
+        return self.program.solve(data, chain)
+
+    def _trade(self, x: np.ndarray) -> Trade:
+        """The trade in ``x``; non-negative variables projected onto ``>= 0`` as cvxpy does when it
+        writes a solution into a ``nonneg`` variable (an interior-point answer may be -1e-12,
+        which whole-share rounding would floor to a whole share)."""
+        at = self._at
+        n = self.shape.n_assets
+        short = np.maximum(x[at["short"]], 0.0) if at["short"] is not None else np.zeros(n)
+        overlay = x[at["overlay_trade"]] if at["overlay_trade"] is not None else np.zeros(0)
+        return Trade(np.maximum(x[at["buy"]], 0.0), np.maximum(x[at["sell"]], 0.0), np.array(short, dtype=float),
+                     np.array(overlay, dtype=float))
+
+
+def solve(direct: DirectProgram, data: ProblemData, *, whole_units: bool = False, parts: bool = False):
+    """:meth:`optimizer.Rebalancer.solve` on the fast path: the same steps (wash-sale conflict
+    settling, whole-unit rounding, the result priced by the built program), every solve
+    through ``direct``. Returns a :class:`~optimizer.RebalanceResult`; with ``parts``,
+    ``(result, data, trade)``: the data the final trade was solved on and that trade."""
+    from optimizer.result import build_result
+    from optimizer.rounding import round_to_whole_units
+    from optimizer.wash_sale import resolve_conflicts
+
+    started = time.perf_counter()
+    if data.settings.wash_sale:
+        solution = resolve_conflicts(direct, data)
+        data, trade = solution.data, solution.trade
+        solver, accurate, attempts = solution.solver, solution.accurate, solution.attempts
+        fixes = [decision.describe() for decision in solution.decisions]
+    else:
+        trade, outcome = direct.solve(data)
+        solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
+    if whole_units:
+        trade = round_to_whole_units(data, trade)
+    result = build_result(data, trade, solver=solver, accurate=accurate, attempts=attempts,
+                          solve_seconds=time.perf_counter() - started, wash_sale_fixes=fixes,
+                          whole_units=whole_units, program=direct.program)
+    return (result, data, trade) if parts else result
+
+
+__all__ = ["DirectProgram", "solve"]
