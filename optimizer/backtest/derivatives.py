@@ -30,7 +30,9 @@ layer that sets the $5bn book up for the simulator). Modelling changes, none of 
 a figure of ``benchmarks/results/overlay.csv``: policy buys are scaled so a fill never
 overdraws cash (as in every backtest); physical sleeves are lots at total-return prices
 rather than dollar amounts; margin-call sales are ledger fills priced by
-:func:`optimizer.backtest.costs.price_trade`; targets and bands belong to the policies. Not modelled: impact in futures, futures trading rich or cheap to fair value,
+:func:`optimizer.backtest.costs.price_trade`; targets and bands belong to the policies.
+
+Not modelled: impact in futures, futures trading rich or cheap to fair value,
 exchange margin-rate changes, bid/ask on the rate legs, tax on derivative gains (futures
 gains, swap payments and option payoffs are cash, not lots; Section 1256 treatment is
 left out).
@@ -267,7 +269,8 @@ class OverlayDesk:
                                                   "overlay_market.underlying", positive=True)
             dividend = market.dividend_yield
             self.dividend[asset] = (np.zeros(len(calendar)) if dividend is None or asset not in dividend.columns
-                                    else _on_calendar(dividend[asset], calendar, first, "overlay_market.dividend_yield"))
+                                    else _on_calendar(dividend[asset], calendar, first,
+                                                      "overlay_market.dividend_yield"))
         simulated = calendar[first:]
         self.expiries = quarterly_expiries(simulated[0], simulated[-1] + pd.Timedelta(days=200))
         extended = calendar.append(pd.bdate_range(calendar[-1] + pd.Timedelta(days=1), periods=160))
@@ -277,7 +280,8 @@ class OverlayDesk:
         self.swaps = {s.name: s for s in config.swaps}
         self.resets = {s.name: set(s.reset_dates(simulated)) for s in config.swaps}
         self.spreads = dict(config.calendar_spread_usd)
-        self.option_vol = {asset: self._annual_vol(self.index[asset]) for asset in {o.asset_class for o in config.options}}
+        option_assets = {o.asset_class for o in config.options}
+        self.option_vol = {asset: self._annual_vol(self.index[asset]) for asset in option_assets}
 
     def _annual_vol(self, i: int) -> np.ndarray:
         """Trailing realized volatility per date of asset ``i``'s returns, annualised (sqrt 252)."""
@@ -312,7 +316,8 @@ class OverlayDesk:
         date, rate = self.calendar[k], math.log1p(self.rate[k])
         for option in book.options:
             asset = option.asset_class
-            spot, dividend, vol = self.underlying[asset][k], math.log1p(self.dividend[asset][k]), self.option_vol[asset][k]
+            spot, vol = self.underlying[asset][k], self.option_vol[asset][k]
+            dividend = math.log1p(self.dividend[asset][k])
             value += option.value_usd(date, spot, rate, dividend, vol)
             delta[self.index[asset]] += option.delta_exposure_usd(date, spot, rate, dividend, vol)
         return value, delta

@@ -22,7 +22,8 @@ MIN_TRADE_USD = 0.01
 Pricer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def affordable_buys(cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray, price: Pricer, rounds: int = 4) -> np.ndarray:
+def affordable_buys(cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray, price: Pricer,
+                    rounds: int = 4) -> np.ndarray:
     """``buy_usd`` scaled down so ``cash`` stays >= 0 after the fill and its costs (dollars).
 
     ``price(trade_usd)`` returns (spread, commission, impact) per asset; spread and

@@ -50,7 +50,7 @@ from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
 from optimizer.backtest.derivatives import OverlayConfig, OverlayDesk, OverlayMarket, OverlayRecords
 from optimizer.backtest.errors import CashShortfallError, CheckpointError
-from optimizer.backtest.fills import MIN_TRADE_USD, affordable_buys, fill_trade  # noqa: F401  (re-exported)
+from optimizer.backtest.fills import MIN_TRADE_USD, fill_trade
 from optimizer.backtest.ledger import Ledger
 from optimizer.backtest.result import BacktestResult
 from optimizer.errors import InputError

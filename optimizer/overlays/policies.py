@@ -471,6 +471,7 @@ class VolatilityTarget(OverlayPolicy):
             name = view.future_for(int(k))
             if name is None:
                 raise InputError("overlay.futures", "has no future on a scaled asset", asset=view.classes[k])
-            wanted[name] = view.contracts.get(name, 0) + view.futures[name].contracts_for(gap[k], view.futures_price[name])
+            held = view.contracts.get(name, 0)
+            wanted[name] = held + view.futures[name].contracts_for(gap[k], view.futures_price[name])
         fitted, _ = _fit_overlay(view, {**view.contracts, **wanted}, view.cash_usd)
         return _orders(np.zeros(len(view.classes)), {n: c - view.contracts.get(n, 0) for n, c in fitted.items()})
