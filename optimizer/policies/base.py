@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -19,10 +19,31 @@ from optimizer.errors import InputError
 from optimizer.model._checks import as_series, nonnegative
 from optimizer.model.costs import CostModel
 
-if TYPE_CHECKING:  # pragma: no cover
-    from optimizer.backtest.ledger import Ledger
-
 FREQUENCIES = ("D", "W", "M", "Q", "S", "A")
+
+
+class LedgerView(Protocol):
+    """What a policy may read of the account's books (the simulator's
+    :class:`optimizer.backtest.ledger.Ledger` is one); policies must not write to it.
+
+    ``lots`` holds per asset the open lots ``[lot_id, shares, basis, acquired_day, ...]``;
+    ``last_loss_sale`` the date of each asset's last sale at a loss; ``overlay`` the
+    derivative positions (``None`` without an overlay).
+    """
+
+    lots: list
+    last_loss_sale: dict
+    overlay: object | None
+
+    def lots_frame(self) -> pd.DataFrame: ...
+
+    def realized_gain_usd(self, date) -> float: ...
+
+    def recent_buys(self, date, days: int) -> pd.DataFrame: ...
+
+    def recent_buy_days(self, date, days: int) -> dict[str, int]: ...
+
+    def tax_owed_usd(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +143,7 @@ class State:
     volatility: np.ndarray
     history: np.ndarray
     periods_per_year: float
-    ledger: "Ledger" = field(repr=False)
+    ledger: LedgerView = field(repr=False)
     next_date: pd.Timestamp | None
     costs: CostModel | None = None
     max_trade_usd: np.ndarray | None = None
