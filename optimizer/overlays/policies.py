@@ -418,7 +418,9 @@ class VolatilityTarget(OverlayPolicy):
     * ``instrument="futures"``: the asset's future takes the whole gap (whole contracts,
       within the overlay's gross limit and with initial margin paid from cash; see
       :func:`_fit_overlay`); the physical book is not traded, so the simulator charges only
-      commissions, rolls and margin calls;
+      commissions, rolls and margin calls. With ``future`` (a future's name) that one
+      contract takes the summed gap of all scaled assets (a proxy hedge, e.g. an S&P
+      future for a sleeve of equity funds; it acts when the sum is beyond ``tolerance``);
     * ``instrument="physical"``: the asset itself is traded (capped at the participation
       limit, buys paid by sales and spare cash: no leverage, so ``scale`` above 1 can only
       use the cash the book holds), at the simulator's spread and impact.
@@ -428,8 +430,9 @@ class VolatilityTarget(OverlayPolicy):
 
     def __init__(self, target: pd.Series | dict, vol_target: float, *, scaled: tuple[str, ...] | None = None,
                  lookback: int = 60, min_scale: float = 0.0, max_scale: float = 1.5, tolerance: float = 0.02,
-                 instrument: str = "futures"):
+                 instrument: str = "futures", future: str | None = None):
         super().__init__(target, band=0.0)
+        self.future = future
         if not (np.isfinite(vol_target) and vol_target > 0):
             raise InputError("vol_target", f"is {vol_target!r}; it must be positive (annualised)")
         if instrument not in ("futures", "physical"):
@@ -461,6 +464,16 @@ class VolatilityTarget(OverlayPolicy):
         for k in scaled:
             gap[k] = scale * view.target[k] * view.nav_usd - view.physical_usd[k] - view.overlay_usd[k]
         act = np.abs(gap) > self.tolerance * view.nav_usd
+        if self.future is not None and self.instrument == "futures":
+            total = float(gap.sum())
+            if abs(total) <= self.tolerance * view.nav_usd:
+                return None
+            if self.future not in view.futures:
+                raise InputError("future", "is not a future of the overlay", asset=self.future)
+            held = view.contracts.get(self.future, 0)
+            wanted = {self.future: held + view.futures[self.future].contracts_for(total, view.futures_price[self.future])}
+            fitted, _ = _fit_overlay(view, {**view.contracts, **wanted}, view.cash_usd)
+            return _orders(np.zeros(len(view.classes)), {n: c - view.contracts.get(n, 0) for n, c in fitted.items()})
         if not act.any():
             return None
         if self.instrument == "physical":

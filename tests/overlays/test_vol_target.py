@@ -37,12 +37,13 @@ def closed_form_scale(s: float) -> float:
     return min(1.5, VOL_TARGET / vol)
 
 
-def run(instrument: str):
+def run(instrument: str, **options):
     prices = path()
     config = BacktestConfig(initial_usd=1e6, tax_schedule="never", costs=COSTS,
                             overlay=OverlayConfig(futures=(FA,), gross_limit=1.0))
     market = OverlayMarket(underlying=prices[["A"]], rate=pd.Series(0.0, index=prices.index))
-    policy = VolatilityTarget(TARGET, VOL_TARGET, scaled=("A",), lookback=LOOKBACK, instrument=instrument)
+    options = {"scaled": ("A",), **options}
+    policy = VolatilityTarget(TARGET, VOL_TARGET, lookback=LOOKBACK, instrument=instrument, **options)
     return Simulator(prices, config, overlay_market=market).run(policy), policy
 
 
@@ -86,6 +87,15 @@ def test_physical_trades_reach_the_same_cut_but_cannot_lever(runs):
     assert result.spread_usd.sum() > 0 and result.impact_usd.sum() > 0
     spread = result.spread_usd.sum() / result.traded_usd.sum()
     assert spread == pytest.approx(5e-4)                               # the fills' own price, once
+
+
+def test_one_proxy_future_carries_the_summed_gap():
+    """Scaling A and B with FA alone: A's future takes B's gap too (B is flat, so the book's
+    volatility and the scale are unchanged)."""
+    result, _ = run("futures", scaled=("A", "B"), future="FA")
+    total = result.exposure["A"] + result.exposure["B"]
+    assert np.all(np.abs(total.iloc[140:] - closed_form_scale(STRESS) * 0.9) <= 0.02 + 1e-3)
+    assert result.traded_usd.sum() == 0.0
 
 
 def test_bad_inputs_are_refused():
