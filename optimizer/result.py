@@ -100,6 +100,17 @@ class RebalanceResult:
             getattr(self, name)
         return self.__dict__
 
+    def with_tables(self, **tables: pd.DataFrame) -> "RebalanceResult":
+        """A copy with the named tables (``trades``, ``lot_sales``, ``overlay``, ``exposures``)
+        replaced; unlike ``dataclasses.replace`` it leaves the other tables unbuilt."""
+        unknown = set(tables) - {"trades", "lot_sales", "overlay", "exposures"}
+        if unknown:
+            raise TypeError(f"not a result table: {sorted(unknown)}")
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update({f"_{name}": table for name, table in tables.items()})
+        return copy
+
     @property
     def status(self) -> str:
         """"optimal", or "optimal_inaccurate" when no solver in the chain was accurate."""

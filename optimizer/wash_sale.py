@@ -180,12 +180,10 @@ class WashGroups:
             return data
         buy_max = data.buy_max.copy()
         sell_max = data.lot_sell_max.copy().reshape(-1, self.lot_slots)
-        for group, side in keep.items():
-            members = self.group == group
-            if side == KEEP_BUY:
-                sell_max[members[:, None] & self.loss] = 0.0
-            else:
-                buy_max[members] = 0.0
+        keep_buy = [group for group, side in keep.items() if side == KEEP_BUY]
+        keep_sale = [group for group, side in keep.items() if side != KEEP_BUY]
+        sell_max[np.isin(self.group, keep_buy)[:, None] & self.loss] = 0.0
+        buy_max[np.isin(self.group, keep_sale)] = 0.0
         return data.with_bounds(buy_max=buy_max, lot_sell_max=sell_max.ravel())
 
 
@@ -207,8 +205,10 @@ def estimate_options(data: ProblemData, trade: Trade, groups: WashGroups,
     from optimizer.program import OBJECTIVE_SCALE
 
     model = _CoordinateModel(data, trade, groups)
+    members = np.nonzero(np.isin(groups.group, codes))[0]  # only the asked groups' assets are scored
+    model.restrict(members)
     keep_buy, keep_sale = model.options()
-    position = np.searchsorted(groups.codes, groups.group)
+    position = np.searchsorted(groups.codes, groups.group)[members]
     wanted = np.searchsorted(groups.codes, codes)
     per_group = len(groups.codes)
     keep_buy = np.bincount(position, weights=keep_buy, minlength=per_group)[wanted]
@@ -249,6 +249,12 @@ class _CoordinateModel:
         self.sell_max = data.lot_sell_max.reshape(-1, L)
         self.buy_max = np.minimum(data.buy_max, data.cash0 + float(data.lot_value.sum()))
         self.u0 = trade.net(data)
+
+    def restrict(self, rows: np.ndarray) -> None:
+        """Keep only the assets at positions ``rows`` (each asset is scored on its own)."""
+        for name in ("loss", "quad", "slope", "impact", "linear", "room_below", "room_above", "lot_cost", "sell",
+                     "buy", "sell_max", "buy_max", "u0"):
+            setattr(self, name, getattr(self, name)[rows])
 
     def options(self) -> tuple[np.ndarray, np.ndarray]:
         """Per asset (keep the buy, keep the loss sale): least objective change under each option.

@@ -66,3 +66,18 @@ def test_assign_checks_the_shape_and_writes_the_value():
     scalar = cp.Parameter(name="s")
     assign(scalar, 2)
     assert scalar.value == 2.0
+
+
+def test_with_tables_replaces_some_and_leaves_the_others_unbuilt(result):
+    calls = []
+
+    def builder():
+        calls.append(1)
+        return pd.DataFrame({"x": [1.0]})
+
+    lazy = result.with_tables(overlay=builder)
+    changed = lazy.with_tables(trades=result.trades.iloc[:1])
+    assert calls == [] and len(changed.trades) == 1 and len(result.trades) > 1
+    assert changed.overlay is changed.overlay and calls == [1]
+    with pytest.raises(TypeError, match="not a result table"):
+        result.with_tables(costs=pd.DataFrame())

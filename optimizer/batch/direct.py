@@ -96,10 +96,7 @@ class _Layout:
 
 def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """``values[positions]`` with 0 where a position is -1 (no stored entry)."""
-    out = np.zeros(len(positions))
-    present = positions >= 0
-    out[present] = values[positions[present]]
-    return out
+    return np.where(positions >= 0, np.append(values, 0.0)[positions], 0.0)
 
 
 class DirectProgram:

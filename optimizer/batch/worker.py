@@ -5,6 +5,14 @@ program per problem shape, reused by every account of that shape) and one
 :class:`~optimizer.batch.accounts.CaseBuilder` per run context. An account's failure is
 caught and recorded, never raised: the chunk always finishes with a row per account.
 
+The per-account path avoids per-account pandas and cvxpy overhead where it can, each step
+checked equal to the general one by its tests: a plain account's ``ProblemData`` comes from
+the chunk's numpy lot columns (:mod:`optimizer.batch.fast_prepare`), every solve of a shape
+goes to PIQP through the program's kept canonical form (:mod:`optimizer.batch.direct`,
+the chain on anything unusual), and the output rows are computed from arrays and written
+as one table per chunk (:mod:`optimizer.batch.bulk_output`). Anything else takes the
+general path (``CaseBuilder.case``, :func:`optimizer.prepare`, ``orders_frame``).
+
 The accounts of a household (``accounts.household_id``, :mod:`optimizer.batch.households`)
 are solved together as one program (:func:`optimizer.household.prepare_household` and the
 same shared rebalancer); each member still gets its own rows in every table, built from a

@@ -39,6 +39,11 @@ def numeric_values(series: pd.Series, field: str) -> None:
             raise InputError(field, f"is {value!r} ({type(value).__name__}); expected a number", asset=str(name))
 
 
+def str_labels(index: pd.Index) -> pd.Index:
+    """``index`` with every label a string (already-text indexes are returned as they are)."""
+    return index if isinstance(index.dtype, pd.StringDtype) else index.map(str)
+
+
 def as_series(values, field: str, *, dtype=float) -> pd.Series:
     """Return ``values`` as a float Series indexed by name; dicts and Series are accepted.
 
@@ -59,7 +64,7 @@ def as_series(values, field: str, *, dtype=float) -> pd.Series:
         series = series.astype(dtype)
     except (TypeError, ValueError) as exc:
         raise InputError(field, f"values must be numbers ({exc})") from None
-    series.index = series.index.map(str)
+    series.index = str_labels(series.index)
     return series
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from optimizer.errors import InputError
 from optimizer.model.covariance import ledoit_wolf
-from optimizer.model._checks import as_series, covers, finite, is_missing, nonnegative, numeric_frame, positive, timestamp
+from optimizer.model._checks import as_series, covers, finite, is_missing, nonnegative, numeric_frame, positive, str_labels, timestamp
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,13 @@ class RiskModel:
 
     def __post_init__(self) -> None:
         loadings = numeric_frame(self.loadings, "risk.loadings")
-        loadings.index = loadings.index.map(str)
-        loadings.columns = loadings.columns.map(str)
+        loadings.index = str_labels(loadings.index)
+        loadings.columns = str_labels(loadings.columns)
         for key, row in loadings.iterrows():
             finite(row, f"risk.loadings[{key}]")
         cov = numeric_frame(self.factor_cov, "risk.factor_cov")
-        cov.index = cov.index.map(str)
-        cov.columns = cov.columns.map(str)
+        cov.index = str_labels(cov.index)
+        cov.columns = str_labels(cov.columns)
         if list(cov.index) != list(loadings.columns) or list(cov.columns) != list(loadings.columns):
             raise InputError("risk.factor_cov", "rows and columns must be the loadings' factors, in the same order")
         values = cov.to_numpy()
@@ -166,7 +166,7 @@ class Market:
             if is_missing(value) or not isinstance(value, (str, int, np.integer)) or isinstance(value, bool):
                 raise InputError("asset_class", f"is {value!r}; expected the name of an exposure key", asset=str(name))
         classes = classes.astype(str)
-        classes.index = classes.index.map(str)
+        classes.index = str_labels(classes.index)
         covers(classes, assets, "asset_class")
         object.__setattr__(self, "asset_class", classes)
         for name in ("volatility", "adv_usd", "half_spread", "commission"):

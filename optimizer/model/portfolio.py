@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
-from optimizer.model._checks import as_series, finite, finite_number, is_missing, is_number, nonnegative, timestamp
+from optimizer.model._checks import as_series, finite, finite_number, is_missing, is_number, nonnegative, str_labels, timestamp
 
 LOT_COLUMNS = ("lot_id", "asset", "quantity", "cost_basis", "acquired")
 RECENT_BUY_COLUMNS = ("asset", "lot_id", "acquired")
@@ -174,7 +174,7 @@ def _dates_by_asset(values, field: str) -> pd.Series:
     else:
         out = pd.Series([timestamp(v, field, asset=str(a)) for a, v in values.items()], index=values.index,
                         dtype="datetime64[ns]")
-    out.index = out.index.map(str)
+    out.index = str_labels(out.index)
     return out
 
 

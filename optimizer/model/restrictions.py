@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
-from optimizer.model._checks import flag, is_missing, is_number
+from optimizer.model._checks import flag, is_missing, is_number, str_labels
 
 FLAG_COLUMNS = ("no_trade", "no_buy", "no_sell", "allow_short")
 SIZE_COLUMNS = ("max_trade_usd", "max_short_usd")
@@ -31,7 +31,7 @@ class Restrictions:
         if not isinstance(self.table, pd.DataFrame):
             raise InputError("restrictions", f"expected a pandas DataFrame indexed by asset, got {type(self.table).__name__}")
         table = self.table.copy()
-        table.index = table.index.map(str)
+        table.index = str_labels(table.index)
         if table.index.has_duplicates:
             raise InputError("restrictions", "lists an asset twice", asset=str(table.index[table.index.duplicated()][0]))
         unknown = [c for c in table.columns if c not in FLAG_COLUMNS + SIZE_COLUMNS]

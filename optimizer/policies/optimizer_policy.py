@@ -434,4 +434,4 @@ def _drop_small(result: RebalanceResult, smallest_usd: float) -> RebalanceResult
     small = trades["trade_usd"].abs() < smallest_usd
     trades.loc[small, "trade_usd"] = 0.0
     sales = result.lot_sales[~result.lot_sales["asset"].isin(trades.index[small])]
-    return replace(result, trades=trades, lot_sales=sales)
+    return result.with_tables(trades=trades, lot_sales=sales)
