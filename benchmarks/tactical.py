@@ -91,7 +91,6 @@ LEVEL = 0.95
 RESAMPLES = 2000
 QUICK_RESAMPLES = 300
 SEED = 0
-OVERLAY_DEADLINE_NOTE = "volatility targeting by overlay (one-sim branch) not on main"
 
 
 class Missing(Exception):
@@ -215,11 +214,14 @@ def daily_series(result: BacktestResult, measure_from: pd.Timestamp | None = Non
     """Per-date series behind the backtest metrics, on dates after the first (and from ``measure_from``).
 
     ``active``: net return minus the frictionless target's return (fraction);
-    ``cost``: spread + commission + impact paid that date over that date's NAV (fraction);
+    ``cost``: spread + commission + impact (+ the overlay's costs) paid that date over that date's NAV (fraction);
     ``net``: time-weighted net return (fraction).
     """
     net = period_returns(result)
-    cost = (result.spread_usd + result.commission_usd + result.impact_usd)[1:] / result.nav_usd[1:]
+    paid = result.spread_usd + result.commission_usd + result.impact_usd
+    if result.overlay is not None:   # futures commissions and rolls, swap fees and financing, margin-call sales
+        paid = paid + sum(result.overlay.costs.values()) + result.overlay.call_cost_usd
+    cost = paid[1:] / result.nav_usd[1:]
     keep = np.ones(len(net), dtype=bool) if measure_from is None else result.calendar[1:] >= measure_from
     return {"active": (net - target_returns(result))[keep], "cost": cost[keep], "net": net[keep]}
 
@@ -512,8 +514,55 @@ def build_vol_paced_optimizer(window: Window, settings: Settings) -> Pair:
                      "the gap while its realized vol rises")
 
 
+VOL_TARGET_LOOKBACK = 60         # trading days behind the volatility estimate
+
+
 def build_vol_targeting(window: Window, settings: Settings) -> Pair:
-    raise Missing(OVERLAY_DEADLINE_NOTE)
+    """The equity sleeve scaled toward a volatility target: one S&P future vs physical trades.
+
+    Both runs share one simulator whose account may hold an E-mini-like future written on
+    the ``SP500`` total-return level (cost of carry at the 3-month Treasury yield; one
+    contract worth $50 x the S&P 500 index at the window's start, $8.25 a contract, 6% / 5.5%
+    margin from cash, gross overlay <= 50% of NAV). The target is the
+    strategic book's volatility over the warm-up (no look-ahead), so the scale averages
+    about 1; both scale the equity assets' exposure by ``clip(target / vol, 0.25, 1.5)``
+    from the trailing 60-day covariance, acting beyond 2 points of NAV: the overlay with
+    the future alone (a proxy hedge of the equity funds), the physical variant by trading
+    the equity funds (no leverage: cash limits the scale above 1).
+    """
+    from optimizer import datasets
+    from optimizer.backtest.derivatives import OverlayConfig, OverlayMarket
+    from optimizer.overlays.instruments import Future
+    from optimizer.overlays.policies import VolatilityTarget
+
+    classes = datasets.multi_asset_classes()
+    equity = tuple(a for a in window.target.index if classes.get(a) == "US_EQUITY")
+    if "SP500" not in equity:
+        raise Missing("vol_targeting needs an SP500 column for the index future")
+    warm = window.prices.loc[window.prices.index < window.measure_from].pct_change().dropna()
+    weights = window.target.reindex(warm.columns).to_numpy(dtype=float)
+    vol_target = float(np.sqrt(252.0 * weights @ warm.cov().to_numpy() @ weights))
+    curve = datasets.load_treasury_par_curve()["3m"] / 100.0
+    calendar = window.prices.index
+    rate = curve.reindex(curve.index.union(calendar)).ffill().reindex(calendar)
+    # the SP500 column is a level starting near 100: scale the multiplier so one contract is worth
+    # what an E-mini was at the window's start ($50 x the S&P 500 price index)
+    spx = datasets.load_sp500_index()["SP500"]
+    first = calendar[0]
+    multiplier = 50.0 * float(spx.loc[:first].iloc[-1]) / float(window.prices["SP500"].iloc[0])
+    es = Future("ES", "SP500", multiplier=multiplier, initial_margin=0.06, maintenance_margin=0.055,
+                cost_per_contract_usd=8.25, roll_days_before_expiry=5)
+    config = BacktestConfig(initial_usd=INITIAL_USD, tax=TaxRules.none(), tax_schedule="never", costs=window.costs,
+                            overlay=OverlayConfig(futures=(es,), calendar_spread_usd=(("ES", 6.25),), gross_limit=0.5))
+    simulator = Simulator(window.prices, config, cash_index=window.cash_index,
+                          overlay_market=OverlayMarket(underlying=window.prices[["SP500"]], rate=rate))
+    common = dict(scaled=equity, lookback=VOL_TARGET_LOOKBACK, min_scale=0.25, max_scale=1.5, tolerance=0.02)
+    overlay = VolatilityTarget(window.target, vol_target, instrument="futures", future="ES", **common)
+    physical = VolatilityTarget(window.target, vol_target, instrument="physical", **common)
+    return Pair("overlay", overlay, "physical", physical, simulator=simulator,
+                note=f"vol target {vol_target:.4f} (strategic book over the warm-up); equity sleeve scaled "
+                     "0.25..1.5 on a 60-d covariance; overlay: one ES future on SP500 (margin from cash, rolls "
+                     "charged), physical: the equity funds traded (no leverage)")
 
 
 def two_data_sets(settings: Settings) -> list[Window]:

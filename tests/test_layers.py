@@ -39,11 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 FORBIDDEN_ROOTS = ("problems", "tests", "benchmarks")
 #: (importer, imported) -> why an upward import is tolerated. Keep this short.
-ALLOWED: dict[tuple[str, str], str] = {
-    ("optimizer.policies.base", "optimizer.backtest.ledger"):
-        "type annotation only (TYPE_CHECKING): State hands policies the simulator's ledger; "
-        "the one-ledger work of issue 13 moves the ledger's interface down",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

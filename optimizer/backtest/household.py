@@ -52,7 +52,7 @@ from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
 from optimizer.backtest.errors import CashShortfallError
 from optimizer.backtest.ledger import Ledger
-from optimizer.backtest.simulator import affordable_buys
+from optimizer.backtest.fills import fill_trade
 from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.household import ACCOUNT_KINDS, Account, Household, rebalance_household, tax_drag
 from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings, Targets, TaxRules
@@ -559,41 +559,18 @@ class HouseholdSimulator:
 
     def _fill(self, k: int, acc: _Account, trade_usd: np.ndarray, named: dict, *,
               scale_buys: bool) -> list[tuple[int, float]]:
-        """Fill one account's net trade per asset (sales first); return ``(asset index, shares)`` bought."""
-        ledger, prices, date = acc.ledger, self.prices[k], self.calendar[k]
-        trade = np.where(np.abs(trade_usd) < DUST_TRADE_USD, 0.0, trade_usd)
-        sell_usd = np.maximum(-trade, 0.0)
-        buy_usd = np.maximum(trade, 0.0)
-        for asset, lots in named.items():     # sell exactly the named lots when they are the net sale
-            i = self.assets.index(asset)
-            named_usd = prices[i] * sum(lots.values())
-            if sell_usd[i] > 0 and abs(named_usd - sell_usd[i]) <= 1e-6 * named_usd + 1.0:
-                sell_usd[i] = named_usd
-        if scale_buys and buy_usd.any():
-            buy_usd = self._affordable(k, ledger.cash_usd, buy_usd, sell_usd)
-        sold = np.zeros_like(sell_usd)
-        for i in np.nonzero(sell_usd > 0)[0]:
-            before = ledger.shares[i]
-            shares = min(sell_usd[i] / prices[i], before)
-            ledger.sell(i, shares, prices[i], date, named.get(self.assets[i]))
-            sold[i] = (before - ledger.shares[i]) * prices[i]
-        bought = []
-        for i in np.nonzero(buy_usd > DUST_TRADE_USD)[0]:
-            ledger.buy(i, buy_usd[i] / prices[i], prices[i], date)
-            bought.append((int(i), float(buy_usd[i] / prices[i])))
-        buy_usd = np.where(buy_usd > DUST_TRADE_USD, buy_usd, 0.0)
-        net = buy_usd - sold
-        spread, commission, _ = self._price(k, buy_usd + sold)
-        impact = self._price(k, net)[2]
-        cost = float(spread.sum() + commission.sum() + impact.sum())
-        ledger.cash_usd -= float(net.sum()) + cost
-        acc.traded_usd += float((buy_usd + sold).sum())
-        acc.costs_usd += cost
-        return bought
-
-    def _affordable(self, k: int, cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray) -> np.ndarray:
-        """Scale buys so cash stays >= 0 after the fill and its costs (as the simulator does)."""
-        return affordable_buys(cash, buy_usd, sell_usd, lambda trade_usd: self._price(k, trade_usd), rounds=6)
+        """Fill one account's net trade per asset through the simulators' one fill path
+        (:func:`optimizer.backtest.fills.fill_trade`: sales first, a sale within a dollar of the
+        named lots sells exactly them, buys under a cent dropped); return ``(asset index, shares)``
+        bought."""
+        fill = fill_trade(acc.ledger, self.calendar[k], self.prices[k], trade_usd, named,
+                          lambda trade: self._price(k, trade), scale_buys=scale_buys, rounds=6, snap_named=True,
+                          min_trade_usd=DUST_TRADE_USD, min_buy_usd=DUST_TRADE_USD, cap_to_held=True)
+        if fill is None:
+            return []
+        acc.traded_usd += float(fill.gross.sum())
+        acc.costs_usd += fill.cost_usd
+        return list(fill.bought)
 
     def _fund(self, k: int, acc: _Account) -> None:
         """Raise an account's missing cash by selling pro rata, lots at a gain before loss lots."""
@@ -617,17 +594,11 @@ class HouseholdSimulator:
     def _sell_in_order(self, k: int, acc: _Account, sell_usd: np.ndarray, order: dict) -> None:
         """Sell ``sell_usd`` per asset relieving lots in ``order`` (gains first): the ledger takes
         the named lots in the order given, each capped by what is left of the sale."""
-        ledger, prices, date = acc.ledger, self.prices[k], self.calendar[k]
-        sold = np.zeros_like(sell_usd)
-        for i in np.nonzero(sell_usd > 0)[0]:
-            before = ledger.shares[i]
-            ledger.sell(i, min(sell_usd[i] / prices[i], before), prices[i], date, order[self.assets[i]])
-            sold[i] = (before - ledger.shares[i]) * prices[i]
-        spread, commission, impact = self._price(k, -sold)
-        cost = float(spread.sum() + commission.sum() + impact.sum())
-        ledger.cash_usd += float(sold.sum()) - cost
-        acc.traded_usd += float(sold.sum())
-        acc.costs_usd += cost
+        fill = fill_trade(acc.ledger, self.calendar[k], self.prices[k], -sell_usd, order,
+                          lambda trade: self._price(k, trade), scale_buys=False, min_trade_usd=0.0, cap_to_held=True)
+        if fill is not None:
+            acc.traded_usd += float(fill.gross.sum())
+            acc.costs_usd += fill.cost_usd
 
 
 def _value(acc: _Account, prices: pd.Series) -> float:

@@ -244,6 +244,7 @@ class Ledger:
         self.external_buys: list[tuple] = []              # (day, asset, purchase_id, shares, kind)
         self.next_external = 0
         self.next_piece = 0
+        self.overlay = None   # derivative positions (backtest.derivatives.AccountOverlay), cash shared with this ledger
 
     # -- trading -------------------------------------------------------------------------
     def buy(self, i: int, shares: float, price: float, date) -> str:

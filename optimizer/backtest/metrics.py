@@ -32,6 +32,14 @@ Definitions (``ppy`` = periods per year of the data, ``years`` = span of the cal
   (positive dollars; deferred into replacement lots' basis, to another account, or lost
   for good to a tax-exempt one);
 * :func:`tax_alpha_bps`: annualised after-tax wealth ratio to a baseline run.
+
+With an overlay (``result.overlay``) :func:`summarize` adds ``futures_trade_bps``,
+``roll_bps``, ``swap_trade_bps``, ``financing_bps`` (swap spread over the cash rate),
+``margin_call_sale_bps`` (costs of the sales that met margin calls), ``overlay_cost_bps``
+(their sum; also added to ``total_cost_bps``), ``margin_calls`` and
+``max_overlay_gross`` (largest gross notional, NAV fraction). :func:`overlay_summary` is
+the $5bn overlay benchmark's table row (costs in bps of the starting NAV, days out of
+band for a given band).
 """
 
 from __future__ import annotations
@@ -100,6 +108,14 @@ def summarize(result: "BacktestResult") -> dict[str, float]:
     spread, commission, impact, tax = (bps(result.spread_usd), bps(result.commission_usd), bps(result.impact_usd),
                                        bps(result.tax_paid_usd))
     growth = float(np.prod(1.0 + r))
+    overlay = {}
+    if result.overlay is not None:
+        costs = result.overlay.costs
+        parts = {"futures_trade_bps": bps(costs["futures_trade"]), "roll_bps": bps(costs["futures_roll"]),
+                 "swap_trade_bps": bps(costs["swap_trade"]), "financing_bps": bps(costs["swap_spread"]),
+                 "margin_call_sale_bps": bps(result.overlay.call_cost_usd)}
+        overlay = {**parts, "overlay_cost_bps": sum(parts.values()), "margin_calls": len(result.overlay.margin_calls),
+                   "max_overlay_gross": float((result.overlay.gross_usd / nav).max())}
     return {
         "tracking_error": float(np.std(r - rt, ddof=1) * np.sqrt(ppy)) if len(r) > 1 else 0.0,
         "drift_mean": float(d.mean()),
@@ -112,7 +128,7 @@ def summarize(result: "BacktestResult") -> dict[str, float]:
         "impact_bps": impact,
         "tax_bps": tax,
         "trading_cost_bps": spread + commission + impact,
-        "total_cost_bps": spread + commission + impact + tax,
+        "total_cost_bps": spread + commission + impact + tax + overlay.get("overlay_cost_bps", 0.0),
         "annual_return": growth ** (1.0 / span) - 1.0,
         "volatility": float(np.std(r, ddof=1) * np.sqrt(ppy)) if len(r) > 1 else 0.0,
         "max_drawdown": max_drawdown(r),
@@ -122,6 +138,52 @@ def summarize(result: "BacktestResult") -> dict[str, float]:
         "losses_harvested_usd": losses_harvested_usd(result),
         "wash_sale_violations": result.wash_sale_violations(),
         "disallowed_loss_usd": result.disallowed_loss_usd,
+        **overlay,
+    }
+
+
+def out_of_band(exposure_usd: np.ndarray, nav_usd: np.ndarray, target: np.ndarray, band: float,
+                tolerance: float) -> np.ndarray:
+    """Per date: is any exposure (holdings + overlay, NAV fraction) outside ``target +/- band``?"""
+    weights = exposure_usd / nav_usd[:, None]
+    return np.any((weights < target - band - tolerance) | (weights > target + band + tolerance), axis=1)
+
+
+def overlay_summary(result: "BacktestResult", band: float, initial_usd: float) -> dict[str, float]:
+    """The overlay benchmark's figures of one run (needs ``result.overlay``).
+
+    Costs are totals over the run in bps of ``initial_usd`` (``cost_bps``, and per year of
+    252 dates); ``impact_bps`` counts impact plus the whole cost of margin-call sales;
+    ``futures_bps`` commissions and rolls; ``swap_bps`` dealer fees and financing spread.
+    ``tracking_error_bps``: ``std(r_t - r*_t) * sqrt(252)`` (see :func:`target_returns`);
+    ``days_out_of_band``: dates ending with an exposure outside ``target +/- band``;
+    ``trigger_days``: dates the policy saw one outside before trading;
+    ``physical_turnover``: policy trades (not margin-call sales) over ``initial_usd``.
+    """
+    ov = result.overlay
+    if ov is None:
+        raise ValueError("overlay_summary needs a run whose account held an overlay")
+    years_252 = max(len(result.calendar) - 1, 1) / 252.0
+    derivative = ov.costs
+    total = float(result.spread_usd.sum() + result.commission_usd.sum() + result.impact_usd.sum()
+                  + ov.call_cost_usd.sum() + sum(v.sum() for v in derivative.values()))
+    active = period_returns(result) - target_returns(result)
+    exposure = result.holdings_usd + ov.exposure_usd
+    to_bps = 1e4 / initial_usd
+    return {
+        "days": int(len(result.calendar)),
+        "cost_bps": total * to_bps,
+        "cost_bps_per_year": total * to_bps / years_252,
+        "impact_bps": float(result.impact_usd.sum() + ov.call_cost_usd.sum()) * to_bps,
+        "futures_bps": float(derivative["futures_trade"].sum() + derivative["futures_roll"].sum()) * to_bps,
+        "swap_bps": float(derivative["swap_trade"].sum() + derivative["swap_spread"].sum()) * to_bps,
+        "tracking_error_bps": float(np.std(active, ddof=1) * np.sqrt(252) * 1e4) if len(active) > 1 else 0.0,
+        "days_out_of_band": int(out_of_band(exposure, result.nav_usd, result.target, band, 1e-9).sum()),
+        "trigger_days": int(out_of_band(ov.exposure_open_usd, ov.nav_open_usd, result.target, band, 1e-12).sum()),
+        "physical_turnover": float(result.traded_usd.sum() / initial_usd),
+        "max_overlay_gross": float((ov.gross_usd / result.nav_usd).max()),
+        "margin_calls": len(ov.margin_calls),
+        "return_pct": float((result.nav_usd[-1] / initial_usd - 1) * 100),
     }
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from optimizer.backtest import audit as _audit
 from optimizer.backtest import metrics as _metrics
+from optimizer.backtest.derivatives import OverlayRecords
 from optimizer.backtest.ledger import WASH_COLUMNS as _WASH_COLUMNS
 
 
@@ -32,6 +33,10 @@ class BacktestResult:
     :meth:`optimizer.backtest.ledger.Ledger.wash_sales_frame`; ``disallowed_usd`` positive
     dollars) and ``identical_groups`` is the run's asset -> group map of substantially
     identical securities (``TaxRules.identical_groups``), which the independent audit reads.
+    ``overlay`` holds the derivative side's per-date record when the account held an
+    overlay (:class:`optimizer.backtest.derivatives.OverlayRecords`: exposures, gross
+    notional, margin calls, roll, trade and financing costs); ``nav_usd`` then includes the
+    options' and swaps' value. With ``Simulator(start=...)`` every array starts there.
     """
 
     policy: str
@@ -62,6 +67,7 @@ class BacktestResult:
     lot_reliefs: pd.DataFrame
     wash_sales: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_WASH_COLUMNS))
     identical_groups: Mapping[str, str] = field(default_factory=dict)
+    overlay: OverlayRecords | None = None
 
     @property
     def nav(self) -> pd.Series:
@@ -94,6 +100,12 @@ class BacktestResult:
     def disallowed_loss_usd(self) -> float:
         """Total loss the ledger disallowed under the wash-sale rule (positive dollars)."""
         return float(self.wash_sales["disallowed_usd"].astype(float).sum()) if len(self.wash_sales) else 0.0
+
+    @property
+    def exposure(self) -> pd.DataFrame:
+        """Holdings plus overlay exposure as NAV fractions per date and asset."""
+        exposure = self.holdings_usd if self.overlay is None else self.holdings_usd + self.overlay.exposure_usd
+        return pd.DataFrame(exposure / self.nav_usd[:, None], index=self.calendar, columns=list(self.assets))
 
     def metrics(self) -> dict[str, float]:
         """See :func:`optimizer.backtest.metrics.summarize`."""

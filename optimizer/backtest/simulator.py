@@ -5,14 +5,22 @@ income is already in the price. The simulator runs at the data's frequency (dail
 monthly); on each date, in this order:
 
 1. mark to market; idle cash earns the cash index's return (``cash_index``, e.g. the
-   ``CASH`` column of :func:`optimizer.datasets.multi_asset_daily`; none: 0%);
+   ``CASH`` column of :func:`optimizer.datasets.multi_asset_daily`; none: 0%); with an
+   overlay (``BacktestConfig.overlay``) futures settle variation margin into cash, roll,
+   options expire and swaps are marked and reset (:mod:`optimizer.backtest.derivatives`);
 2. book the scheduled cash flow (``flows``: + contribution, - withdrawal);
 3. on the first date of a new tax period, settle the previous period's tax from cash;
-4. ask the policy; fill its orders at today's prices, sales before buys, charging
+   with an overlay, check margin: below maintenance a margin call is met at once
+   (``overlay.margin_call_action``: forced sale of the asset furthest above target, or
+   closing the overlay pro rata first);
+4. ask the policy; fill its orders at today's prices (each trade first capped at
+   ``participation * ADV`` when set), sales before buys, charging
    spread, commission and impact with :func:`optimizer.backtest.costs.price_trade`
-   (the same model the optimizer prices); the net trade per asset decides (a net sell
+   (the same model the optimizer prices) through :func:`optimizer.backtest.fills.fill_trade`,
+   the fill path every simulator shares; the net trade per asset decides (a net sell
    relieves named lots first, then FIFO/HIFO; a net buy relieves nothing); every buy
-   and lot relief is logged (``BacktestResult.buys``, ``lot_reliefs``);
+   and lot relief is logged (``BacktestResult.buys``, ``lot_reliefs``); then its futures
+   and swap orders; with an overlay, margin is checked again;
 5. if cash would go negative: buys are scaled down first; what is still missing is
    raised by forced sales (pro rata over what each asset can sell without a wash sale,
    gains before losses), recorded as a *forced* event (``on_shortfall="fund"``), or
@@ -40,7 +48,9 @@ import pandas as pd
 
 from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
+from optimizer.backtest.derivatives import OverlayConfig, OverlayDesk, OverlayMarket, OverlayRecords
 from optimizer.backtest.errors import CashShortfallError, CheckpointError
+from optimizer.backtest.fills import MIN_TRADE_USD, fill_trade
 from optimizer.backtest.ledger import Ledger
 from optimizer.backtest.result import BacktestResult
 from optimizer.errors import InputError
@@ -48,28 +58,7 @@ from optimizer.model import TaxRules
 from optimizer.policies.base import Orders, Policy, State, period_key, target_array
 
 TAX_SCHEDULES = {"annual": "A", "quarterly": "Q", "monthly": "M", "immediate": "D", "never": None}
-#: Trades below this many dollars are not filled (noise from solvers and arithmetic).
-MIN_TRADE_USD = 0.01
-CHECKPOINT_VERSION = 3  # 3: sealed (magic, version, HMAC) before the pickle
-
-
-def affordable_buys(cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray, price, rounds: int = 4) -> np.ndarray:
-    """``buy_usd`` scaled down so ``cash`` stays >= 0 after the fill and its costs (dollars).
-
-    ``price(trade_usd)`` returns (spread, commission, impact) per asset; spread and
-    commission are charged on the gross trade, impact on the net one, as the fills do.
-    Each of at most ``rounds`` steps removes the shortfall from the buys.
-    """
-    scale = 1.0
-    for _ in range(rounds):
-        net = scale * buy_usd - sell_usd
-        spread, commission, _ = price(scale * buy_usd + sell_usd)
-        impact = price(net)[2]
-        after = cash - net.sum() - float(spread.sum() + commission.sum() + impact.sum())
-        if after >= 0:
-            break
-        scale = max(0.0, scale - (-after) * (1 + 1e-9) / buy_usd.sum() - 1e-12)
-    return scale * buy_usd
+CHECKPOINT_VERSION = 4  # 3: sealed (magic, version, HMAC) before the pickle; 4: overlay and start
 
 
 @dataclass(frozen=True)
@@ -94,6 +83,14 @@ class BacktestConfig:
         ``"fund"`` (scale buys, then sell pro rata) or ``"raise"``.
     fill:
         ``"none"``: a NaN price raises; ``"ffill"``: carry prices over gaps.
+    participation:
+        Largest policy trade per asset and date as a fraction of ``costs.adv_usd``
+        (``None``: no cap). Sales that meet a margin call or a cash shortfall are forced
+        and not capped.
+    overlay:
+        Derivatives the account may hold beside its lots (futures, total-return swaps,
+        options; :class:`optimizer.backtest.derivatives.OverlayConfig`); the simulator then
+        needs their pricing data (``Simulator(overlay_market=...)``).
     """
 
     initial_usd: float = 1_000_000.0
@@ -103,6 +100,8 @@ class BacktestConfig:
     costs: CostModel = field(default_factory=CostModel)
     on_shortfall: str = "fund"
     fill: str = "none"
+    participation: float | None = None
+    overlay: OverlayConfig | None = None
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.initial_usd) and self.initial_usd > 0):
@@ -111,6 +110,8 @@ class BacktestConfig:
             raise InputError("tax_schedule", f"is {self.tax_schedule!r}; use one of {list(TAX_SCHEDULES)}")
         if self.on_shortfall not in ("fund", "raise"):
             raise InputError("on_shortfall", f"is {self.on_shortfall!r}; use 'fund' or 'raise'")
+        if self.participation is not None and not (np.isfinite(self.participation) and self.participation > 0):
+            raise InputError("participation", f"is {self.participation!r}; it must be positive (or None)")
 
 
 class Simulator:
@@ -128,16 +129,26 @@ class Simulator:
         earns its return. ``None``: cash earns nothing.
     flows:
         Scheduled cash flows, account currency, on dates of the calendar (+ in, - out).
+    overlay_market:
+        Pricing data of the overlay (:class:`optimizer.backtest.derivatives.OverlayMarket`);
+        required with ``config.overlay``.
+    start:
+        First simulated date (default: the first date). Earlier dates are history only:
+        they feed the trailing volatility and ``State.history``, and are not in the result.
     """
 
     def __init__(self, prices: pd.DataFrame, config: BacktestConfig = BacktestConfig(), *,
-                 cash_index: pd.Series | None = None, flows: pd.Series | None = None):
+                 cash_index: pd.Series | None = None, flows: pd.Series | None = None,
+                 overlay_market: OverlayMarket | None = None, start=None):
         frame = check_prices(prices, fill=config.fill)
         self.config = config
         self.calendar = frame.index
         self.assets = tuple(frame.columns)
         self.prices = frame.to_numpy()
         T = len(self.calendar)
+        self.first = 0 if start is None else int(self.calendar.searchsorted(pd.Timestamp(start)))
+        if start is not None and self.first >= T - 1:
+            raise InputError("start", "leaves fewer than two simulated dates")
         cash_level = align_series(cash_index, self.calendar, "cash_index")
         self.cash_growth = np.ones(T) if cash_level is None else np.r_[1.0, cash_level[1:] / cash_level[:-1]]
         self.flows = align_series(flows, self.calendar, "flows", fill_value=0.0)
@@ -148,8 +159,16 @@ class Simulator:
             array.setflags(write=False)
         self.half_spread, self.commission, self.adv_usd = config.costs.arrays(list(self.assets))
         self.spread_scale, self.impact_scale = config.costs.stress_multipliers(self.calendar)  # ones unless stressed
-        years = max((self.calendar[-1] - self.calendar[0]).days / 365.25, 1e-9)
-        self.periods_per_year = (T - 1) / years if T > 1 else 252.0
+        self.max_trade_usd = None if config.participation is None else config.participation * self.adv_usd
+        simulated = T - self.first
+        years = max((self.calendar[-1] - self.calendar[self.first]).days / 365.25, 1e-9)
+        self.periods_per_year = (simulated - 1) / years if simulated > 1 else 252.0
+        self.overlay: OverlayDesk | None = None
+        if config.overlay is not None:
+            if overlay_market is None:
+                raise InputError("overlay_market", "is required when the account holds an overlay (config.overlay)")
+            self.overlay = OverlayDesk(config.overlay, overlay_market, self.calendar, self.first, self.assets,
+                                       self.prices)
         frequency = TAX_SCHEDULES[config.tax_schedule]
         self._tax_keys = None if frequency is None else [period_key(d, frequency) for d in self.calendar]
 
@@ -169,6 +188,7 @@ class Simulator:
         """
         weights = target_array(policy.target if initial_weights is None else initial_weights, self.assets,
                                "initial_weights")
+        self._target = target_array(policy.target, self.assets)
         policy.start(self.assets)
         T, n = self.prices.shape
         fingerprint = self._fingerprint(policy, weights)
@@ -180,11 +200,14 @@ class Simulator:
         else:
             ledger = Ledger(list(self.assets), self.config.tax, self.config.relief)
             rec = _Records.empty(T, n)
-            start = 0
+            start = first = self.first
             budget = self.config.initial_usd
             for i in np.nonzero(weights > 0)[0]:
-                ledger.buy(i, budget * weights[i] / self.prices[0, i], self.prices[0, i], self.calendar[0])
+                ledger.buy(i, budget * weights[i] / self.prices[first, i], self.prices[first, i], self.calendar[first])
             ledger.cash_usd = budget - budget * weights.sum()
+            if self.overlay is not None:
+                self.overlay.open(ledger)
+                rec.overlay = OverlayRecords.empty(T, n)
 
         bar = None
         if progress:
@@ -201,43 +224,71 @@ class Simulator:
         finally:
             if bar is not None:
                 bar.close()
+        f = self.first
+        if rec.overlay is not None:
+            rec.overlay.margin_calls = list(ledger.overlay.margin_calls)
         return BacktestResult(
-            policy=policy.name, calendar=self.calendar, assets=self.assets, prices=self.prices,
-            target=target_array(policy.target, self.assets),
-            cash_growth=self.cash_growth, nav_usd=rec.nav, cash_usd=rec.cash, holdings_usd=rec.holdings,
-            traded_usd=rec.traded, spread_usd=rec.spread, commission_usd=rec.commission, impact_usd=rec.impact,
-            tax_paid_usd=rec.tax, flows_usd=self.flows, events=rec.events, forced=rec.forced,
-            decide_seconds=rec.decide_seconds, step_seconds=rec.step_seconds,
+            policy=policy.name, calendar=self.calendar[f:], assets=self.assets, prices=self.prices[f:],
+            target=self._target,
+            cash_growth=self.cash_growth[f:], nav_usd=rec.nav[f:], cash_usd=rec.cash[f:],
+            holdings_usd=rec.holdings[f:], traded_usd=rec.traded[f:], spread_usd=rec.spread[f:],
+            commission_usd=rec.commission[f:], impact_usd=rec.impact[f:],
+            tax_paid_usd=rec.tax[f:], flows_usd=self.flows[f:], events=rec.events[f:], forced=rec.forced[f:],
+            decide_seconds=rec.decide_seconds[f:], step_seconds=rec.step_seconds[f:],
             realized_short_usd=ledger.total_short_usd, realized_long_usd=ledger.total_long_usd,
             liquidation_tax_usd=ledger.liquidation_tax_usd(self.prices[-1], self.calendar[-1]),
             periods_per_year=self.periods_per_year, final_lots=ledger.lots_frame(),
             buys=ledger.buys_frame(), lot_reliefs=ledger.reliefs_frame(), wash_sales=ledger.wash_sales_frame(),
             identical_groups=dict(self.config.tax.identical_groups),
+            overlay=None if rec.overlay is None else rec.overlay.sliced(f),
         )
 
     def _step(self, k: int, policy: Policy, ledger: Ledger, rec: "_Records") -> None:
         started = time.perf_counter()
         date = self.calendar[k]
         prices = self.prices[k]
-        if k > 0:
+        desk, book = self.overlay, getattr(ledger, "overlay", None)
+        if k > self.first:
             ledger.cash_usd *= self.cash_growth[k]
+            if desk is not None:
+                desk.mark(k, book)
         flow = float(self.flows[k])
         ledger.cash_usd += flow
-        if self._tax_keys is not None and k > 0 and self._tax_keys[k] != self._tax_keys[k - 1]:
+        if self._tax_keys is not None and k > self.first and self._tax_keys[k] != self._tax_keys[k - 1]:
             rec.tax[k] = ledger.settle_tax()
+        view = None
+        if desk is not None:
+            option_value, option_delta = desk.option_marks(k, book)
+            cash_low = ledger.cash_usd
+            called = self._margin(k, ledger, rec)
         holdings = ledger.shares * prices
         nav = float(holdings.sum() + ledger.cash_usd)
+        if desk is not None:
+            nav += book.swap_value_usd() + option_value
+            view = desk.view(k, book, option_value, option_delta)
+            rec.overlay.exposure_open_usd[k] = holdings + view.exposure_usd
+            rec.overlay.nav_open_usd[k] = nav
         if not nav > 0:
             raise CashShortfallError(date, nav, "net asset value is no longer positive (withdrawals exceed the book)")
         state = State(step=k, date=date, assets=self.assets, prices=prices, holdings_usd=holdings,
                       cash_usd=ledger.cash_usd, nav_usd=nav, flow_usd=flow, volatility=self.volatility[k],
                       history=self.prices[:k + 1], periods_per_year=self.periods_per_year, ledger=ledger,
-                      next_date=self.calendar[k + 1] if k + 1 < len(self.calendar) else None)
+                      next_date=self.calendar[k + 1] if k + 1 < len(self.calendar) else None,
+                      costs=self.config.costs, max_trade_usd=self.max_trade_usd, overlay=view)
         decided = time.perf_counter()
         orders = policy.decide(date, state)
         decide_seconds = time.perf_counter() - decided
         if orders is not None:
-            rec.events[k] = self._fill(k, orders, ledger, rec, scale_buys=True)
+            rec.events[k] = self._fill(k, orders, ledger, rec, scale_buys=True, capped=True)
+            if orders.futures_contracts or orders.swap_notional_usd:
+                if desk is None:
+                    raise InputError("orders", "trade futures or swaps, but the account holds no overlay "
+                                     "(BacktestConfig.overlay)")
+                rec.events[k] |= desk.trade(k, book, orders.futures_contracts, orders.swap_notional_usd, view)
+                rec.overlay.contracts_traded[k] = int(sum(abs(n) for n in (orders.futures_contracts or {}).values()))
+        if desk is not None:
+            cash_low = min(cash_low, ledger.cash_usd)
+            called = self._margin(k, ledger, rec) or called   # the policy's own trades left cash short
         if ledger.cash_usd < -1e-9 * nav:
             if self.config.on_shortfall == "raise":
                 raise CashShortfallError(date, ledger.cash_usd, "orders, taxes or withdrawals exceed cash")
@@ -246,13 +297,100 @@ class Simulator:
         rec.holdings[k] = holdings
         rec.cash[k] = ledger.cash_usd
         rec.nav[k] = holdings.sum() + ledger.cash_usd
+        if desk is not None:
+            rec.nav[k] += book.swap_value_usd() + option_value
+            self._record_overlay(k, book, rec.overlay, option_value, option_delta, cash_low, called)
         rec.decide_seconds[k] = decide_seconds
         rec.step_seconds[k] = time.perf_counter() - started - decide_seconds
 
-    def _fill(self, k: int, orders: Orders, ledger: Ledger, rec: "_Records", *, scale_buys: bool) -> bool:
-        """Fill ``orders`` on date ``k``; return True if anything traded.
+    def _record_overlay(self, k: int, book, out: OverlayRecords, option_value: float, option_delta: np.ndarray,
+                        cash_low: float, called: bool) -> None:
+        out.exposure_usd[k] = self.overlay.book_exposure_usd(book) + option_delta
+        out.gross_usd[k] = book.gross_notional_usd()
+        out.swap_notional_usd[k] = sum(abs(p.notional_usd) for p in book.swaps.values())
+        out.option_value_usd[k] = option_value
+        out.option_delta_usd[k] = float(option_delta.sum())
+        out.cash_low_usd[k] = cash_low
+        out.margin_call[k] = called
+        for kind, values in out.costs.items():   # the book keeps running totals
+            values[k] = book.costs_usd[kind] - out.booked_usd[kind]
+            out.booked_usd[kind] = book.costs_usd[kind]
 
-        The net trade per asset decides: a net sell relieves exactly ``-trade_usd`` dollars
+    # -- margin calls --------------------------------------------------------------------
+    def _margin(self, k: int, ledger: Ledger, rec: "_Records") -> bool:
+        """Check the overlay's margin on date ``k``; meet a call at once (True if there was one).
+
+        ``overlay.margin_call_action`` decides how: ``"sell_physical"`` sells the asset
+        furthest above target (forced: no participation cap) until cash meets the initial
+        requirement; ``"reduce_overlay"`` first sells physical up to zero cash if cash is
+        negative (closing futures frees margin, not cash), then closes the overlay pro rata,
+        then sells physical if that was not enough. An unmet call raises
+        :class:`optimizer.overlays.accounting.MarginCallError`.
+        """
+        book = ledger.overlay
+        if book.check_margin(self.calendar[k]) is None:
+            return False
+        held, physical_before = book.held_contracts(), float((ledger.shares * self.prices[k]).sum())
+        if self.config.overlay.margin_call_action == "reduce_overlay":
+            if ledger.cash_usd < 0:
+                self._forced_sale(k, ledger, rec, floor_usd=0.0)
+            self.overlay.reduce(k, book)
+        if ledger.cash_usd < book.initial_requirement_usd():
+            self._forced_sale(k, ledger, rec)
+        book.resolve_margin_call()
+        rec.overlay.call_contracts_closed[k] += held - book.held_contracts()
+        rec.overlay.call_sold_usd[k] += physical_before - float((ledger.shares * self.prices[k]).sum())
+        return True
+
+    def _forced_sale(self, k: int, ledger: Ledger, rec: "_Records", floor_usd: float | None = None) -> None:
+        """Sell the asset furthest above target (holdings plus futures and swaps, over holdings
+        plus cash) until cash, net of the sale's costs, meets the initial requirement (or
+        ``floor_usd``)."""
+        book = ledger.overlay
+        holdings = ledger.shares * self.prices[k]
+        nav = float(holdings.sum() + ledger.cash_usd)
+        i = int(np.argmax((holdings + self.overlay.book_exposure_usd(book)) / nav - self._target))
+        need = (book.initial_requirement_usd() if floor_usd is None else floor_usd) - ledger.cash_usd
+        one = np.zeros(len(self.assets))
+
+        def cost(sale: float) -> float:
+            one[i] = sale
+            return float(sum(part.sum() for part in self.price(k, one)))
+
+        sale = 0.0
+        for _ in range(50):  # proceeds net of costs must cover the need
+            if sale - cost(sale) >= need:
+                break
+            sale = need + cost(sale) + 1.0
+        trade = np.zeros(len(self.assets))
+        trade[i] = -min(sale, holdings[i])
+        fill = self._execute(k, Orders(trade), ledger, scale_buys=False)
+        if fill is not None:
+            rec.overlay.call_cost_usd[k] += sum(float(part.sum()) for part in fill[1:])
+            rec.forced[k] = True
+
+    # -- fills ---------------------------------------------------------------------------
+    def _fill(self, k: int, orders: Orders, ledger: Ledger, rec: "_Records", *, scale_buys: bool,
+              capped: bool = False) -> bool:
+        """Fill ``orders``' physical trades on date ``k`` and record them; True if anything traded
+        (see :meth:`_execute`)."""
+        fill = self._execute(k, orders, ledger, scale_buys=scale_buys, capped=capped)
+        if fill is None:
+            return False
+        gross, spread, commission, impact = fill
+        rec.traded[k] += gross
+        rec.spread[k] += spread.sum()
+        rec.commission[k] += commission.sum()
+        rec.impact[k] += impact.sum()
+        return True
+
+    def _execute(self, k: int, orders: Orders, ledger: Ledger, *, scale_buys: bool, capped: bool = False):
+        """Fill ``orders``' physical trades on date ``k``; return (gross, spread, commission,
+        impact) per asset, or None if nothing traded.
+
+        With ``capped`` each trade is first clipped to the participation cap
+        (``config.participation * ADV``). The net trade per asset decides: a net sell
+        relieves exactly ``-trade_usd`` dollars
         (plus at most a sub-cent sliver closing a lot), the lots named in
         ``orders.lot_sales`` first in the order given (the last one truncated), the rest by
         the ledger's method; a net buy opens one lot and relieves nothing, so a fill never
@@ -262,46 +400,15 @@ class Simulator:
         trade = np.array(orders.trade_usd, dtype=float)
         if trade.shape != (len(self.assets),) or not np.all(np.isfinite(trade)):
             raise InputError("orders.trade_usd", f"must be {len(self.assets)} finite amounts, one per asset")
+        if capped and self.max_trade_usd is not None:
+            trade = np.clip(trade, -self.max_trade_usd, self.max_trade_usd)
         lot_sales = orders.lot_sales or {}
         for asset in lot_sales:
             if asset not in ledger.index:
                 raise InputError("orders.lot_sales", "names an unknown asset", asset=str(asset))
-        trade[np.abs(trade) < MIN_TRADE_USD] = 0.0
-        sell_usd = np.maximum(-trade, 0.0)
-        buy_usd = np.maximum(trade, 0.0)
-        if not (sell_usd.any() or buy_usd.any()):
-            return False
-        if scale_buys and buy_usd.any():
-            buy_usd = self._affordable(k, ledger.cash_usd, buy_usd, sell_usd)
-        sold_usd = self._sell(k, ledger, sell_usd, lot_sales)
-        prices = self.prices[k]
-        for i in np.nonzero(buy_usd > 0)[0]:
-            ledger.buy(i, buy_usd[i] / prices[i], prices[i], self.calendar[k])
-        net = buy_usd - sold_usd
-        gross = buy_usd + sold_usd
-        spread, commission, _ = self.price(k, gross)   # linear costs on both sides, as the engine charges
-        _, _, impact = self.price(k, net)              # impact on the net trade, as the engine charges
-        cost = float(spread.sum() + commission.sum() + impact.sum())
-        ledger.cash_usd -= float(net.sum()) + cost
-        rec.traded[k] += gross
-        rec.spread[k] += spread.sum()
-        rec.commission[k] += commission.sum()
-        rec.impact[k] += impact.sum()
-        return True
-
-    def _sell(self, k: int, ledger: Ledger, sell_usd: np.ndarray, lot_sales: dict) -> np.ndarray:
-        """Relieve ``sell_usd`` dollars per asset on date ``k``; return the dollars actually relieved."""
-        prices = self.prices[k]
-        sold = np.zeros_like(sell_usd)
-        for i in np.nonzero(sell_usd > 0)[0]:
-            before = ledger.shares[i]
-            ledger.sell(i, sell_usd[i] / prices[i], prices[i], self.calendar[k], lot_sales.get(self.assets[i]))
-            sold[i] = (before - ledger.shares[i]) * prices[i]
-        return sold
-
-    def _affordable(self, k: int, cash: float, buy_usd: np.ndarray, sell_usd: np.ndarray) -> np.ndarray:
-        """Scale buys so cash stays >= 0 after the fill and its costs."""
-        return affordable_buys(cash, buy_usd, sell_usd, lambda trade_usd: self.price(k, trade_usd))
+        fill = fill_trade(ledger, self.calendar[k], self.prices[k], trade, lot_sales,
+                          lambda trade_usd: self.price(k, trade_usd), scale_buys=scale_buys)
+        return None if fill is None else (fill.gross, fill.spread, fill.commission, fill.impact)
 
     def _fund(self, k: int, ledger: Ledger, rec: "_Records") -> None:
         """Raise missing cash by forced sales (a forced event) that create no wash sale if avoidable.
@@ -355,7 +462,9 @@ class Simulator:
         digest.update(self.flows.tobytes())
         digest.update(self.cash_growth.tobytes())
         digest.update(weights.tobytes())
-        digest.update(repr((policy.name, type(policy).__name__, self.config)).encode())
+        digest.update(repr((policy.name, type(policy).__name__, self.config, self.first)).encode())
+        if self.overlay is not None:
+            digest.update(self.overlay.fingerprint())
         return digest.hexdigest()
 
     def _save(self, path: Path, fingerprint: str, ledger: Ledger, rec: "_Records", next_step: int,
@@ -455,6 +564,7 @@ class _Records:
     forced: np.ndarray
     decide_seconds: np.ndarray
     step_seconds: np.ndarray
+    overlay: OverlayRecords | None = None
 
     @classmethod
     def empty(cls, T: int, n: int) -> "_Records":

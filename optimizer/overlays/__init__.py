@@ -7,12 +7,15 @@
   payments, roll cost, fair value) and :class:`OverlayBook`, the small state object that
   marks positions daily, pays and receives cash, and raises :class:`MarginCall` events.
 * :mod:`~optimizer.overlays.policies`: physical-only, overlay-first and joint-optimization
-  rebalancing policies.
-* :mod:`~optimizer.overlays.simulate`: a daily simulator of a large stock/bond/cash book on
-  real data (S&P 500 + Shiller dividends, a 10-year Treasury fund, 3-month bills).
+  rebalancing policies (:class:`optimizer.policies.base.Policy` subclasses).
+* :mod:`~optimizer.overlays.simulate`: the large stock/bond/cash book on real data (S&P 500
+  + Shiller dividends, a 10-year Treasury fund, 3-month bills) set up for the one
+  simulator, and its daily table.
 
-This package is separate from :mod:`optimizer.backtest` (the general lot/tax backtester);
-it keeps physical sleeves as dollar amounts and concentrates on the derivative life cycle.
+The derivative life cycle inside a backtest (positions in the ledger, daily marks, rolls,
+resets, expiries, margin calls) runs in :mod:`optimizer.backtest.derivatives`, on the
+simulator of :mod:`optimizer.backtest`, so a taxable, lot-tracked account can hold an
+overlay.
 """
 
 from optimizer.overlays.accounting import (FuturesPosition, MarginCall, MarginCallError, OverlayBook, SwapPosition,

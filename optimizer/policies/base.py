@@ -10,18 +10,40 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
 from optimizer.model._checks import as_series, nonnegative
-
-if TYPE_CHECKING:  # pragma: no cover
-    from optimizer.backtest.ledger import Ledger
+from optimizer.model.costs import CostModel
 
 FREQUENCIES = ("D", "W", "M", "Q", "S", "A")
+
+
+class LedgerView(Protocol):
+    """What a policy may read of the account's books (the simulator's
+    :class:`optimizer.backtest.ledger.Ledger` is one); policies must not write to it.
+
+    ``lots`` holds per asset the open lots ``[lot_id, shares, basis, acquired_day, ...]``;
+    ``last_loss_sale`` the date of each asset's last sale at a loss; ``overlay`` the
+    derivative positions (``None`` without an overlay).
+    """
+
+    lots: list
+    last_loss_sale: dict
+    overlay: object | None
+
+    def lots_frame(self) -> pd.DataFrame: ...
+
+    def realized_gain_usd(self, date) -> float: ...
+
+    def recent_buys(self, date, days: int) -> pd.DataFrame: ...
+
+    def recent_buy_days(self, date, days: int) -> dict[str, int]: ...
+
+    def tax_owed_usd(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -36,10 +58,60 @@ class Orders:
     lot_sales:
         Optional ``{asset: {lot_id: shares}}``: lots to relieve first when selling that
         asset; the rest of a sale goes by the ledger's relief method.
+    futures_contracts:
+        Optional ``{future name: whole contracts to trade}`` (+ buy, - sell); only in a
+        simulator whose account holds an overlay (``BacktestConfig.overlay``).
+    swap_notional_usd:
+        Optional ``{swap name: change of notional}``, account currency (+ receive more of
+        the total return); only with an overlay.
     """
 
     trade_usd: np.ndarray
     lot_sales: dict[str, dict[str, float]] | None = None
+    futures_contracts: dict[str, int] | None = None
+    swap_notional_usd: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class OverlayView:
+    """The derivative side of the account on one date, after the day's marks, before trading.
+
+    Arrays are per asset in the simulator's order (an instrument's asset class is one of
+    the simulator's assets); money in account currency. Futures and swap specifications
+    are the instrument objects of :mod:`optimizer.overlays.instruments`.
+
+    Attributes
+    ----------
+    exposure_usd:
+        Exposure of the overlay per asset: futures ``beta * notional``, swaps notional
+        grown with their level since the last reset, options by Black-Scholes delta.
+    contracts:
+        Whole contracts held per future (only those held).
+    futures, futures_price:
+        The futures the account may trade and the price of the contract one would trade
+        today (the held contract's last settlement, else the front contract's fair value).
+    swaps, swap_notional:
+        Total-return swaps available and the notional held per swap (signed).
+    option_delta_usd, option_value_usd:
+        Delta exposure per asset and Black-Scholes value of the options held (the value
+        is in the NAV; the delta in ``exposure_usd``).
+    gross_limit:
+        Overlay gross notional cap, NAV fraction.
+    initial_margin_usd, maintenance_margin_usd:
+        Requirements of the overlay held (futures margin plus swap collateral).
+    """
+
+    exposure_usd: np.ndarray
+    contracts: dict[str, int]
+    futures: dict[str, object]
+    futures_price: dict[str, float]
+    swaps: dict[str, object]
+    swap_notional: dict[str, float]
+    option_delta_usd: np.ndarray
+    option_value_usd: float
+    gross_limit: float
+    initial_margin_usd: float
+    maintenance_margin_usd: float
 
 
 @dataclass(frozen=True)
@@ -52,6 +124,12 @@ class State:
     to charge impact; ``history`` holds the prices of every date up to today.
     ``next_date`` is the next date of the price calendar (``None`` on the last date), so a
     calendar can tell that today closes its period.
+
+    ``costs`` is the simulator's cost model (the fills' prices); ``max_trade_usd`` the
+    largest trade per asset the simulator fills today (``None``: no participation cap).
+    ``overlay`` describes the derivative positions when the account holds an overlay
+    (``None`` otherwise); ``nav_usd`` then includes the options' and swaps' value and
+    exposures are ``holdings_usd + overlay.exposure_usd``.
     """
 
     step: int
@@ -65,13 +143,21 @@ class State:
     volatility: np.ndarray
     history: np.ndarray
     periods_per_year: float
-    ledger: "Ledger" = field(repr=False)
+    ledger: LedgerView = field(repr=False)
     next_date: pd.Timestamp | None
+    costs: CostModel | None = None
+    max_trade_usd: np.ndarray | None = None
+    overlay: OverlayView | None = None
 
     @property
     def weights(self) -> np.ndarray:
         """Holdings as NAV fractions."""
         return self.holdings_usd / self.nav_usd
+
+    @property
+    def exposure_usd(self) -> np.ndarray:
+        """Exposure per asset: holdings plus the overlay's exposure, account currency."""
+        return self.holdings_usd if self.overlay is None else self.holdings_usd + self.overlay.exposure_usd
 
 
 def period_key(date: pd.Timestamp, frequency: str) -> tuple:

@@ -1,4 +1,7 @@
-"""Policies and the daily simulator: limits, margin calls, and overlay-first vs physical-only on real data."""
+"""Overlay policies on the unified simulator: limits, margin calls, and overlay-first vs physical-only on real data.
+
+The book runs through :class:`optimizer.backtest.Simulator` with an overlay
+(:func:`optimizer.overlays.simulate.simulate` only lays the run out as a daily table)."""
 
 from dataclasses import replace
 
@@ -7,8 +10,11 @@ import pandas as pd
 import pytest
 
 from optimizer.overlays.market_data import daily_market
-from optimizer.overlays.policies import DayView, JointOptimization, Orders, OverlayFirst, PhysicalOnly
+from optimizer.overlays.policies import DayView, JointOptimization, OverlayFirst, PhysicalOnly
 from optimizer.overlays.simulate import CLASSES, ES, SPX_TRS, TY, BookConfig, simulate
+from optimizer.policies.base import Orders, Policy
+
+TARGET = BookConfig().target_weights
 
 GROSS_LIMIT = 0.2
 SWAP_LIMIT = 100e6
@@ -37,20 +43,20 @@ def _gross_and_margin(view: DayView, orders) -> tuple[float, float]:
     return gross / view.nav_usd, margin
 
 
-@pytest.mark.parametrize("policy", [OverlayFirst(), JointOptimization()], ids=["overlay-first", "joint"])
+@pytest.mark.parametrize("policy", [OverlayFirst(TARGET), JointOptimization(TARGET)], ids=["overlay-first", "joint"])
 def test_policies_keep_overlay_within_gross_limit_and_margin(policy):
     view = _view(gross_limit=0.1)
-    orders = policy.decide(view)
+    orders = policy.decide_view(view)
     gross, margin = _gross_and_margin(view, orders)
     assert 0.05 < gross <= 0.1 + 1e-12  # the limit binds: the gap needs ~0.28 of NAV
-    assert margin <= view.cash_usd - max(float(np.asarray(orders.physical_usd).sum()), 0.0)
+    assert margin <= view.cash_usd - max(float(np.asarray(orders.trade_usd).sum()), 0.0)
     assert all(float(n).is_integer() for n in orders.futures_contracts.values())
     assert orders.futures_contracts["ES"] > 0 and orders.futures_contracts["TY"] < 0
 
 
 def test_overlay_first_margin_limits_the_overlay_when_cash_is_short():
     view = _view(gross_limit=0.5, cash_usd=5e6)
-    orders = OverlayFirst().decide(view)
+    orders = OverlayFirst(TARGET).decide_view(view)
     _, margin = _gross_and_margin(view, orders)
     assert 0 < margin <= 5e6
 
@@ -61,8 +67,10 @@ def stress_runs():
     market = daily_market("2007-08-01", "2008-12-31")
     config = BookConfig(target=(0.60, 0.395), gross_limit=GROSS_LIMIT,
                         swaps=(replace(SPX_TRS, counterparty_limit_usd=SWAP_LIMIT),))
+    target = config.target_weights
     return {p.name: simulate(market, p, config, start="2008-09-02")
-            for p in (PhysicalOnly(), OverlayFirst(), OverlayFirst(use_swaps=True), JointOptimization())}
+            for p in (PhysicalOnly(target), OverlayFirst(target), OverlayFirst(target, use_swaps=True),
+                      JointOptimization(target))}
 
 
 def test_physical_only_never_holds_futures(stress_runs):
@@ -118,25 +126,29 @@ def test_swap_overlay_respects_counterparty_limit_and_pays_financing(stress_runs
     assert stress_runs["overlay-first"].costs_usd["swap_trade"] == 0.0
 
 
-class _HoldFutures:
+class _HoldFutures(Policy):
     """Buy ``n`` ES contracts on the first day, then never trade (to watch marks and rolls)."""
 
     name = "hold-futures"
 
     def __init__(self, n: int):
+        super().__init__(TARGET)
         self.n, self.done = n, False
 
-    def decide(self, view):
-        orders = Orders(np.zeros(len(view.classes)), {} if self.done else {"ES": self.n})
+    def decide(self, date, state):
+        orders = Orders(np.zeros(len(state.assets)), futures_contracts=None if self.done else {"ES": self.n})
         self.done = True
         return orders
 
 
-class _NoTrade:
+class _NoTrade(Policy):
     name = "no-trade"
 
-    def decide(self, view):
-        return Orders(np.zeros(len(view.classes)))
+    def __init__(self):
+        super().__init__(TARGET)
+
+    def decide(self, date, state):
+        return None
 
 
 def test_held_futures_roll_and_earn_total_return_minus_cash():
@@ -189,7 +201,7 @@ def test_policies_count_option_deltas_as_exposure():
     its band on day one and sells physical equity until physical + delta is back at target."""
     market = daily_market("2018-01-01", "2019-03-29")
     option = _calls(2000, 1000.0, "2019-12-20")  # delta ~ 1 on SPX ~2500: ~$0.5bn of exposure
-    run = simulate(market, PhysicalOnly(), BookConfig(options=(option,)), start="2019-01-02").daily
+    run = simulate(market, PhysicalOnly(TARGET), BookConfig(options=(option,)), start="2019-01-02").daily
     first = run.iloc[0]
     assert first["option_delta_usd"] > 0.06 * first["nav_usd"]
     assert first["out_of_band_open"]
@@ -203,8 +215,8 @@ def test_policies_count_option_deltas_as_exposure():
 def test_margin_call_met_by_cutting_the_overlay_instead_of_selling_physical():
     market = daily_market("2007-08-01", "2008-12-31")
     base = BookConfig(target=(0.60, 0.395), gross_limit=GROSS_LIMIT)
-    sell = simulate(market, JointOptimization(), base, start="2008-09-02")
-    cut = simulate(market, JointOptimization(), replace(base, margin_call_action="reduce_overlay"),
+    sell = simulate(market, JointOptimization(base.target_weights), base, start="2008-09-02")
+    cut = simulate(market, JointOptimization(base.target_weights), replace(base, margin_call_action="reduce_overlay"),
                    start="2008-09-02")
     assert sell.margin_calls and cut.margin_calls
     assert (cut.daily["cash_usd"] >= 0).all()
@@ -221,7 +233,7 @@ def test_margin_call_met_by_cutting_the_overlay_instead_of_selling_physical():
 
 def test_overlay_first_migrates_the_overlay_into_physical_within_its_schedule():
     market = daily_market("2018-01-01", "2019-12-31")
-    run = simulate(market, OverlayFirst(migration_days=10), BookConfig(), start="2019-01-02")
+    run = simulate(market, OverlayFirst(TARGET, migration_days=10), BookConfig(), start="2019-01-02")
     daily = run.daily
     triggers = list(daily.index[daily["out_of_band_open"]])
     assert len(triggers) == 1
