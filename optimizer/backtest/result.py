@@ -12,6 +12,7 @@ from optimizer.backtest import audit as _audit
 from optimizer.backtest import metrics as _metrics
 from optimizer.backtest.derivatives import OverlayRecords
 from optimizer.backtest.ledger import WASH_COLUMNS as _WASH_COLUMNS
+from optimizer.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,20 @@ class BacktestResult:
     @property
     def nav(self) -> pd.Series:
         return pd.Series(self.nav_usd, index=self.calendar, name=self.policy)
+
+    def table(self, name: str) -> pd.DataFrame | pd.Series:
+        """A recorded array with its labels: a per-date, per-asset field (``holdings_usd``,
+        ``traded_usd``, ``spread_usd``, ``commission_usd``, ``impact_usd``, ``prices``) as a
+        DataFrame (dates x assets), a per-date one (``nav_usd``, ``cash_usd``,
+        ``tax_paid_usd``, ``flows_usd``, ...) as a Series indexed by date."""
+        values = getattr(self, name, None)
+        if not isinstance(values, np.ndarray) or len(values) != len(self.calendar) or values.ndim > 2:
+            raise InputError("field", f"{name!r} is not a per-date array of this result")
+        if values.ndim == 2:
+            if values.shape[1] != len(self.assets):
+                raise InputError("field", f"{name!r} is not a per-asset array of this result")
+            return pd.DataFrame(values, index=self.calendar, columns=pd.Index(self.assets, name="asset"))
+        return pd.Series(values, index=self.calendar, name=name)
 
     @property
     def weights(self) -> pd.DataFrame:

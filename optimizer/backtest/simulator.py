@@ -397,9 +397,7 @@ class Simulator:
         sells and buys the same asset. Cash moves by the value of the shares actually
         relieved and bought, less costs.
         """
-        trade = np.array(orders.trade_usd, dtype=float)
-        if trade.shape != (len(self.assets),) or not np.all(np.isfinite(trade)):
-            raise InputError("orders.trade_usd", f"must be {len(self.assets)} finite amounts, one per asset")
+        trade = orders.trade_array(self.assets)
         if capped and self.max_trade_usd is not None:
             trade = np.clip(trade, -self.max_trade_usd, self.max_trade_usd)
         lot_sales = orders.lot_sales or {}

@@ -155,7 +155,7 @@ class ScheduledExecution(Policy):
     # -- deciding ------------------------------------------------------------------------
     def decide(self, date: pd.Timestamp, state: State) -> Orders | None:
         inner = self.policy.decide(date, state)
-        if inner is not None and np.any(np.abs(np.asarray(inner.trade_usd, dtype=float)) >= MIN_PARENT_USD):
+        if inner is not None and np.any(np.abs(inner.trade_array(state.assets)) >= MIN_PARENT_USD):
             if self._active is None or self.while_busy == "replace":
                 if self._active is not None:
                     self._parents[self._active]["status"] = "cancelled"
@@ -168,7 +168,7 @@ class ScheduledExecution(Policy):
 
     def _open(self, date: pd.Timestamp, state: State, inner: Orders) -> None:
         prices = np.asarray(state.prices, dtype=float)
-        trade = np.array(inner.trade_usd, dtype=float)
+        trade = inner.trade_array(state.assets)
         trade[np.abs(trade) < MIN_PARENT_USD] = 0.0
         shares = trade / prices
         dates = self._execution_dates(date)

@@ -53,8 +53,9 @@ class Orders:
     Attributes
     ----------
     trade_usd:
-        Signed trade per asset in the simulator's asset order, account currency
-        (+ buy, - sell).
+        Signed trade per asset, account currency (+ buy, - sell): an array in the
+        simulator's asset order, or a Series indexed by asset (assets left out trade
+        nothing; see :meth:`trade_array`).
     lot_sales:
         Optional ``{asset: {lot_id: shares}}``: lots to relieve first when selling that
         asset; the rest of a sale goes by the ledger's relief method.
@@ -70,6 +71,34 @@ class Orders:
     lot_sales: dict[str, dict[str, float]] | None = None
     futures_contracts: dict[str, int] | None = None
     swap_notional_usd: dict[str, float] | None = None
+
+    def trade_array(self, assets: tuple[str, ...] | list[str]) -> np.ndarray:
+        """``trade_usd`` as one finite amount per asset of ``assets``, in that order.
+
+        Raises :class:`InputError` naming the asset for an unknown asset or a non-finite
+        amount, or when an array has the wrong length.
+        """
+        if isinstance(self.trade_usd, pd.Series):
+            series = as_series(self.trade_usd, "orders.trade_usd")
+            unknown = [a for a in series.index if a not in set(assets)]
+            if unknown:
+                raise InputError("orders.trade_usd", "names an asset that is not in the price history",
+                                 asset=unknown[0])
+            given = ~np.isfinite(series.to_numpy(dtype=float))
+            if given.any():
+                raise InputError("orders.trade_usd", f"is {series[given].iloc[0]!r}; it must be a finite amount",
+                                 asset=str(series.index[given][0]))
+            trade = series.reindex(list(assets)).fillna(0.0).to_numpy(dtype=float)
+        else:
+            trade = np.array(self.trade_usd, dtype=float)
+            if trade.shape != (len(assets),):
+                raise InputError("orders.trade_usd", f"must be {len(assets)} amounts, one per asset "
+                                                     f"(or a Series indexed by asset)")
+        bad = ~np.isfinite(trade)
+        if bad.any():
+            raise InputError("orders.trade_usd", f"is {trade[bad][0]!r}; it must be a finite amount",
+                             asset=str(assets[int(np.argmax(bad))]))
+        return trade
 
 
 @dataclass(frozen=True)
@@ -153,6 +182,15 @@ class State:
     def weights(self) -> np.ndarray:
         """Holdings as NAV fractions."""
         return self.holdings_usd / self.nav_usd
+
+    def frame(self) -> pd.DataFrame:
+        """Today's book as an asset-indexed DataFrame: ``price``, ``holdings_usd``, ``weight``
+        (NAV fraction), ``volatility`` (daily) and, with an overlay, ``exposure_usd``."""
+        columns = {"price": self.prices, "holdings_usd": self.holdings_usd, "weight": self.weights,
+                   "volatility": self.volatility}
+        if self.overlay is not None:
+            columns["exposure_usd"] = self.exposure_usd
+        return pd.DataFrame(columns, index=pd.Index(self.assets, name="asset"))
 
     @property
     def exposure_usd(self) -> np.ndarray:
