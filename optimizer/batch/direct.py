@@ -176,16 +176,19 @@ class DirectProgram:
         self._last = data  # the parameters hold data now
 
     # ---- per solve ------------------------------------------------------------------------
-    def _update(self, data: ProblemData) -> None:
-        """Write ``data`` into the program's Parameters; only the limits when just the bounds changed."""
+    def _update(self, data: ProblemData) -> bool:
+        """Write ``data`` into the program's Parameters; only the limits when just the bounds changed
+        (then True: the objective, which no limit enters, is as last sent)."""
         last = self._last
-        if last is not None and data.shape == last.shape and all(
-                getattr(data, f) is getattr(last, f) for f in _OTHER_FIELDS):
+        bounds_only = last is not None and data.shape == last.shape and all(
+            getattr(data, f) is getattr(last, f) for f in _OTHER_FIELDS)
+        if bounds_only:
             for term in self._limits:
                 term.update(data, term.weight(data.settings))
         else:
             self.program.update(data)
         self._last = data
+        return bounds_only
 
     def _param_vector(self) -> np.ndarray:
         vec = np.zeros(self._param.total_param_size + 1)
@@ -195,14 +198,18 @@ class DirectProgram:
             vec[col] = 1.0
         return vec
 
-    def _qp(self) -> dict:
-        """The QP's arrays: CSC data of ``P``, ``A``, ``G`` (fixed structure) and the vectors."""
+    def _qp(self, bounds_only: bool = False) -> dict:
+        """The QP's arrays: CSC data of ``P``, ``A``, ``G`` (fixed structure) and the vectors
+        (``bounds_only``: the objective's ``P`` and ``c`` as last sent)."""
         vec = self._param_vector()
         values = self._constraints.tensor @ vec
-        qd = self._q @ vec
+        if bounds_only and self._solver is not None:
+            objective = {"P": self._sent["P"], "c": self._sent["c"]}
+        else:
+            objective = {"P": self._P.data(self._P_values(vec)),
+                         "c": np.asarray((self._q @ vec)[: self._n], dtype=float).ravel()}
         qp = {
-            "P": self._P.data(self._P_values(vec)),
-            "c": np.asarray(qd[: self._n], dtype=float).ravel(),
+            **objective,
             "A": self._A.data(values),
             "b": -_gather(values, self._b_at),
             "G": self._G.data(values),
@@ -260,8 +267,7 @@ class DirectProgram:
             self.fallbacks += 1
             return self.program.solve(data, chain)
         started = time.perf_counter()
-        self._update(data)
-        self._send(self._qp())
+        self._send(self._qp(self._update(data)))
         status = self._solver.solve()
         result = self._solver.result
         if getattr(status, "name", str(status)) == "PIQP_SOLVED":

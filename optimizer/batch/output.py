@@ -208,7 +208,9 @@ def consolidate(day: Path, accounts: set[str] | None = None) -> dict[str, pd.Dat
             frames.append(frame[keep.to_numpy()])
         non_empty = [f for f in frames if len(f)]
         frame = pd.concat(non_empty or frames[:1], ignore_index=True) if frames else pd.DataFrame()
-        tables[table] = frame.sort_values(["account_id"], kind="stable").reset_index(drop=True) if len(frame) else frame
+        if len(frame) and not frame["account_id"].is_monotonic_increasing:  # parts come in account order
+            frame = frame.sort_values(["account_id"], kind="stable")
+        tables[table] = frame.reset_index(drop=True) if len(frame) else frame
     try:
         for table, frame in tables.items():
             write_atomic(frame, day / f"{table}.parquet")
