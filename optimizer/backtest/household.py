@@ -35,6 +35,12 @@ accounts only, and its buys of the last ``wash_sale_days`` days, external ones i
 a cash buffer in taxable accounts covering the tax and drag they will owe at the next
 settlement. Trades under ``min_trade_usd`` are dropped.
 
+Each account's daily bookkeeping (opening book, cash growth, tax-period dates, marking,
+forced sales) runs through the functions of :mod:`optimizer.backtest.book` that
+:class:`~optimizer.backtest.simulator.Simulator` uses for its one account; what stays here is
+the household's own: the tax drag, one decision across accounts, the orders split per
+account, cross-account wash sales and the household's figures.
+
 After-tax terminal wealth (dollars): taxable ``NAV - liquidation tax - unpaid drag``;
 deferred ``NAV * (1 - short_term_rate)`` (withdrawals taxed as ordinary income); exempt
 ``NAV``. Several taxable accounts are netted separately (one ledger each), not on one return.
@@ -48,9 +54,10 @@ import numpy as np
 import pandas as pd
 
 from optimizer.backtest.audit import wash_sale_violations
+from optimizer.backtest.book import (book_value, cash_growth_factors, fund_shortfall, grow_cash, open_book,
+                                     pro_rata_sales, tax_period_starts)
 from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
-from optimizer.backtest.errors import CashShortfallError
 from optimizer.backtest.ledger import Ledger
 from optimizer.backtest.fills import fill_trade
 from optimizer.errors import InfeasibleError, InputError, SolverError
@@ -63,9 +70,6 @@ from optimizer.rebalancer import Rebalancer
 POLICIES = ("joint", "separate", "hold")
 #: Trades below this many dollars are not filled (arithmetic noise).
 DUST_TRADE_USD = 0.01
-#: A group's buys or loss sales below this NAV fraction count as none for the wash-sale rule.
-#: Rounds of forced sales when cash is short.
-FUND_ROUNDS = 5
 NO_RESTRICTIONS = Restrictions()
 
 
@@ -304,8 +308,7 @@ class HouseholdSimulator:
         self.price_growth = price_growth
         rates = np.where(self.qualified.to_numpy(), config.tax.long_term_rate, config.tax.short_term_rate)
         self.drag_rate = self.income_yield * rates            # dates x assets, fraction per year
-        level = align_series(cash_index, self.calendar, "cash_index")
-        self.cash_growth = np.ones(T) if level is None else np.r_[1.0, level[1:] / level[:-1]]
+        self.cash_growth = cash_growth_factors(cash_index, self.calendar)
         cy = align_series(cash_yield, self.calendar, "cash_yield", fill_value=0.0)
         self.cash_yield = np.zeros(T) if cy is None else cy
         self.volatility = trailing_volatility(self.prices, config.costs.vol_window)
@@ -314,7 +317,7 @@ class HouseholdSimulator:
         self.year_fraction = days / 365.25
         months = self.calendar.to_period("M")
         self.decision_day = np.r_[True, months[1:] != months[:-1]]
-        self.new_year = np.r_[False, self.calendar.year[1:] != self.calendar.year[:-1]]
+        self.new_year = tax_period_starts(self.calendar, "annual")
 
     # -- the run -------------------------------------------------------------------------
     def run(self, policy: str, target: pd.Series) -> HouseholdBacktestResult:
@@ -332,10 +335,7 @@ class HouseholdSimulator:
         targets = Targets.absolute(weight, cfg.band_width, cash_weight=max(0.0, 1.0 - float(weight.sum())))
         accounts = [_Account(a, Ledger(list(self.assets), self._rules(a.kind), "hifo")) for a in cfg.accounts]
         for acc in accounts:
-            budget = acc.setup.initial_usd
-            for i in np.nonzero(weight.to_numpy() > 0)[0]:
-                acc.ledger.buy(i, budget * weight.iloc[i] / self.prices[0, i], self.prices[0, i], self.calendar[0])
-            acc.ledger.cash_usd = budget * (1.0 - float(weight.sum()))
+            open_book(acc.ledger, weight.to_numpy(), acc.setup.initial_usd, self.prices[0], self.calendar[0])
         T, n = self.prices.shape
         names = [a.setup.name for a in accounts]
         nav = np.zeros((T, len(accounts)))
@@ -371,10 +371,9 @@ class HouseholdSimulator:
                 if acc.ledger.cash_usd < 0:
                     self._fund(k, acc)
                     forced.append((date, acc.setup.name))
-                value = acc.ledger.shares * self.prices[k]
+                value, nav[k, a] = book_value(acc.ledger, self.prices[k])
                 holdings[k] += value * after_tax[a]
                 cash[k, a] = acc.ledger.cash_usd
-                nav[k, a] = value.sum() + acc.ledger.cash_usd
                 idle[k] += acc.ledger.cash_usd * after_tax[a]
         total = (nav * after_tax).sum(axis=1)
         weights = pd.DataFrame(np.column_stack([holdings, idle]) / total[:, None], index=self.calendar,
@@ -412,7 +411,7 @@ class HouseholdSimulator:
             acc.drag_due_usd += dt * (float(value @ self.drag_rate[k - 1])
                                       + max(ledger.cash_usd, 0.0) * self.cash_yield[k - 1]
                                       * self.config.tax.short_term_rate)
-        ledger.cash_usd *= self.cash_growth[k]
+        grow_cash(ledger, self.cash_growth[k])
 
     def _terminal(self, accounts: list[_Account]) -> pd.DataFrame:
         prices, date = self.prices[-1], self.calendar[-1]
@@ -573,32 +572,18 @@ class HouseholdSimulator:
         return list(fill.bought)
 
     def _fund(self, k: int, acc: _Account) -> None:
-        """Raise an account's missing cash by selling pro rata, lots at a gain before loss lots."""
-        ledger, prices = acc.ledger, self.prices[k]
-        linear = float((self.half_spread + self.commission).max())
-        for _ in range(FUND_ROUNDS):
-            missing = -ledger.cash_usd
-            if missing <= 0:
-                break
-            value = ledger.shares * prices
-            if value.sum() <= 0:
-                raise CashShortfallError(self.calendar[k], ledger.cash_usd, f"{acc.setup.name} has nothing to sell")
-            want = min(missing * (1 + 2 * linear + 1e-6) + 1.0, value.sum())
-            sell = want * value / value.sum()
-            order = {self.assets[i]: ledger.gains_first(i, prices[i]) for i in np.nonzero(sell > 0)[0]}
-            self._sell_in_order(k, acc, sell, order)
-        if ledger.cash_usd < -1e-6:
-            raise CashShortfallError(self.calendar[k], ledger.cash_usd, f"{acc.setup.name}: sales could not cover it")
-        ledger.cash_usd = max(ledger.cash_usd, 0.0)
-
-    def _sell_in_order(self, k: int, acc: _Account, sell_usd: np.ndarray, order: dict) -> None:
-        """Sell ``sell_usd`` per asset relieving lots in ``order`` (gains first): the ledger takes
-        the named lots in the order given, each capped by what is left of the sale."""
-        fill = fill_trade(acc.ledger, self.calendar[k], self.prices[k], -sell_usd, order,
-                          lambda trade: self._price(k, trade), scale_buys=False, min_trade_usd=0.0, cap_to_held=True)
-        if fill is not None:
-            acc.traded_usd += float(fill.gross.sum())
-            acc.costs_usd += fill.cost_usd
+        """Raise an account's missing cash by selling pro rata, lots at a gain before loss lots
+        (:func:`optimizer.backtest.book.fund_shortfall` with
+        :func:`optimizer.backtest.book.pro_rata_sales`)."""
+        prices = self.prices[k]
+        fills = fund_shortfall(acc.ledger, self.calendar[k], prices, lambda trade: self._price(k, trade),
+                               pro_rata_sales(acc.ledger, prices),
+                               linear_cost=float((self.half_spread + self.commission).max()),
+                               tolerance_usd=1e-6, min_trade_usd=0.0, cap_to_held=True, account=acc.setup.name)
+        for fill in fills:
+            if fill is not None:
+                acc.traded_usd += float(fill.gross.sum())
+                acc.costs_usd += fill.cost_usd
 
 
 def _value(acc: _Account, prices: pd.Series) -> float:

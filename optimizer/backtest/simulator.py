@@ -27,6 +27,9 @@ monthly); on each date, in this order:
    :class:`CashShortfallError` is raised (``on_shortfall="raise"``). Cash is never
    silently negative.
 
+The account's daily bookkeeping (opening book, cash growth, tax-period dates, marking,
+forced sales) is :mod:`optimizer.backtest.book`, shared with the household backtest.
+
 Runs are deterministic. With ``checkpoint_path`` the state is pickled every
 ``checkpoint_every`` dates and a later call with the same path resumes from it,
 producing exactly the numbers of an uninterrupted run. Checkpoints are sealed with a
@@ -46,6 +49,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optimizer.backtest.book import (TAX_SCHEDULES, book_value, cash_growth_factors, fund_shortfall, grow_cash,
+                                     open_book, sales_avoiding_wash, tax_period_starts)
 from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
 from optimizer.backtest.derivatives import OverlayConfig, OverlayDesk, OverlayMarket, OverlayRecords
@@ -55,9 +60,8 @@ from optimizer.backtest.ledger import Ledger
 from optimizer.backtest.result import BacktestResult
 from optimizer.errors import InputError
 from optimizer.model import TaxRules
-from optimizer.policies.base import Orders, Policy, State, period_key, target_array
+from optimizer.policies.base import Orders, Policy, State, target_array
 
-TAX_SCHEDULES = {"annual": "A", "quarterly": "Q", "monthly": "M", "immediate": "D", "never": None}
 CHECKPOINT_VERSION = 4  # 3: sealed (magic, version, HMAC) before the pickle; 4: overlay and start
 
 
@@ -149,8 +153,7 @@ class Simulator:
         self.first = 0 if start is None else int(self.calendar.searchsorted(pd.Timestamp(start)))
         if start is not None and self.first >= T - 1:
             raise InputError("start", "leaves fewer than two simulated dates")
-        cash_level = align_series(cash_index, self.calendar, "cash_index")
-        self.cash_growth = np.ones(T) if cash_level is None else np.r_[1.0, cash_level[1:] / cash_level[:-1]]
+        self.cash_growth = cash_growth_factors(cash_index, self.calendar)
         self.flows = align_series(flows, self.calendar, "flows", fill_value=0.0)
         if self.flows is None:
             self.flows = np.zeros(T)
@@ -169,8 +172,7 @@ class Simulator:
                 raise InputError("overlay_market", "is required when the account holds an overlay (config.overlay)")
             self.overlay = OverlayDesk(config.overlay, overlay_market, self.calendar, self.first, self.assets,
                                        self.prices)
-        frequency = TAX_SCHEDULES[config.tax_schedule]
-        self._tax_keys = None if frequency is None else [period_key(d, frequency) for d in self.calendar]
+        self.tax_period_start = tax_period_starts(self.calendar, config.tax_schedule)
 
     # -- pricing -------------------------------------------------------------------------
     def price(self, step: int, trade_usd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -201,10 +203,7 @@ class Simulator:
             ledger = Ledger(list(self.assets), self.config.tax, self.config.relief)
             rec = _Records.empty(T, n)
             start = first = self.first
-            budget = self.config.initial_usd
-            for i in np.nonzero(weights > 0)[0]:
-                ledger.buy(i, budget * weights[i] / self.prices[first, i], self.prices[first, i], self.calendar[first])
-            ledger.cash_usd = budget - budget * weights.sum()
+            open_book(ledger, weights, self.config.initial_usd, self.prices[first], self.calendar[first])
             if self.overlay is not None:
                 self.overlay.open(ledger)
                 rec.overlay = OverlayRecords.empty(T, n)
@@ -249,20 +248,19 @@ class Simulator:
         prices = self.prices[k]
         desk, book = self.overlay, getattr(ledger, "overlay", None)
         if k > self.first:
-            ledger.cash_usd *= self.cash_growth[k]
+            grow_cash(ledger, self.cash_growth[k])
             if desk is not None:
                 desk.mark(k, book)
         flow = float(self.flows[k])
         ledger.cash_usd += flow
-        if self._tax_keys is not None and k > self.first and self._tax_keys[k] != self._tax_keys[k - 1]:
+        if k > self.first and self.tax_period_start[k]:
             rec.tax[k] = ledger.settle_tax()
         view = None
         if desk is not None:
             option_value, option_delta = desk.option_marks(k, book)
             cash_low = ledger.cash_usd
             called = self._margin(k, ledger, rec)
-        holdings = ledger.shares * prices
-        nav = float(holdings.sum() + ledger.cash_usd)
+        holdings, nav = book_value(ledger, prices)
         if desk is not None:
             nav += book.swap_value_usd() + option_value
             view = desk.view(k, book, option_value, option_delta)
@@ -293,10 +291,8 @@ class Simulator:
             if self.config.on_shortfall == "raise":
                 raise CashShortfallError(date, ledger.cash_usd, "orders, taxes or withdrawals exceed cash")
             self._fund(k, ledger, rec)
-        holdings = ledger.shares * prices
-        rec.holdings[k] = holdings
+        rec.holdings[k], rec.nav[k] = book_value(ledger, prices)
         rec.cash[k] = ledger.cash_usd
-        rec.nav[k] = holdings.sum() + ledger.cash_usd
         if desk is not None:
             rec.nav[k] += book.swap_value_usd() + option_value
             self._record_overlay(k, book, rec.overlay, option_value, option_delta, cash_low, called)
@@ -409,48 +405,24 @@ class Simulator:
         return None if fill is None else (fill.gross, fill.spread, fill.commission, fill.impact)
 
     def _fund(self, k: int, ledger: Ledger, rec: "_Records") -> None:
-        """Raise missing cash by forced sales (a forced event) that create no wash sale if avoidable.
-
-        Each round sells the missing cash (grossed up for costs) across assets in proportion
-        to their *sellable* value (:meth:`_forced_amounts`), relieving lots with gains before
-        loss lots (:meth:`Ledger.gains_first`).
-        """
-        linear = self.half_spread + self.commission
-        for _ in range(5):
-            missing = -ledger.cash_usd
-            if missing <= 0:
-                break
-            holdings = ledger.shares * self.prices[k]
-            if holdings.sum() <= 0:
-                raise CashShortfallError(self.calendar[k], ledger.cash_usd, "nothing left to sell")
-            # gross up for the sale's own costs, plus a dollar so no slice falls under MIN_TRADE_USD
-            want = missing * (1 + 2 * float(linear.max()) + 1e-6) + 1.0 + MIN_TRADE_USD * len(holdings)
-            sell = self._forced_amounts(k, ledger, want)
-            lot_sales = {self.assets[i]: ledger.gains_first(i, self.prices[k, i]) for i in np.nonzero(sell > 0)[0]}
-            self._fill(k, Orders(-sell, lot_sales), ledger, rec, scale_buys=False)
+        """Raise missing cash by forced sales (a forced event) that create no wash sale if avoidable:
+        :func:`optimizer.backtest.book.fund_shortfall` selling across assets in proportion to
+        their *sellable* value (:func:`optimizer.backtest.book.sales_avoiding_wash`), lots with
+        gains before loss lots, each slice at least a dollar over the dust threshold."""
+        prices, date = self.prices[k], self.calendar[k]
+        amounts = sales_avoiding_wash(ledger, prices, date, self.config.tax.wash_sale_days)
+        fills = fund_shortfall(ledger, date, prices, lambda trade_usd: self.price(k, trade_usd), amounts,
+                               linear_cost=float((self.half_spread + self.commission).max()),
+                               slack_usd=MIN_TRADE_USD * len(self.assets),
+                               tolerance_usd=1e-9 * max(1.0, rec.nav[k - 1] if k else 1.0))
+        for fill in fills:
+            if fill is not None:
+                rec.traded[k] += fill.gross
+                rec.spread[k] += fill.spread.sum()
+                rec.commission[k] += fill.commission.sum()
+                rec.impact[k] += fill.impact.sum()
+        if fills:
             rec.forced[k] = True
-        if ledger.cash_usd < -1e-9 * max(1.0, rec.nav[k - 1] if k else 1.0):
-            raise CashShortfallError(self.calendar[k], ledger.cash_usd, "pro-rata sales could not cover it")
-        ledger.cash_usd = max(ledger.cash_usd, 0.0)
-
-    def _forced_amounts(self, k: int, ledger: Ledger, want: float) -> np.ndarray:
-        """Dollars to sell per asset to raise ``want`` dollars on date ``k``.
-
-        An asset bought within ``tax.wash_sale_days`` days offers only its lots with gains
-        (selling its loss lots would be a wash sale); every other asset offers all it holds.
-        ``want`` is spread in proportion to what each asset offers; if that is not enough,
-        pro rata to holdings (loss lots of recent buys are then sold too).
-        """
-        prices = self.prices[k]
-        holdings = ledger.shares * prices
-        recent = ledger.recent_buy_days(self.calendar[k], self.config.tax.wash_sale_days)
-        offer = holdings.copy()
-        for i, asset in enumerate(self.assets):
-            if asset in recent:
-                offer[i] = ledger.gains_usd_available(i, prices[i])
-        if offer.sum() >= want:
-            return np.minimum(want * offer / offer.sum(), holdings)
-        return np.minimum(want * holdings / holdings.sum(), holdings)
 
     # -- checkpoints ---------------------------------------------------------------------
     def _fingerprint(self, policy: Policy, weights: np.ndarray) -> str:
