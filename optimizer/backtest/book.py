@@ -9,7 +9,10 @@ each step has one implementation:
   date and the dates a tax period begins (tax on the previous period is then settled with
   :meth:`Ledger.settle_tax`);
 * :func:`open_book`: the first date's purchases at the starting weights, without cost;
-* :func:`grow_cash`: idle cash earns the cash index from the previous date;
+* :func:`begin_day`: the start of each date in its one order: idle cash earns the cash index
+  from the previous date (:func:`grow_cash`), whatever else the account holds is settled
+  (an overlay's variation margin), the scheduled flow is booked, and the previous tax
+  period's tax is paid;
 * :func:`book_value`: mark to market (holdings per asset and NAV, dollars);
 * :func:`fund_shortfall`: negative cash raised by forced sales, gains before losses, through
   the one fill path :func:`optimizer.backtest.fills.fill_trade`, with the amounts per asset
@@ -70,6 +73,24 @@ def grow_cash(ledger, growth: float) -> None:
     """Idle cash earns the cash index's growth since the previous date (negative cash, never
     left overnight, would pay it)."""
     ledger.cash_usd *= growth
+
+
+def begin_day(ledger, *, cash_growth: float, flow_usd: float = 0.0, settle_tax: bool = False,
+              after_growth: Callable[[], None] | None = None) -> float:
+    """Start one date of the account; return the tax settled (dollars, < 0: a credit; 0 without
+    ``settle_tax``).
+
+    In this order: cash grows by ``cash_growth`` (1 on an account's first date);
+    ``after_growth()`` runs if given (the overlay's marks, which move cash); ``flow_usd`` is
+    booked (+ contribution, - withdrawal); with ``settle_tax`` (a tax period began,
+    :func:`tax_period_starts`) the previous period's tax is paid from cash
+    (:meth:`Ledger.settle_tax`).
+    """
+    grow_cash(ledger, cash_growth)
+    if after_growth is not None:
+        after_growth()
+    ledger.cash_usd += flow_usd
+    return ledger.settle_tax() if settle_tax else 0.0
 
 
 def book_value(ledger, prices: np.ndarray) -> tuple[np.ndarray, float]:

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.backtest.audit import wash_sale_violations
-from optimizer.backtest.book import (book_value, cash_growth_factors, fund_shortfall, grow_cash, open_book,
+from optimizer.backtest.book import (begin_day, book_value, cash_growth_factors, fund_shortfall, open_book,
                                      pro_rata_sales, tax_period_starts)
 from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
@@ -352,9 +352,10 @@ class HouseholdSimulator:
             date = self.calendar[k]
             for acc in accounts:
                 if k > 0:
-                    self._accrue(k, acc)
-                if self.new_year[k] and acc.taxable:
-                    paid = acc.ledger.settle_tax()
+                    self._accrue_drag(k, acc)
+                settle = bool(self.new_year[k]) and acc.taxable
+                paid = begin_day(acc.ledger, cash_growth=self.cash_growth[k] if k > 0 else 1.0, settle_tax=settle)
+                if settle:
                     acc.tax_paid_usd += paid
                     acc.ledger.cash_usd -= acc.drag_due_usd
                     acc.drag_paid_usd += acc.drag_due_usd
@@ -402,8 +403,9 @@ class HouseholdSimulator:
             return self.config.tax
         return replace(self.config.tax, short_term_rate=0.0, long_term_rate=0.0)
 
-    def _accrue(self, k: int, acc: _Account) -> None:
-        """Grow idle cash; accrue a taxable account's drag over (k-1, k] on the previous holdings."""
+    def _accrue_drag(self, k: int, acc: _Account) -> None:
+        """Accrue a taxable account's drag over (k-1, k] on the previous date's holdings and idle
+        cash (before the cash grows into date ``k``)."""
         ledger = acc.ledger
         if acc.taxable:
             dt = self.year_fraction[k]
@@ -411,7 +413,6 @@ class HouseholdSimulator:
             acc.drag_due_usd += dt * (float(value @ self.drag_rate[k - 1])
                                       + max(ledger.cash_usd, 0.0) * self.cash_yield[k - 1]
                                       * self.config.tax.short_term_rate)
-        grow_cash(ledger, self.cash_growth[k])
 
     def _terminal(self, accounts: list[_Account]) -> pd.DataFrame:
         prices, date = self.prices[-1], self.calendar[-1]

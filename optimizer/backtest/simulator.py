@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optimizer.backtest.book import (TAX_SCHEDULES, book_value, cash_growth_factors, fund_shortfall, grow_cash,
+from optimizer.backtest.book import (TAX_SCHEDULES, begin_day, book_value, cash_growth_factors, fund_shortfall,
                                      open_book, sales_avoiding_wash, tax_period_starts)
 from optimizer.backtest.costs import CostModel, price_trade, trailing_volatility
 from optimizer.backtest.data import align_series, check_prices
@@ -247,14 +247,11 @@ class Simulator:
         date = self.calendar[k]
         prices = self.prices[k]
         desk, book = self.overlay, getattr(ledger, "overlay", None)
-        if k > self.first:
-            grow_cash(ledger, self.cash_growth[k])
-            if desk is not None:
-                desk.mark(k, book)
+        later = k > self.first
         flow = float(self.flows[k])
-        ledger.cash_usd += flow
-        if k > self.first and self.tax_period_start[k]:
-            rec.tax[k] = ledger.settle_tax()
+        rec.tax[k] = begin_day(ledger, cash_growth=self.cash_growth[k] if later else 1.0, flow_usd=flow,
+                               settle_tax=later and bool(self.tax_period_start[k]),
+                               after_growth=(lambda: desk.mark(k, book)) if later and desk is not None else None)
         view = None
         if desk is not None:
             option_value, option_delta = desk.option_marks(k, book)

@@ -1,7 +1,7 @@
 """One account's daily bookkeeping (``optimizer.backtest.book``), shared by both simulators.
 
 Oracles: tax-period starts and cash growth counted by hand on a short calendar; the
-opening book's shares and cash by hand; forced sales with a cost-free pricer checked
+opening book's shares and cash, and the start of a day (growth, marks, flow, tax) by hand; forced sales with a cost-free pricer checked
 against the allocation rules (pro rata to holdings; only gain lots of a recently bought
 asset), lots with gains relieved before loss lots, cash ending in [0, a few dollars];
 and a one-account household that never trades marks, grows cash and settles exactly as
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer.backtest.book import (book_value, cash_growth_factors, fund_shortfall, open_book, pro_rata_sales,
+from optimizer.backtest.book import (begin_day, book_value, cash_growth_factors, fund_shortfall, open_book, pro_rata_sales,
                                      sales_avoiding_wash, tax_period_starts)
 from optimizer.backtest.costs import CostModel
 from optimizer.backtest.errors import CashShortfallError
@@ -54,6 +54,28 @@ def test_open_book_by_hand():
     holdings, nav = book_value(ledger, np.array([12.0, 20.0, 4.0]))
     np.testing.assert_allclose(holdings, [600.0, 0.0, 300.0])
     assert nav == pytest.approx(1_100.0)
+
+
+def test_begin_day_grows_cash_then_marks_then_books_the_flow_then_settles_tax():
+    """100 of cash grows 1% (101), the overlay's marks add 5 (seen at 101), a 20 withdrawal,
+    then tax on a 100 short-term gain at 40%: 101 + 5 - 20 - 40 = 46."""
+    ledger = Ledger(["A"], TaxRules(short_term_rate=0.40, long_term_rate=0.20), "hifo")
+    ledger.buy(0, 10.0, 100.0, pd.Timestamp("2020-01-02"))
+    ledger.sell(0, 10.0, 110.0, pd.Timestamp("2020-03-02"))
+    ledger.cash_usd = 100.0
+    seen = []
+
+    def marks():
+        seen.append(ledger.cash_usd)
+        ledger.cash_usd += 5.0
+
+    assert begin_day(ledger, cash_growth=1.01, flow_usd=-20.0, settle_tax=False, after_growth=marks) == 0.0
+    assert ledger.cash_usd == pytest.approx(86.0) and seen == [pytest.approx(101.0)]
+    ledger.cash_usd = 100.0
+    assert begin_day(ledger, cash_growth=1.01, flow_usd=-20.0, settle_tax=True, after_growth=marks) == \
+        pytest.approx(40.0)
+    assert ledger.cash_usd == pytest.approx(46.0)
+    assert begin_day(ledger, cash_growth=1.0, settle_tax=True) == pytest.approx(0.0)   # settled once
 
 
 def two_lot_ledger() -> Ledger:
