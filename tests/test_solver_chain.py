@@ -233,3 +233,12 @@ def test_chain_order_per_size_follows_the_measurement():
         trade_variables = n * (1 + 5)  # the measurement's books hold 5 lots per asset
         expected = "PIQP" if tight and faster else "CLARABEL"
         assert default_chain(trade_variables)[0] == expected, n
+
+
+def test_ignore_dpp_solves_the_same_problem_afresh():
+    data = books(2)
+    program = Program(data[0].shape)
+    for d in data:
+        outcome, objective = run(program, d, ("CLARABEL",), ignore_dpp=True)
+        assert outcome.solver == "CLARABEL" and outcome.compiled == ("CLARABEL",)  # a fresh compilation each time
+        assert objective == pytest.approx(clarabel_objective(d), rel=1e-6, abs=1e-6)
