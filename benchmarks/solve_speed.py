@@ -22,6 +22,10 @@ by book, every method in turn, so machine load hits all methods alike), per deci
   benchmark (``.venv/bin/python -m pip install cvxportfolio`` or the ``[bench]`` extra); the
   rows are skipped with a note if it is missing.
 * ``ours_first``: the warm-up decision of ``ours`` (build, compile, solve; one sample).
+* ``ours_fresh`` (from ``--fresh-min-assets``): our program compiled afresh per book without
+  DPP (``solve_chain(ignore_dpp=True)``), with ``solver_only_fresh`` its solvers' time; above
+  ``--dpp-max-assets`` it is the only route (cvxpy's DPP compilation needs variables x
+  objective parameters x 8 bytes: 167 GiB at 10,000 assets x 5 lots).
 
 ``objective`` is the median objective (bps of NAV); ``objective_gap`` the largest relative
 gap ``|f - f_ref| / max(1, |f_ref|)`` over the books to a high-accuracy reference of the
@@ -33,7 +37,8 @@ solves exactly one problem. The Markdown table also gives the log-log slope of `
 from 100 to 2,000 assets.
 
     python benchmarks/solve_speed.py [--sizes 20 100 500 2000] [--repeats 5]
-    python benchmarks/solve_speed.py --sizes 10000 --repeats 2 --out /tmp/scale.csv   # scale check
+    python benchmarks/solve_speed.py --sizes 10000 --repeats 2 --solvers --naive-solvers --peer-sizes \
+        --out benchmarks/results/solve_speed_10000.csv                                   # scale check
 """
 
 from __future__ import annotations
@@ -53,10 +58,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from optimizer import Rebalancer, Settings, SolverError  # noqa: E402
 from optimizer.problem_data import prepare  # noqa: E402
-from optimizer.program import Program  # noqa: E402
+from optimizer.program import Program, verify  # noqa: E402
 from optimizer.reference import solve_reference  # noqa: E402
 from optimizer.solvers import (LARGE_PROBLEM_CHAIN, SMALL_PROBLEM_CHAIN, SMALL_PROBLEM_VARIABLES,  # noqa: E402
-                               SOLVER_OPTIONS, available)
+                               SOLVER_OPTIONS, available, default_chain, solve_chain)
 from optimizer.terms.base import Trade  # noqa: E402
 from problems.synthetic import synthetic_case  # noqa: E402
 
@@ -86,13 +91,13 @@ def make_books(n_assets: int, repeats: int) -> Books:
     return Books(cases, data, untaxed)
 
 
-def tight_objectives(data: list) -> list[float]:
+def tight_objectives(data: list, ignore_dpp: bool = False) -> list[float]:
     """High-accuracy objectives (bps of NAV): our program, Clarabel at 1e-10."""
     out, program = [], None
     for d in data:
         program = program or Program(d.shape)
         program.update(d)
-        program.problem.solve(solver="CLARABEL", **TIGHT)
+        program.problem.solve(solver="CLARABEL", ignore_dpp=ignore_dpp, **TIGHT)
         out.append(program.objective_value(d, Trade.from_variables(program.variables)))
     return out
 
@@ -155,6 +160,31 @@ class Ours(Method):
         self.solver_seconds.append(sum(a.solver_seconds or 0.0 for a in result.attempts))
         self.answered.append(result.solver)
         return result.objective_bps
+
+
+class OursFresh(Method):
+    """Our program compiled afresh per book without DPP (``solve_chain(ignore_dpp=True)``), default chain:
+    the route at sizes where cvxpy's DPP compilation does not fit in memory."""
+
+    name = "ours_fresh"
+    solver = "default chain"
+
+    def warm(self, books: Books) -> None:
+        super().warm(books)
+        self.program = Program(books.data[0].shape)
+
+    def decide(self, i: int) -> float:
+        case = self.books.cases[i]
+        data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
+        self.program.update(data)
+        chain = default_chain(data.shape.n_assets + data.shape.n_lots)
+        outcome = solve_chain(self.program.problem, chain,
+                              lambda: verify(data, Trade.from_variables(self.program.variables),
+                                             extra_terms=self.program.terms),
+                              ignore_dpp=True, n_variables=data.shape.n_assets + data.shape.n_lots)
+        self.solver_seconds.append(sum(a.solver_seconds or 0.0 for a in outcome.attempts))
+        self.answered.append(outcome.solver)
+        return self.program.objective_value(data, Trade.from_variables(self.program.variables))
 
 
 class Naive(Method):
@@ -249,9 +279,13 @@ def loglog_slope(rows: list[dict], low: int = 100, high: int = 2000) -> float | 
 
 def measure_size(n: int, args, rows: list[dict]) -> None:
     books = make_books(n, args.repeats)
-    methods: list[Method] = [Ours()]
-    methods += [Ours((s,)) for s in args.solvers
-                if s in available() and not (s in ("OSQP", "SCS") and n > args.first_order_max_assets)]
+    methods: list[Method] = []
+    if n <= args.dpp_max_assets:
+        methods.append(Ours())
+        methods += [Ours((s,)) for s in args.solvers
+                    if s in available() and not (s in ("OSQP", "SCS") and n > args.first_order_max_assets)]
+    if n >= args.fresh_min_assets:
+        methods.append(OursFresh())
     if n <= args.naive_max_assets:
         methods.append(Naive())
         methods += [NaivePlain(s) for s in args.naive_solvers if s in available() and s not in args.dropped
@@ -270,7 +304,7 @@ def measure_size(n: int, args, rows: list[dict]) -> None:
     for i in range(1, args.repeats + 1):
         for method in methods:
             method.time(i)
-    reference = tight_objectives(books.data[1:])
+    reference = tight_objectives(books.data[1:], ignore_dpp=n > args.dpp_max_assets)
     untaxed_reference = tight_objectives(books.untaxed[1:]) if any(isinstance(m, Peer) for m in methods) else []
     size_rows: list[dict] = []
     for method in methods:
@@ -280,20 +314,27 @@ def measure_size(n: int, args, rows: list[dict]) -> None:
                                  same_problem_gap=f"{gap(method.objectives, untaxed_reference):.2e}"))
             continue
         solver = method.solver
-        if isinstance(method, Ours):
+        if isinstance(method, (Ours, OursFresh)):
             answered = sorted(set(a for a in method.answered if a))
             solver = "+".join(answered)
         size_rows.append(row(n, method.name, solver, method.seconds, method.objectives, reference))
         if method.name == "ours":
             size_rows.append(row(n, "solver_only", solver, method.solver_seconds))
             size_rows.append(row(n, "ours_first", solver, [method.first_seconds]))
+        if method.name == "ours_fresh":
+            size_rows.append(row(n, "solver_only_fresh", solver, method.solver_seconds))
     for r in size_rows:  # a solver that failed every book of the plain formulation is not tried at larger sizes
         if r["method"].startswith("naive_plain_") and r["failed"] == r["repeats"]:
             args.dropped.add(r["solver"])
             print(f"  {r['method']} failed every book: not tried above {n} assets", flush=True)
     fastest(size_rows, n, "naive_plain_", "naive_plain")
     fastest(size_rows, n, "cvxportfolio_", "cvxportfolio")
-    ours_ms = next(r["median_ms"] for r in size_rows if r["method"] == "ours")
+    ours_ms = next((r["median_ms"] for r in size_rows if r["method"] == "ours"), None)
+    if ours_ms is None:  # above --dpp-max-assets: only the fresh route
+        rows.extend(size_rows)
+        for r in size_rows:
+            print(f"n={n}: {r['method']} {r['median_ms']:.1f} ms ({r['solver']}), gap {r['objective_gap']}", flush=True)
+        return
     for r in size_rows:
         r["vs_ours"] = round(r["median_ms"] / ours_ms, 3) if ours_ms and np.isfinite(r["median_ms"]) else ""
     rows.extend(size_rows)
@@ -315,11 +356,12 @@ def markdown(rows: list[dict]) -> str:
     frame = pd.DataFrame(rows)
     table = frame.pivot(index="n_assets", columns="method", values="median_ms")
     solvers = frame.pivot(index="n_assets", columns="method", values="solver")
-    order = ["ours", "solver_only", "ours_first", "ours_PIQP", "ours_CLARABEL", "ours_OSQP", "ours_SCS", "naive",
-             "naive_plain", "cvxportfolio"]
+    order = ["ours", "solver_only", "ours_first", "ours_PIQP", "ours_CLARABEL", "ours_OSQP", "ours_SCS", "ours_fresh",
+             "solver_only_fresh", "naive", "naive_plain", "cvxportfolio"]
     table = table[[c for c in order if c in table]]
     ratios = [("ours / solver", "ours", "solver_only", False), ("naive_plain / ours", "naive_plain", "ours", True),
-              ("cvxportfolio / ours", "cvxportfolio", "ours", True)]
+              ("cvxportfolio / ours", "cvxportfolio", "ours", True),
+              ("ours_fresh / its solver", "ours_fresh", "solver_only_fresh", False)]
     ratios = [r for r in ratios if r[1] in table and r[2] in table]
     lines = ["| assets (x5 lots, 10 factors) | " + " | ".join(table.columns) + " | "
              + " | ".join(r[0] for r in ratios) + " |",
@@ -343,7 +385,8 @@ def markdown(rows: list[dict]) -> str:
             "book). `ours`: built once, parameters updated, default chain; `solver_only`: the solvers' own time "
             "inside it; `ours_first`: the first decision (build + compile + solve); `naive`: our problem rebuilt "
             "per book; `naive_plain`: the plain dense formulation rebuilt per book, fastest solver (named); "
-            "`cvxportfolio`: its single-period optimization, same risk and costs, no lots, warm, fastest solver. "
+            "`cvxportfolio`: its single-period optimization, same risk and costs, no lots, warm, fastest solver; "
+            "`ours_fresh`: our program compiled afresh per book without DPP (the route above 2,000 assets). "
             + " ".join(notes) + "\n\n" + "\n".join(lines) + "\n")
 
 
@@ -360,6 +403,11 @@ def main() -> None:
                         help="no naive rows above this (the dense covariance of 10,000 assets is 800 MB)")
     parser.add_argument("--first-order-max-assets", type=int, default=500,
                         help="no OSQP/SCS rows above this (seconds per solve at 2,000 assets, measured)")
+    parser.add_argument("--dpp-max-assets", type=int, default=2000,
+                        help="no warm (DPP) rows above this: cvxpy's DPP compilation needs variables x "
+                             "objective parameters x 8 bytes (167 GiB at 10,000 assets)")
+    parser.add_argument("--fresh-min-assets", type=int, default=2000,
+                        help="ours_fresh rows (compiled afresh per book, no DPP) from this size")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.dropped = set()
