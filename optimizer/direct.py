@@ -1,9 +1,8 @@
-"""A batch worker's fast path for re-solving one built program many times with PIQP.
+"""PIQP solves of a built program without cvxpy's per-solve overhead (the warm path).
 
-The nightly batch solves thousands of accounts of one problem shape, each several times
-(the wash-sale conflict settling re-solves with tightened bounds). Through cvxpy every
-solve costs ~5 ms of Python at 50 assets x 3 lots (parameter stuffing into new sparse
-matrices, the solver interface, unpacking) around ~0.8 ms inside PIQP.
+Through cvxpy every re-solve of a built program pays its Python layers: parameter stuffing
+into new sparse matrices, the solver interface, unpacking (~2 ms at 20 assets, more than
+PIQP itself there; ~5 ms per solve at 50 assets x 3 lots in the batch).
 :class:`DirectProgram` keeps cvxpy's own canonical form of the built program (its DPP
 parameter-to-matrix maps, read once) and per solve only:
 
@@ -13,16 +12,19 @@ parameter-to-matrix maps, read once) and per solve only:
 2. multiplies cvxpy's reduced parameter maps by the parameter vector into matrices of a
    fixed sparsity (index maps built once),
 3. updates one kept ``piqp.SparseSolver`` in place (same structure: no new symbolic
-   factorisation) and solves with the chain's PIQP tolerances,
+   factorisation) and solves under the chain's iteration cap for PIQP on this problem
+   (:func:`optimizer.solvers.caps`, fed by these solves as by the chain's),
 4. reads the trade from the solution vector through an index map found once by
    unpacking a probe vector (``0, 1, 2, ...``) through cvxpy's own inverse chain, and
 5. verifies it in numpy exactly as the chain does (:func:`optimizer.program.verify`).
 
-Anything else (a chain that does not start with PIQP, a status other than solved, a
-failed verification, an unexpected canonical form) goes to the program's own
-:meth:`~optimizer.program.Program.solve`, the full chain: the answer is the chain's,
-only reached without its Python overhead. Results equal the chain's within solver
-tolerance (``tests/test_batch_fast_path.py``).
+Anything else (a chain that does not start with PIQP, a stall, a status other than
+solved, a failed verification, an unexpected canonical form) goes to the program's own
+:meth:`~optimizer.program.Program.solve`, the full chain (after a stall with PIQP moved
+last): the answer is the chain's, only reached without its Python overhead.
+:class:`optimizer.Rebalancer` solves through it by default (``Rebalancer(direct=False)``:
+always the chain). Results equal the chain's within solver tolerance
+(``tests/test_direct.py``, ``tests/batch/test_fast_path.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import scipy.sparse as sp
 from optimizer.errors import SolveAttempt
 from optimizer.problem_data import ProblemData
 from optimizer.program import Program, verify
-from optimizer.solvers import SOLVER_OPTIONS, ChainOutcome, available, default_chain
+from optimizer.solvers import ITERATION_OPTION, SOLVER_OPTIONS, ChainOutcome, available, caps, chain_state, default_chain
 from optimizer.terms.base import Trade
 from optimizer.terms.limits import TradeLimits
 
@@ -267,21 +269,30 @@ class DirectProgram:
             self.fallbacks += 1
             return self.program.solve(data, chain)
         started = time.perf_counter()
+        record = chain_state(self.program.problem).record(self.SOLVER)
+        iteration_cap, _ = caps(self.SOLVER, record, self.shape.n_assets + self.shape.n_lots)
         self._send(self._qp(self._update(data)))
-        status = self._solver.solve()
+        setattr(self._solver.settings, ITERATION_OPTION[self.SOLVER],
+                iteration_cap or self._settings[ITERATION_OPTION[self.SOLVER]])
+        status = getattr(self._solver.solve(), "name", "")
         result = self._solver.result
-        if getattr(status, "name", str(status)) == "PIQP_SOLVED":
-            x = np.asarray(result.x, dtype=float)
-            trade = self._trade(x)
+        record.stalls.append(status == "PIQP_MAX_ITER_REACHED")
+        if status == "PIQP_SOLVED":
+            trade = self._trade(np.asarray(result.x, dtype=float))
             if verify(data, trade, extra_terms=self.terms) is None:
                 self.direct_solves += 1
                 self.program.solves += 1
+                record.iterations.append(int(result.info.iter))
+                record.seconds.append(float(result.info.run_time))
                 attempt = SolveAttempt(self.SOLVER, "optimal", time.perf_counter() - started, True,
                                        "optimal and verified", float(result.info.run_time))
                 return trade, ChainOutcome(self.SOLVER, True, False, [attempt])
-        # anything unusual: the whole chain, as Program.solve would (same answer, same errors)
+        # anything unusual: the whole chain, as Program.solve would (same answer, same errors);
+        # after a stall PIQP goes last (it just spent its iteration cap on this problem)
         self._last = None
         self.fallbacks += 1
+        if status == "PIQP_MAX_ITER_REACHED":
+            chain = tuple(name for name in chain if name != self.SOLVER) + (self.SOLVER,)
         return self.program.solve(data, chain)
 
     def _trade(self, x: np.ndarray) -> Trade:
@@ -296,30 +307,4 @@ class DirectProgram:
                      np.array(overlay, dtype=float))
 
 
-def solve(direct: DirectProgram, data: ProblemData, *, whole_units: bool = False, parts: bool = False):
-    """:meth:`optimizer.Rebalancer.solve` on the fast path: the same steps (wash-sale conflict
-    settling, whole-unit rounding, the result priced by the built program), every solve
-    through ``direct``. Returns a :class:`~optimizer.RebalanceResult`; with ``parts``,
-    ``(result, data, trade)``: the data the final trade was solved on and that trade."""
-    from optimizer.result import build_result
-    from optimizer.rounding import round_to_whole_units
-    from optimizer.wash_sale import resolve_conflicts
-
-    started = time.perf_counter()
-    if data.settings.wash_sale:
-        solution = resolve_conflicts(direct, data)
-        data, trade = solution.data, solution.trade
-        solver, accurate, attempts = solution.solver, solution.accurate, solution.attempts
-        fixes = [decision.describe() for decision in solution.decisions]
-    else:
-        trade, outcome = direct.solve(data)
-        solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
-    if whole_units:
-        trade = round_to_whole_units(data, trade)
-    result = build_result(data, trade, solver=solver, accurate=accurate, attempts=attempts,
-                          solve_seconds=time.perf_counter() - started, wash_sale_fixes=fixes,
-                          whole_units=whole_units, program=direct.program)
-    return (result, data, trade) if parts else result
-
-
-__all__ = ["DirectProgram", "solve"]
+__all__ = ["DirectProgram"]

@@ -6,6 +6,7 @@ tolerances act on numbers of order one.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import cvxpy as cp
@@ -97,11 +98,17 @@ def objective_value(data: ProblemData, trade: Trade, terms: Sequence[Term] | Non
     """The objective for ``trade``, recomputed in numpy (basis points of NAV).
 
     ``terms`` are built terms (a :class:`Program`'s ``terms``); by default the built-in
-    terms of ``data``'s shape, built now (slower: pass a program's terms in loops).
+    terms of ``data``'s shape (built once per shape and kept for the last few shapes).
     """
     if terms is None:
-        terms = Program(data.shape).terms
+        terms = _built_in_terms(data.shape)
     return OBJECTIVE_SCALE * sum(term.weight(data.settings) * term.price(data, trade) for term in terms)
+
+
+@lru_cache(maxsize=8)
+def _built_in_terms(shape: ProblemShape) -> tuple[Term, ...]:
+    """The built-in terms of ``shape``, built once per shape (only their numpy prices are used)."""
+    return tuple(Program(shape).terms)
 
 
 def verify(data: ProblemData, trade: Trade, tolerance: float = VERIFY_TOLERANCE,

@@ -10,13 +10,14 @@ import time
 from collections import OrderedDict
 from typing import Sequence
 
-import numpy as np
 
+from optimizer.direct import DirectProgram
 from optimizer.model import Case, Market, OverlayInstrument, Portfolio, Restrictions, Settings, Targets, TaxRules
 from optimizer.problem_data import ProblemData, ProblemShape, prepare
 from optimizer.program import Program, TermFactory
 from optimizer.result import RebalanceResult, build_result
 from optimizer.rounding import round_to_whole_units
+from optimizer.terms.base import Trade
 from optimizer.wash_sale import resolve_conflicts
 
 
@@ -30,12 +31,18 @@ class Rebalancer:
     terms:
         User terms added to every problem this rebalancer builds: :class:`optimizer.terms.base.Term`
         subclasses or callables ``(shape, variables) -> Term | None`` (see ARCHITECTURE.md).
+    direct:
+        Re-solve with PIQP through the program's kept canonical form
+        (:class:`optimizer.direct.DirectProgram`, the default) when the chain starts with
+        PIQP; False: always through cvxpy and the solver chain. The answers are the same.
     """
 
-    def __init__(self, max_programs: int = 16, terms: Sequence[TermFactory] = ()):
+    def __init__(self, max_programs: int = 16, terms: Sequence[TermFactory] = (), direct: bool = True):
         self.max_programs = max_programs
         self.terms = tuple(terms)
+        self.direct = direct
         self._programs: OrderedDict[ProblemShape, Program] = OrderedDict()
+        self._direct: dict[ProblemShape, DirectProgram] = {}
         self.builds = 0
 
     def program(self, shape: ProblemShape) -> Program:
@@ -47,8 +54,20 @@ class Rebalancer:
         self.builds += 1
         self._programs[shape] = program
         while len(self._programs) > self.max_programs:
-            self._programs.popitem(last=False)
+            dropped, _ = self._programs.popitem(last=False)
+            self._direct.pop(dropped, None)
         return program
+
+    def runner(self, data: ProblemData) -> Program | DirectProgram:
+        """What solves ``data``'s shape: its :class:`DirectProgram` (compiled on first use),
+        or the program itself when ``direct`` is off."""
+        program = self.program(data.shape)
+        if not self.direct:
+            return program
+        runner = self._direct.get(data.shape)
+        if runner is None or runner.program is not program:
+            runner = self._direct[data.shape] = DirectProgram(program, data)
+        return runner
 
     def rebalance(
         self,
@@ -79,21 +98,28 @@ class Rebalancer:
         one settling re-solve; in problems up to 1,000 trade variables also a certificate of
         never losing to the first version's two-pass method and a local search).
         ``wash_sale_fixes`` lists each decided group and which step decided it."""
+        return self.solve_parts(data, whole_units=whole_units)[0]
+
+    def solve_parts(self, data: ProblemData, *, whole_units: bool = False
+                    ) -> tuple[RebalanceResult, ProblemData, Trade]:
+        """:meth:`solve`, also returning the data the final trade was solved on (the wash-sale
+        settling tightens bounds) and that trade (rounded with ``whole_units``)."""
         started = time.perf_counter()
-        program = self.program(data.shape)
+        runner = self.runner(data)
         if data.settings.wash_sale:
-            solution = resolve_conflicts(program, data)
+            solution = resolve_conflicts(runner, data)
             data, trade = solution.data, solution.trade
             solver, accurate, attempts = solution.solver, solution.accurate, solution.attempts
             fixes = [decision.describe() for decision in solution.decisions]
         else:
-            trade, outcome = program.solve(data)
+            trade, outcome = runner.solve(data)
             solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
         if whole_units:
             trade = round_to_whole_units(data, trade)
-        return build_result(data, trade, solver=solver, accurate=accurate, attempts=attempts,
-                            solve_seconds=time.perf_counter() - started, wash_sale_fixes=fixes,
-                            whole_units=whole_units, program=program)
+        result = build_result(data, trade, solver=solver, accurate=accurate, attempts=attempts,
+                              solve_seconds=time.perf_counter() - started, wash_sale_fixes=fixes,
+                              whole_units=whole_units, program=self.program(data.shape))
+        return result, data, trade
 
 
 def rebalance(

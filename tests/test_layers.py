@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("problem_data", ("optimizer.problem_data",)),
     ("terms", ("optimizer.terms",)),
     ("program", ("optimizer.program", "optimizer.reference", "optimizer.solvers", "optimizer.result",
-                 "optimizer.rounding", "optimizer.wash_sale")),
+                 "optimizer.rounding", "optimizer.wash_sale", "optimizer.direct")),
     ("rebalancer", ("optimizer.rebalancer", "optimizer.household", "optimizer.calibration", "optimizer")),   # the bare root: the facade
     ("policies", ("optimizer.policies",)),
     ("backtest/batch/execution", ("optimizer.backtest", "optimizer.batch", "optimizer.execution",

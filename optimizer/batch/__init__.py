@@ -7,7 +7,7 @@
 Modules: :mod:`~optimizer.batch.store` (book schema and readers/writers),
 :mod:`~optimizer.batch.accounts` (rows -> one validated case per account, cached per shape),
 :mod:`~optimizer.batch.worker` (what a Dask worker runs; its fast paths
-:mod:`~optimizer.batch.fast_prepare`, :mod:`~optimizer.batch.direct` and
+:mod:`~optimizer.batch.fast_prepare`, :mod:`~optimizer.direct` and
 :mod:`~optimizer.batch.bulk_output`), :mod:`~optimizer.batch.output`
 (atomic parts, consolidated tables, manifest), :mod:`~optimizer.batch.runner` (scheduling,
 retries, timeouts, progress), :mod:`~optimizer.batch.faults` (fault injection for drills).

@@ -8,8 +8,8 @@ caught and recorded, never raised: the chunk always finishes with a row per acco
 The per-account path avoids per-account pandas and cvxpy overhead where it can, each step
 checked equal to the general one by its tests: a plain account's ``ProblemData`` comes from
 the chunk's numpy lot columns (:mod:`optimizer.batch.fast_prepare`), every solve of a shape
-goes to PIQP through the program's kept canonical form (:mod:`optimizer.batch.direct`,
-the chain on anything unusual), and the output rows are computed from arrays and written
+goes to PIQP through the program's kept canonical form (:mod:`optimizer.direct`, as in
+every :class:`optimizer.Rebalancer`; the chain on anything unusual), and the output rows are computed from arrays and written
 as one table per chunk (:mod:`optimizer.batch.bulk_output`). Anything else takes the
 general path (``CaseBuilder.case``, :func:`optimizer.prepare`, ``orders_frame``).
 
@@ -57,8 +57,6 @@ from optimizer.rebalancer import Rebalancer
 from optimizer.trade_file import ORDER_COLUMNS, OrderRules, orders_frame
 
 from optimizer.batch.accounts import ACCOUNT_TABLES, CaseBuilder
-from optimizer.batch.direct import DirectProgram
-from optimizer.batch.direct import solve as solve_direct
 from optimizer.batch.bulk_output import ChunkTables, account_columns
 from optimizer.batch.fast_prepare import OTHER_TABLES, ChunkLots, ChunkPreparer
 from optimizer.batch.households import build_household, member_results, units
@@ -84,8 +82,6 @@ _REBALANCER = Rebalancer(max_programs=64)
 _BUILDERS: dict[str, CaseBuilder] = {}
 #: The fast prepare of plain accounts, per run context (:class:`~optimizer.batch.fast_prepare.ChunkPreparer`).
 _PREPARERS: dict = {}
-#: The fast solve path of each built program (:class:`~optimizer.batch.direct.DirectProgram`), by shape.
-_DIRECT: dict = {}
 
 
 @dataclass(frozen=True)
@@ -296,24 +292,19 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
 def _build_program(data, options: WorkOptions, chunk_number: int) -> float:
     """Build (and warm) the program of a new problem shape; seconds spent (0 when it was built)."""
     mark = time.perf_counter()
-    if data.shape not in _REBALANCER._programs or data.shape not in _DIRECT:
+    if data.shape not in _REBALANCER._programs:
         _event(options.topic, "build", chunk_number)
         program = _REBALANCER.program(data.shape)
         _warm(program, data)
-        _DIRECT[data.shape] = DirectProgram(program, data)
-        while len(_DIRECT) > _REBALANCER.max_programs:
-            _DIRECT.pop(next(iter(_DIRECT)))
+        _REBALANCER.runner(data)  # compile the fast path now, not inside the first account's timing
         _event(options.topic, "built", chunk_number)
     return time.perf_counter() - mark
 
 
 def _solve(data, whole_units: bool):
-    """Solve prepared data as :meth:`Rebalancer.solve` does, on the shape's fast path:
-    ``(result, solved data, final trade)`` (the last two None off the fast path)."""
-    direct = _DIRECT.get(data.shape)
-    if direct is None or direct.program is not _REBALANCER._programs.get(data.shape):
-        return _REBALANCER.solve(data, whole_units=whole_units), None, None
-    return solve_direct(direct, data, whole_units=whole_units, parts=True)
+    """Solve prepared data with :meth:`Rebalancer.solve_parts` (the shape's fast path):
+    ``(result, solved data, final trade)``."""
+    return _REBALANCER.solve_parts(data, whole_units=whole_units)
 
 
 def _failure(exc: Exception) -> dict:

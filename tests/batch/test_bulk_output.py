@@ -7,18 +7,15 @@ book with withdrawals, inflows, restrictions, dust and wash-sale fixes.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from optimizer.batch.accounts import CaseBuilder, make_context
 from optimizer.batch.bulk_output import ChunkTables, account_columns
-from optimizer.batch.direct import DirectProgram
-from optimizer.batch.direct import solve as solve_direct
 from optimizer.batch.store import Book, _normalise
 from optimizer.batch.worker import LOT_SALE_COLUMNS, TRADE_COLUMNS, _outputs
 from optimizer.problem_data import prepare
-from optimizer.program import Program
+from optimizer.rebalancer import Rebalancer
 from optimizer.trade_file import ORDER_COLUMNS, OrderRules, orders_frame
 from problems.books import synthetic_book
 
@@ -31,7 +28,7 @@ def test_columns_equal_the_general_path_tables(whole):
     book = Book(path=None, kind="parquet", tables={k: _normalise(k, v) for k, v in tables.items()}, checksums={})
     builder = CaseBuilder(make_context(book, DATE))
     rules = OrderRules(whole_shares=whole, min_notional_usd=250.0)  # large enough to drop some dust
-    direct = None
+    rebalancer = Rebalancer()
     bulk = ChunkTables({"trades": TRADE_COLUMNS, "lot_sales": LOT_SALE_COLUMNS, "orders": ORDER_COLUMNS})
     general = ChunkTables({"trades": TRADE_COLUMNS, "lot_sales": LOT_SALE_COLUMNS, "orders": ORDER_COLUMNS})
     fixes = 0
@@ -42,8 +39,7 @@ def test_columns_equal_the_general_path_tables(whole):
                                       restrictions[restrictions["account_id"] == mine], {})
         data = prepare(case.portfolio, case.targets, case.market, case.settings, **case.options(),
                        universe=universe, lot_slots=builder.context.lot_slots)
-        direct = direct or DirectProgram(Program(data.shape), data)
-        result, solved, trade = solve_direct(direct, data, whole_units=whole, parts=True)
+        result, solved, trade = rebalancer.solve_parts(data, whole_units=whole)
         fixes += bool(result.wash_sale_fixes)
         floor = max(case.settings.min_cash_usd, case.settings.min_cash_weight * result.nav_usd)
         columns = account_columns(mine, solved, trade, result, rules, floor)

@@ -14,8 +14,7 @@ import pandas as pd
 import pytest
 
 from optimizer.batch.accounts import CaseBuilder, account_case, make_context
-from optimizer.batch.direct import DirectProgram
-from optimizer.batch.direct import solve as solve_direct
+from optimizer.direct import DirectProgram
 from optimizer.batch.store import Book, _normalise
 from optimizer.problem_data import prepare
 from optimizer.program import Program
@@ -84,12 +83,12 @@ def test_a_chain_not_led_by_piqp_goes_to_the_program(datas):
 
 
 def test_fast_path_results_equal_the_rebalancer_with_wash_sale_settling(datas):
-    rebalancer = Rebalancer()
-    direct = DirectProgram(Program(datas[0].shape), datas[0])
+    rebalancer = Rebalancer(direct=False)
+    fast = Rebalancer()
     settled = 0
     for data in datas:
         expected = rebalancer.solve(data)
-        got = solve_direct(direct, data)
+        got = fast.solve(data)
         assert got.wash_sale_fixes == expected.wash_sale_fixes
         settled += bool(expected.wash_sale_fixes)
         assert got.objective_bps == pytest.approx(expected.objective_bps, abs=1e-5)
@@ -97,10 +96,11 @@ def test_fast_path_results_equal_the_rebalancer_with_wash_sale_settling(datas):
         assert got.solver == expected.solver
         # whole shares: the same, except where solver noise crosses a rounding edge (one share)
         whole = rebalancer.solve(data, whole_units=True)
-        whole_got = solve_direct(direct, data, whole_units=True)
+        whole_got = fast.solve(data, whole_units=True)
         moved = (whole_got.trades["shares"] - whole.trades["shares"]).abs()
         assert moved.max() <= 1.0 + 1e-9 and (moved > 1e-9).sum() <= 2
     assert settled >= 3  # the book does exercise the conflict settling
+    assert fast._direct[datas[0].shape].direct_solves > 0 and not rebalancer._direct
 
 
 def test_a_chunk_gives_the_orders_of_per_account_rebalance(tmp_path):

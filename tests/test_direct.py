@@ -1,0 +1,95 @@
+"""The warm path (``optimizer.direct.DirectProgram``, on by default in ``Rebalancer``) gives
+the solver chain's answers.
+
+Oracle: the same decisions through cvxpy and the chain (``Rebalancer(direct=False)``), and
+the plain reference formulation for the objective.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizer import Rebalancer, Settings, solve_case
+import optimizer.direct as direct_module
+from optimizer.direct import DirectProgram
+from optimizer.program import Program
+from optimizer.reference import solve_reference
+from optimizer.solvers import chain_state
+from optimizer.terms.base import Term
+from problems.synthetic import synthetic_case
+from case_factories import prepare_case
+
+SIZES = [(6, 2, 2), (20, 5, 4)]
+
+
+class HalfTurnover(Term):
+    """A user term: a linear charge on traded value (a Parameter the direct path must read)."""
+
+    name = "half_turnover"
+
+    def __init__(self, shape, v):
+        super().__init__(shape, v)
+        import cvxpy as cp
+
+        self.rate = cp.Parameter(nonneg=True, name="half_turnover_rate")
+        self._expr = self.rate * cp.sum(v.gross)
+
+    def update(self, data, weight: float = 1.0) -> None:
+        self.rate.value = 5e-3 * weight
+
+    def objective(self):
+        return self._expr
+
+    def price(self, data, trade) -> float:
+        return 5e-3 * float(trade.gross(data).sum())
+
+
+@pytest.mark.parametrize("n, lots, factors", SIZES)
+@pytest.mark.parametrize("wash_sale", [False, True])
+def test_direct_answers_equal_the_chain(n, lots, factors, wash_sale):
+    fast, chain = Rebalancer(), Rebalancer(direct=False)
+    for seed in range(4):
+        case = synthetic_case(n, lots, factors, seed=seed, settings=Settings(wash_sale=wash_sale), n_overlays=seed % 2)
+        got, want = solve_case(case, fast), solve_case(case, chain)
+        assert got.objective_bps == pytest.approx(want.objective_bps, abs=1e-5)
+        np.testing.assert_allclose(got.trades["trade_usd"], want.trades["trade_usd"], atol=1e-6 * got.nav_usd)
+        assert got.wash_sale_fixes == want.wash_sale_fixes
+    assert sum(d.direct_solves for d in fast._direct.values()) >= 4
+    assert not chain._direct
+
+
+def test_direct_objective_matches_the_plain_reference():
+    case = synthetic_case(12, 3, 3, seed=9, settings=Settings(wash_sale=False))
+    got = solve_case(case, Rebalancer())
+    want = solve_reference(prepare_case(case))
+    assert got.objective_bps == pytest.approx(want[1], rel=1e-6, abs=1e-6)
+
+
+def test_user_terms_are_read_by_the_direct_path():
+    case = synthetic_case(10, 2, 2, seed=3, settings=Settings(wash_sale=False))
+    fast = solve_case(case, Rebalancer(terms=[HalfTurnover]))
+    chain = solve_case(case, Rebalancer(terms=[HalfTurnover], direct=False))
+    plain = solve_case(case, Rebalancer())
+    assert fast.objective_bps == pytest.approx(chain.objective_bps, abs=1e-5)
+    assert fast.trades["gross_usd"].sum() < plain.trades["gross_usd"].sum()  # the charge bites
+
+
+def test_a_stall_falls_back_to_the_chain_with_piqp_last(monkeypatch):
+    data = prepare_case(synthetic_case(20, 5, 4, seed=2, settings=Settings(wash_sale=False)))
+    program = Program(data.shape)
+    direct = DirectProgram(program, data)
+    monkeypatch.setattr(direct_module, "caps", lambda *args: (1, None))  # a one-iteration cap: PIQP stalls
+    trade, outcome = direct.solve(data)
+    assert direct.fallbacks == 1 and direct.direct_solves == 0
+    assert outcome.solver == "CLARABEL"  # PIQP moved behind Clarabel after its stall
+    assert list(chain_state(program.problem).record("PIQP").stalls)[0] is True  # the chain's record knows
+    want, _ = Program(data.shape).solve(data)
+    np.testing.assert_allclose(trade.buy, want.buy, atol=1e-6)
+
+
+def test_a_chain_not_led_by_piqp_goes_to_the_program():
+    data = prepare_case(synthetic_case(8, 2, 2, seed=1, settings=Settings(wash_sale=False, solvers=("CLARABEL",))))
+    direct = DirectProgram(Program(data.shape), data)
+    _, outcome = direct.solve(data)
+    assert outcome.solver == "CLARABEL" and direct.fallbacks == 1
