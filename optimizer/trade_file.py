@@ -100,6 +100,19 @@ def _snap(shares: np.ndarray, whole: bool, decimals: int) -> np.ndarray:
     return out
 
 
+def order_reason(wash_sale_fix: bool, sell: bool, names_lots: bool, gain_usd: float, raising_cash: bool) -> str:
+    """Why an order is in the file: ``"wash-sale fix"`` (its asset's wash-sale group was
+    settled), ``"harvest"`` (a sale of named lots at a net loss), ``"cash raise"`` (a sale
+    while cash is below its floor) or ``"rebalance"``."""
+    if wash_sale_fix:
+        return "wash-sale fix"
+    if sell and names_lots and gain_usd < 0:
+        return "harvest"
+    if sell and raising_cash:
+        return "cash raise"
+    return "rebalance"
+
+
 def orders_frame(result, account_id: str = "", *, rules: OrderRules = OrderRules(),
                  cash_floor_usd: float = 0.0) -> pd.DataFrame:
     """The executable orders of one :class:`~optimizer.RebalanceResult` (columns :data:`ORDER_COLUMNS`).
@@ -183,14 +196,7 @@ def orders_frame(result, account_id: str = "", *, rules: OrderRules = OrderRules
     for i in np.nonzero(keep)[0]:
         asset = assets[i]
         lot_ids, lot_shares, gain = lots_of.get(asset, ("", "", 0.0)) if side[i] == "sell" else ("", "", 0.0)
-        if asset in fixed:
-            reason = "wash-sale fix"
-        elif side[i] == "sell" and lot_ids and gain < 0:
-            reason = "harvest"
-        elif side[i] == "sell" and raising_cash:
-            reason = "cash raise"
-        else:
-            reason = "rebalance"
+        reason = order_reason(asset in fixed, side[i] == "sell", bool(lot_ids), gain, raising_cash)
         rows.append((str(account_id), date, asset, str(side[i]), float(shares[i]), float(price[i]),
                      float(notional[i]), rules.currency, lot_ids, lot_shares, reason))
     if len(result.overlay):

@@ -23,7 +23,7 @@ from optimizer.problem_data import ProblemData
 from optimizer.result import MIN_REPORTED_TRADE_USD
 from optimizer.terms import tax as tax_term
 from optimizer.terms.base import Trade
-from optimizer.trade_file import ORDER_COLUMNS, OrderRules, _number, _snap
+from optimizer.trade_file import OrderRules, _number, _snap, order_reason
 
 TRADE_COLUMNS = ("account_id", "asset", "asset_class", "price", "shares", "trade_usd", "buy_usd", "sell_usd",
                  "short_usd", "weight_before", "weight_after")
@@ -138,15 +138,7 @@ def _orders(account_id: str, date: str, assets: np.ndarray, price: np.ndarray, n
     for i in kept:
         asset = assets[i]
         ids, amounts, gain = lots_of.get(asset, ("", "", 0.0)) if side[i] == "sell" else ("", "", 0.0)
-        if asset in fixed:
-            reason = "wash-sale fix"
-        elif side[i] == "sell" and ids and gain < 0:
-            reason = "harvest"
-        elif side[i] == "sell" and raising_cash:
-            reason = "cash raise"
-        else:
-            reason = "rebalance"
-        reasons.append(reason)
+        reasons.append(order_reason(asset in fixed, side[i] == "sell", bool(ids), gain, raising_cash))
         lot_text.append(ids)
         lot_shares.append(amounts)
     count = len(kept)
