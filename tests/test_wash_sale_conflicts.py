@@ -14,7 +14,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from case_factories import make_case, one_factor_risk, prepare_case

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from case_factories import DATE, lots_frame, make_case, one_factor_risk
+from case_factories import DATE, make_case, one_factor_risk
 from optimizer import Portfolio, Rebalancer, Settings, TaxRules
 from problems.synthetic import synthetic_case
 

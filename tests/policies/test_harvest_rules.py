@@ -3,7 +3,6 @@ whole shares."""
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from case_factories import lots_frame, make_case, one_factor_risk, prepare_case
 from optimizer.backtest import BacktestConfig, CostModel, Simulator
