@@ -111,7 +111,7 @@ class DirectProgram:
 
     SOLVER = "PIQP"
 
-    def __init__(self, program: Program, data: ProblemData):
+    def __init__(self, program: Program):
         self.program = program
         self.shape = program.shape
         self.terms = program.terms
@@ -122,11 +122,20 @@ class DirectProgram:
         self._solver = None
         self.direct_solves = 0
         self.fallbacks = 0
-        try:
-            self._compile(data)
-            self.direct = True
-        except Exception:  # noqa: BLE001 - an unexpected cvxpy internal layout: the chain does the work
-            self.direct = False
+        self._compiled = False
+        #: False when the canonical form could not be read (every solve then goes to the program).
+        self.direct = True
+
+    def _ready(self, data: ProblemData) -> bool:
+        """Compile on the first PIQP-led solve (a shape whose chains start elsewhere, e.g. a
+        large one, never pays for the PIQP canonical form); False if that failed."""
+        if not self._compiled:
+            self._compiled = True
+            try:
+                self._compile(data)
+            except Exception:  # noqa: BLE001 - an unexpected cvxpy internal layout: the chain does the work
+                self.direct = False
+        return self.direct
 
     # ---- once per shape -------------------------------------------------------------------
     def _compile(self, data: ProblemData) -> None:
@@ -264,7 +273,7 @@ class DirectProgram:
     def solve(self, data: ProblemData, chain: tuple[str, ...] | None = None):
         """Like :meth:`Program.solve`: ``(trade, outcome)``; raises what it raises."""
         chain = chain or self._chain(data)
-        if not self.direct or not chain or chain[0] != self.SOLVER:
+        if not chain or chain[0] != self.SOLVER or not self._ready(data):
             self._last = None
             self.fallbacks += 1
             return self.program.solve(data, chain)

@@ -32,6 +32,13 @@ from optimizer.terms.tracking import TrackingError
 #: Feasibility tolerance when verifying a solver's answer in numpy (NAV fraction).
 VERIFY_TOLERANCE = 1e-6
 
+#: Above this many trade variables (assets + lot slots) the program is compiled afresh for
+#: each solve, without DPP (``solve_chain(ignore_dpp=True)``): cvxpy's DPP compilation
+#: builds a table of variables x objective parameters that needs 167 GiB at 10,000 assets x
+#: 5 lots, while a fresh compile there takes 0.3 s (``benchmarks/results/solve_speed_10000.csv``).
+#: 2,000 assets x 5 lots (12,000) compile with DPP in 3.6 s and re-solve warm.
+DPP_MAX_TRADE_VARIABLES = 12_000
+
 
 #: What builds a term: a :class:`Term` subclass or any callable ``(shape, variables) -> Term | None``
 #: (``None``: the term has nothing to do in this shape).
@@ -84,10 +91,11 @@ class Program:
         hard constraints cannot hold, and :class:`SolverError` when no solver answers.
         """
         self.update(data)
-        chain = chain or data.settings.solvers or default_chain(self.shape.n_assets + self.shape.n_lots)
+        size = self.shape.n_assets + self.shape.n_lots
+        chain = chain or data.settings.solvers or default_chain(size)
         outcome = solve_chain(self.problem, chain,
                               lambda: verify(data, Trade.from_variables(self.variables), extra_terms=self.terms),
-                              warm_start=True)
+                              warm_start=True, n_variables=size, ignore_dpp=size > DPP_MAX_TRADE_VARIABLES)
         self.solves += 1
         if outcome.infeasible:
             raise InfeasibleError(diagnose_infeasible(data), outcome.attempts)

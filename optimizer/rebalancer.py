@@ -66,7 +66,7 @@ class Rebalancer:
             return program
         runner = self._direct.get(data.shape)
         if runner is None or runner.program is not program:
-            runner = self._direct[data.shape] = DirectProgram(program, data)
+            runner = self._direct[data.shape] = DirectProgram(program)
         return runner
 
     def rebalance(

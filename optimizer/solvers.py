@@ -16,10 +16,15 @@ iteration counts do not depend on load):
     2000 (12,000)         108.5 / 1000 (2 of 24)            23 / 26                 1,226 / 955
 
 PIQP is 2-3x faster per solve while its iteration count is tight (up to 100 assets x 5 lots,
-600 trade variables); above that it has a long tail (a 1,000-iteration stall costs 0.3-13 s)
-while Clarabel's count stays within 15% of its median. So problems up to
-:data:`SMALL_PROBLEM_VARIABLES` try PIQP then Clarabel, larger ones Clarabel then PIQP; OSQP
-and SCS (10-100x slower here) are last resorts.
+600 trade variables); above that it has a long tail (a 1,000-iteration stall costs 0.3-13 s
+uncapped) while Clarabel's count stays within 15% of its median. With the stall caps below,
+a PIQP stall costs about two PIQP solves before Clarabel answers, so what decides the order
+is the whole chain's time (rows ``chain:PIQP>CLARABEL`` and ``chain:CLARABEL>PIQP`` of the
+CSV, median / 90th percentile ms): 150 assets 13.8 / 39.1 vs 29.7 / 35.9, 200 assets 32.9 /
+54.6 vs 43.9 / 52.1, 300 assets 44.4 / 159 vs 79.2 / 106. So problems up to
+:data:`SMALL_PROBLEM_VARIABLES` (200 assets x 5 lots; the largest size up to which a
+PIQP-led chain has the lower median and a 90th percentile within 10%) try PIQP then
+Clarabel, larger ones Clarabel then PIQP; OSQP and SCS (10-100x slower here) are last resorts.
 
 Stalls. Every interior-point attempt but the chain's last solver and a rescue runs under
 caps scaled to the problem:
@@ -74,9 +79,9 @@ from optimizer.errors import SolveAttempt, SolverError
 
 SMALL_PROBLEM_CHAIN: tuple[str, ...] = ("PIQP", "CLARABEL", "OSQP", "SCS")
 LARGE_PROBLEM_CHAIN: tuple[str, ...] = ("CLARABEL", "PIQP", "OSQP", "SCS")
-#: Problems with at most this many trade variables (assets + lot slots) are "small": PIQP's
-#: iteration count is tight up to 100 assets x 5 lots and has a stalling tail from 150.
-SMALL_PROBLEM_VARIABLES = 600
+#: Problems with at most this many trade variables (assets + lot slots) are "small": a chain led
+#: by PIQP (stalls cut by the caps) is faster than one led by Clarabel up to 200 assets x 5 lots.
+SMALL_PROBLEM_VARIABLES = 1200
 
 
 def default_chain(n_variables: int) -> tuple[str, ...]:

@@ -78,7 +78,7 @@ def test_user_terms_are_read_by_the_direct_path():
 def test_a_stall_falls_back_to_the_chain_with_piqp_last(monkeypatch):
     data = prepare_case(synthetic_case(20, 5, 4, seed=2, settings=Settings(wash_sale=False)))
     program = Program(data.shape)
-    direct = DirectProgram(program, data)
+    direct = DirectProgram(program)
     monkeypatch.setattr(direct_module, "caps", lambda *args: (1, None))  # a one-iteration cap: PIQP stalls
     trade, outcome = direct.solve(data)
     assert direct.fallbacks == 1 and direct.direct_solves == 0
@@ -90,6 +90,6 @@ def test_a_stall_falls_back_to_the_chain_with_piqp_last(monkeypatch):
 
 def test_a_chain_not_led_by_piqp_goes_to_the_program():
     data = prepare_case(synthetic_case(8, 2, 2, seed=1, settings=Settings(wash_sale=False, solvers=("CLARABEL",))))
-    direct = DirectProgram(Program(data.shape), data)
+    direct = DirectProgram(Program(data.shape))
     _, outcome = direct.solve(data)
     assert outcome.solver == "CLARABEL" and direct.fallbacks == 1

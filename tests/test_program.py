@@ -150,3 +150,20 @@ def test_result_is_json_ready_and_summary_names_the_solver():
     assert decoded["attempts"][0]["solver"] == "NOPE"
     assert len(decoded["trades"]) == len(result.to_frame())
     assert "CLARABEL" in result.summary()
+
+
+def test_programs_above_the_dpp_limit_compile_afresh_with_the_same_answer(monkeypatch):
+    """Above ``DPP_MAX_TRADE_VARIABLES`` (cvxpy's DPP tables would not fit in memory at
+    10,000 assets) each solve compiles afresh without DPP; the answer is the same."""
+    import optimizer.program as program_module
+
+    datas = [prepare_case(synthetic_case(15, 3, 3, seed=s, settings=Settings(wash_sale=False))) for s in (1, 2)]
+    warm = program_module.Program(datas[0].shape)
+    wanted = [warm.solve(d, ("CLARABEL",))[0] for d in datas]
+    monkeypatch.setattr(program_module, "DPP_MAX_TRADE_VARIABLES", 0)
+    fresh = program_module.Program(datas[0].shape)
+    for data, want in zip(datas, wanted):
+        got, outcome = fresh.solve(data, ("CLARABEL",))
+        assert outcome.compiled == ("CLARABEL",)  # compiled for this solve
+        np.testing.assert_allclose(got.buy, want.buy, atol=1e-7)
+        np.testing.assert_allclose(got.sell, want.sell, atol=1e-7)

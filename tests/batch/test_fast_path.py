@@ -51,7 +51,7 @@ def datas():
 
 def test_direct_solves_equal_the_chain_including_bounded_resolves(datas):
     chain_program = Program(datas[0].shape)
-    direct = DirectProgram(Program(datas[0].shape), datas[0])
+    direct = DirectProgram(Program(datas[0].shape))
     assert direct.direct
     rng = np.random.default_rng(0)
     for data in datas:
@@ -75,7 +75,7 @@ def test_direct_solves_equal_the_chain_including_bounded_resolves(datas):
 
 def test_a_chain_not_led_by_piqp_goes_to_the_program(datas):
     data = dataclasses.replace(datas[0], settings=dataclasses.replace(datas[0].settings, solvers=("CLARABEL",)))
-    direct = DirectProgram(Program(data.shape), datas[0])
+    direct = DirectProgram(Program(data.shape))
     trade, outcome = direct.solve(data)
     assert outcome.solver == "CLARABEL" and direct.fallbacks == 1 and direct.direct_solves == 0
     expected, _ = Program(data.shape).solve(data)
