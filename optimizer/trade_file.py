@@ -100,6 +100,53 @@ def _snap(shares: np.ndarray, whole: bool, decimals: int) -> np.ndarray:
     return out
 
 
+def sized_orders(net_usd: np.ndarray, price: np.ndarray, result: RebalanceResult, rules: OrderRules
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """The file's order sizes from the net trade per asset (account currency, + buy):
+    ``(shares, side, notional, keep, threshold)``.
+
+    Shares are snapped to the rules' decimals (whole with a whole-unit result); orders below
+    the dust threshold (``threshold``, account currency) are dropped, except a sale whose cash
+    the account needs; if rounding still leaves cash short, the largest buy gives up shares.
+    """
+    raw_shares = net_usd / price
+    shares = _snap(np.abs(raw_shares), result.whole_units, rules.share_decimals)
+    side = np.where(raw_shares > 0, "buy", "sell")
+    notional = np.round(shares * price, 2)
+    threshold = max(rules.min_notional_usd, rules.dust_fraction * abs(float(result.nav_usd)))
+    keep = (shares > 0) & (notional > 0)
+    # cash after the file's orders: the result's cash, plus what the file does not do
+    cash = float(result.cash_after_usd) + float(net_usd.sum())
+    is_buy = side == "buy"
+
+    def cash_after(kept: np.ndarray) -> float:
+        signed = np.where(is_buy, notional, -notional)
+        return cash - float(signed[kept].sum())
+
+    dust = keep & (notional < threshold)
+    keep &= ~dust
+    # dropping a buy only frees cash; a small sell is kept if the account needs its cash
+    if dust.any():
+        for i in np.argsort(-notional * ~is_buy):
+            if dust[i] and not is_buy[i] and cash_after(keep) < 0:
+                keep[i] = True
+    # rounding may still leave cash a little short: the largest buy gives up shares
+    unit = 1.0 if result.whole_units else 10.0 ** -rules.share_decimals
+    for _ in range(len(shares) * 4):
+        short = cash_after(keep)
+        if short >= 0:
+            break
+        buys = np.nonzero(keep & is_buy)[0]
+        if not len(buys):
+            break
+        i = buys[np.argmax(notional[buys])]
+        cut = max(unit, math.ceil(-short / price[i] / unit) * unit)
+        shares[i] = max(0.0, np.round(shares[i] - cut, rules.share_decimals))
+        notional[i] = np.round(shares[i] * price[i], 2)
+        keep[i] = shares[i] > 0 and notional[i] >= threshold
+    return shares, side, notional, keep, threshold
+
+
 def order_reason(wash_sale_fix: bool, sell: bool, names_lots: bool, gain_usd: float, raising_cash: bool) -> str:
     """Why an order is in the file: ``"wash-sale fix"`` (its asset's wash-sale group was
     settled), ``"harvest"`` (a sale of named lots at a net loss), ``"cash raise"`` (a sale
@@ -142,40 +189,7 @@ def orders_frame(result, account_id: str = "", *, rules: OrderRules = OrderRules
         return _empty()
     price = trades["price"].to_numpy(float)
     net_usd = trades["trade_usd"].to_numpy(float)
-    raw_shares = net_usd / price
-    shares = _snap(np.abs(raw_shares), result.whole_units, rules.share_decimals)
-    side = np.where(raw_shares > 0, "buy", "sell")
-    notional = np.round(shares * price, 2)
-    nav = float(result.nav_usd)
-    threshold = max(rules.min_notional_usd, rules.dust_fraction * abs(nav))
-    keep = (shares > 0) & (notional > 0)
-    # cash after the file's orders: the result's cash, plus what the file does not do
-    cash = float(result.cash_after_usd) + float(net_usd.sum())
-
-    def cash_after(kept: np.ndarray) -> float:
-        signed = np.where(side == "buy", notional, -notional)
-        return cash - float(signed[kept].sum())
-
-    dust = keep & (notional < threshold)
-    keep &= ~dust
-    # dropping a buy only frees cash; a small sell is kept if the account needs its cash
-    for i in np.argsort(-notional * (side == "sell")):
-        if dust[i] and side[i] == "sell" and cash_after(keep) < 0:
-            keep[i] = True
-    # rounding may still leave cash a little short: the largest buy gives up shares
-    unit = 1.0 if result.whole_units else 10.0 ** -rules.share_decimals
-    for _ in range(len(shares) * 4):
-        short = cash_after(keep)
-        if short >= 0:
-            break
-        buys = np.nonzero(keep & (side == "buy"))[0]
-        if not len(buys):
-            break
-        i = buys[np.argmax(notional[buys])]
-        cut = max(unit, math.ceil(-short / price[i] / unit) * unit)
-        shares[i] = max(0.0, np.round(shares[i] - cut, rules.share_decimals))
-        notional[i] = np.round(shares[i] * price[i], 2)
-        keep[i] = shares[i] > 0 and notional[i] >= threshold
+    shares, side, notional, keep, threshold = sized_orders(net_usd, price, result, rules)
 
     assets = trades.index.astype(str).to_numpy()
     fixed = {str(fix).split(":", 1)[0].strip() for fix in result.wash_sale_fixes}

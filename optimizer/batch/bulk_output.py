@@ -14,7 +14,6 @@ Accounts with overlay instruments keep the general path (their orders carry cont
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,7 @@ from optimizer.problem_data import ProblemData
 from optimizer.result import MIN_REPORTED_TRADE_USD
 from optimizer.terms import tax as tax_term
 from optimizer.terms.base import Trade
-from optimizer.trade_file import OrderRules, _number, _snap, order_reason
+from optimizer.trade_file import OrderRules, _number, _snap, order_reason, sized_orders
 
 TRADE_COLUMNS = ("account_id", "asset", "asset_class", "price", "shares", "trade_usd", "buy_usd", "sell_usd",
                  "short_usd", "weight_before", "weight_after")
@@ -79,50 +78,18 @@ def account_columns(account_id: str, data: ProblemData, trade: Trade, result, ru
         "gain_usd": gain_usd,
         "term": np.where(data.lot_long_term[sold_slots], "long", "short").astype(object),
     }
-    orders = _orders(account_id, str(pd.Timestamp(result.date).date()), assets, price, trade_usd, nav, result,
+    orders = _orders(account_id, str(pd.Timestamp(result.date).date()), assets, price, trade_usd, result,
                      rules, cash_floor_usd, sale_assets, lot_ids, sale_shares, gain_usd)
     for table in (trades, lot_sales):
         table["account_id"] = np.full(len(next(iter(table.values()))), account_id, dtype=object)
     return {"trades": trades, "lot_sales": lot_sales, "orders": orders}
 
 
-def _orders(account_id: str, date: str, assets: np.ndarray, price: np.ndarray, net_usd: np.ndarray, nav: float,
+def _orders(account_id: str, date: str, assets: np.ndarray, price: np.ndarray, net_usd: np.ndarray,
             result, rules: OrderRules, cash_floor_usd: float, sale_assets: np.ndarray, lot_ids: np.ndarray,
             sale_shares: np.ndarray, gains: np.ndarray) -> dict[str, np.ndarray]:
     """:func:`optimizer.trade_file.orders_frame` on arrays (same rules, same order of rows)."""
-    raw_shares = net_usd / price
-    shares = _snap(np.abs(raw_shares), result.whole_units, rules.share_decimals)
-    side = np.where(raw_shares > 0, "buy", "sell")
-    notional = np.round(shares * price, 2)
-    threshold = max(rules.min_notional_usd, rules.dust_fraction * abs(float(result.nav_usd)))
-    keep = (shares > 0) & (notional > 0)
-    cash = float(result.cash_after_usd) + float(net_usd.sum())
-    is_buy = side == "buy"
-
-    def cash_after(kept: np.ndarray) -> float:
-        signed = np.where(is_buy, notional, -notional)
-        return cash - float(signed[kept].sum())
-
-    dust = keep & (notional < threshold)
-    keep &= ~dust
-    if dust.any():
-        for i in np.argsort(-notional * (side == "sell")):
-            if dust[i] and side[i] == "sell" and cash_after(keep) < 0:
-                keep[i] = True
-    unit = 1.0 if result.whole_units else 10.0 ** -rules.share_decimals
-    for _ in range(len(shares) * 4):
-        short = cash_after(keep)
-        if short >= 0:
-            break
-        buys = np.nonzero(keep & is_buy)[0]
-        if not len(buys):
-            break
-        i = buys[np.argmax(notional[buys])]
-        cut = max(unit, math.ceil(-short / price[i] / unit) * unit)
-        shares[i] = max(0.0, np.round(shares[i] - cut, rules.share_decimals))
-        notional[i] = np.round(shares[i] * price[i], 2)
-        keep[i] = shares[i] > 0 and notional[i] >= threshold
-
+    shares, side, notional, keep, _ = sized_orders(net_usd, price, result, rules)
     fixed = {str(fix).split(":", 1)[0].strip() for fix in result.wash_sale_fixes}
     lots_of: dict[str, tuple[str, str, float]] = {}
     if len(sale_assets):
