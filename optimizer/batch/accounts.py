@@ -250,6 +250,20 @@ class CaseBuilder:
             held[str(row["asset"])] = None if _missing(given) else str(given)
         return held
 
+    @staticmethod
+    def settings(account: dict) -> Settings:
+        """The account's :class:`Settings`: its cash flow, and its risk aversion, minimum cash
+        weight and solver list where the book gives them."""
+        options = {}
+        for name in ("risk_aversion", "min_cash_weight"):
+            value = account.get(name)
+            if not _missing(value):
+                options[name] = value
+        solvers = account.get("solvers")
+        if isinstance(solvers, str) and solvers.strip():
+            options["solvers"] = tuple(s.strip() for s in solvers.split(",") if s.strip())
+        return Settings(cash_flow_usd=account["cash_flow_usd"], **options)
+
     def case(self, account: dict, lots: pd.DataFrame, restrictions: pd.DataFrame,
              extra: dict[str, pd.DataFrame] | None = None, *,
              also_held: dict[str, str | None] | None = None) -> tuple[Case, tuple[str, ...]]:
@@ -311,15 +325,7 @@ class CaseBuilder:
         untradeable_classes = tuple(sorted((a, k) for a, k in self._extra_classes.items()
                                            if a not in self.context.market.index))
         market = self.market(universe, tuple(targets.keys), frozen, untradeable_classes)
-        options = {}
-        for name in ("risk_aversion", "min_cash_weight"):
-            value = account.get(name)
-            if not _missing(value):
-                options[name] = value
-        solvers = account.get("solvers")
-        if isinstance(solvers, str) and solvers.strip():
-            options["solvers"] = tuple(s.strip() for s in solvers.split(",") if s.strip())
-        settings = Settings(cash_flow_usd=account["cash_flow_usd"], **options)
+        settings = self.settings(account)
         kind = account.get("account_kind")
         if _missing(kind) or str(kind).strip() in ("", "taxable"):  # see book_schema.account_kind
             tax = self.tax(account["short_term_rate"], account["long_term_rate"])

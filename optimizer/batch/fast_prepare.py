@@ -35,7 +35,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from optimizer.model import Portfolio, Restrictions, Settings
+from optimizer.model import Portfolio, Restrictions
 from optimizer.problem_data import (UNLIMITED, LotSlots, ProblemData, align, lot_taxes, overlay_arrays, prepare,
                                     trade_bounds, trade_costs, year_to_date)
 
@@ -188,15 +188,7 @@ class ChunkPreparer:
         realized = None if _missing(realized) else float(realized)
 
         # the account's settings and tax rules, made as CaseBuilder.case makes them
-        options = {}
-        for name in ("risk_aversion", "min_cash_weight"):
-            value = account.get(name)
-            if not _missing(value):
-                options[name] = value
-        solvers = account.get("solvers")
-        if isinstance(solvers, str) and solvers.strip():
-            options["solvers"] = tuple(s.strip() for s in solvers.split(",") if s.strip())
-        settings = Settings(cash_flow_usd=account["cash_flow_usd"], **options)
+        settings = self.builder.settings(account)
         kind = account.get("account_kind")
         if _missing(kind) or str(kind).strip() in ("", "taxable"):
             tax = self.builder.tax(account["short_term_rate"], account["long_term_rate"])
