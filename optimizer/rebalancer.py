@@ -12,6 +12,7 @@ from typing import Sequence
 
 
 from optimizer.direct import DirectProgram
+from optimizer.lot_pooling import lots_interchangeable, pool_lots, unpool_sells
 from optimizer.model import Case, Market, OverlayInstrument, Portfolio, Restrictions, Settings, Targets, TaxRules
 from optimizer.problem_data import ProblemData, ProblemShape, prepare
 from optimizer.program import Program, TermFactory
@@ -105,20 +106,28 @@ class Rebalancer:
         """:meth:`solve`, also returning the data the final trade was solved on (the wash-sale
         settling tightens bounds) and that trade (rounded with ``whole_units``)."""
         started = time.perf_counter()
-        runner = self.runner(data)
-        if data.settings.wash_sale:
-            solution = resolve_conflicts(runner, data)
+        if not self.terms and lots_interchangeable(data):
+            # a tax-exempt account: one pooled sale per asset, handed back to the lots after
+            # (optimizer.lot_pooling); no loss lot, so no wash-sale conflict to settle
+            pooled_data = pool_lots(data)
+            pooled, outcome = self.runner(pooled_data).solve(pooled_data)
+            trade, program = unpool_sells(data, pooled), None
+            solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
+        elif data.settings.wash_sale:
+            program = self.program(data.shape)
+            solution = resolve_conflicts(self.runner(data), data)
             data, trade = solution.data, solution.trade
             solver, accurate, attempts = solution.solver, solution.accurate, solution.attempts
             fixes = [decision.describe() for decision in solution.decisions]
         else:
-            trade, outcome = runner.solve(data)
+            program = self.program(data.shape)
+            trade, outcome = self.runner(data).solve(data)
             solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
         if whole_units:
             trade = round_to_whole_units(data, trade)
         result = build_result(data, trade, solver=solver, accurate=accurate, attempts=attempts,
                               solve_seconds=time.perf_counter() - started, wash_sale_fixes=fixes,
-                              whole_units=whole_units, program=self.program(data.shape))
+                              whole_units=whole_units, program=program)
         return result, data, trade
 
 

@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("model", ("optimizer.model", "optimizer.datasets", "optimizer.case_file", "optimizer.schema")),
     ("problem_data", ("optimizer.problem_data",)),
     ("terms", ("optimizer.terms",)),
-    ("program", ("optimizer.program", "optimizer.reference", "optimizer.solvers", "optimizer.result",
+    ("program", ("optimizer.program", "optimizer.reference", "optimizer.solvers", "optimizer.result", "optimizer.lot_pooling",
                  "optimizer.rounding", "optimizer.wash_sale", "optimizer.direct")),
     ("rebalancer", ("optimizer.rebalancer", "optimizer.household", "optimizer.calibration", "optimizer")),   # the bare root: the facade
     ("policies", ("optimizer.policies",)),
