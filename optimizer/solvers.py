@@ -95,10 +95,12 @@ SOLVER_OPTIONS: dict[str, dict] = {
     "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9},
     "OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iter": 200_000, "polishing": True},
     "SCS": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iters": 200_000},
-    # PIQP's Ruiz preconditioner also scales the cost: without it PIQP's iterations grew from
-    # 18 at 100 assets x 5 lots to 34-68 at 500 and 57 at 2,000 (stalls); with it 14-23 up to 2,000
+    # PIQP (benchmarks/solver_chain.py): its Ruiz preconditioner also scales the cost, else its
+    # iterations grew from 18 at 100 assets x 5 lots to 34-68 at 500 and 57 at 2,000; and its
+    # duality-gap test at 1e-8 relative (default 1e-9) with a lower regularisation floor, else
+    # 1-4 books in 24 at 1,000-2,000 assets never met the gap test (1,000 iterations)
     "PIQP": {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iter": 1000, "compute_timings": True,
-             "preconditioner_scale_cost": True},
+             "preconditioner_scale_cost": True, "eps_duality_gap_rel": 1e-8, "reg_lower_limit": 1e-12},
     "ECOS": {},
 }
 
