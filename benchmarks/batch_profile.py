@@ -35,10 +35,9 @@ DATE = "2024-06-28"
 
 
 def run(accounts: int, assets: int, lots: int, chunk: int, cprofile: str | None) -> dict[str, float]:
-    import optimizer.rounding
-    import optimizer.result
-    import optimizer.wash_sale
-    from optimizer.batch import direct, worker
+    import optimizer.rebalancer
+    from optimizer import direct
+    from optimizer.batch import worker
     from optimizer.batch.accounts import make_context
     from optimizer.batch.fast_prepare import ChunkPreparer
     from optimizer.batch.runner import _chunks
@@ -76,9 +75,11 @@ def run(accounts: int, assets: int, lots: int, chunk: int, cprofile: str | None)
     worker.solve_chunk(token, blob, chunks[0], str(root / "parts"), "warm", 60.0, None, options)
 
     direct.DirectProgram.solve = timed("solve_call", direct.DirectProgram.solve, solver_seconds)
-    optimizer.wash_sale.resolve_conflicts = timed("conflicts_call", optimizer.wash_sale.resolve_conflicts)
-    optimizer.rounding.round_to_whole_units = timed("rounding", optimizer.rounding.round_to_whole_units)
-    optimizer.result.build_result = timed("result", optimizer.result.build_result)
+    # patched where they are called (the rebalancer imports them by name)
+    rebalancer = optimizer.rebalancer
+    rebalancer.resolve_conflicts = timed("conflicts_call", rebalancer.resolve_conflicts)
+    rebalancer.round_to_whole_units = timed("rounding", rebalancer.round_to_whole_units)
+    rebalancer.build_result = timed("result", rebalancer.build_result)
     ChunkPreparer.prepare = timed("prepare_fast", ChunkPreparer.prepare)
     worker.prepare = timed("prepare_general", worker.prepare)
     worker.account_columns = timed("output_rows", worker.account_columns)

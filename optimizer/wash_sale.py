@@ -145,19 +145,26 @@ class WashGroups:
         self.loss = (data.lot_tax < 0).reshape(-1, L)                   # assets x slots
         self.group = np.asarray(data.wash_group, dtype=int)
         self.codes = np.unique(self.group)
+        self.position = np.searchsorted(self.codes, self.group)         # per asset: its group's place in codes
+        self._members: dict[int, tuple[str, ...]] | None = None
 
     def members(self, group: int) -> np.ndarray:
         return np.nonzero(self.group == group)[0]
 
     def assets(self, group: int) -> tuple[str, ...]:
-        return tuple(self.data.shape.assets[i] for i in self.members(group))
+        if self._members is None:  # every group's names at once (asset order kept within a group)
+            names = self.data.shape.assets
+            order = np.argsort(self.position, kind="stable")
+            bounds = np.searchsorted(self.position[order], np.arange(len(self.codes) + 1))
+            self._members = {int(code): tuple(names[i] for i in order[bounds[k]:bounds[k + 1]])
+                             for k, code in enumerate(self.codes)}
+        return self._members.get(int(group), ())
 
     def sides(self, trade: Trade) -> tuple[np.ndarray, np.ndarray]:
         """Per group code (``self.codes`` order): amount bought and amount of loss lots sold, NAV fraction."""
         loss_sold = (trade.sell.reshape(-1, self.lot_slots) * self.loss).sum(axis=1)
-        position = np.searchsorted(self.codes, self.group)
-        bought = np.bincount(position, weights=np.maximum(trade.buy, 0.0), minlength=len(self.codes))
-        sold = np.bincount(position, weights=np.maximum(loss_sold, 0.0), minlength=len(self.codes))
+        bought = np.bincount(self.position, weights=np.maximum(trade.buy, 0.0), minlength=len(self.codes))
+        sold = np.bincount(self.position, weights=np.maximum(loss_sold, 0.0), minlength=len(self.codes))
         return bought, sold
 
     def conflicts(self, trade: Trade) -> np.ndarray:
@@ -167,23 +174,29 @@ class WashGroups:
 
     def choosable(self, data: ProblemData) -> np.ndarray:
         """Group codes where a conflict can arise at all: some member may buy and some loss lot may be sold."""
-        can_buy = np.bincount(np.searchsorted(self.codes, self.group), weights=(data.buy_max > 0).astype(float),
+        can_buy = np.bincount(self.position, weights=(data.buy_max > 0).astype(float),
                               minlength=len(self.codes)) > 0
         can_sell = (data.lot_sell_max.reshape(-1, self.lot_slots) * self.loss).sum(axis=1) > 0
-        can_sell = np.bincount(np.searchsorted(self.codes, self.group), weights=can_sell.astype(float),
-                               minlength=len(self.codes)) > 0
+        can_sell = np.bincount(self.position, weights=can_sell.astype(float), minlength=len(self.codes)) > 0
         return self.codes[can_buy & can_sell]
 
     def bounded(self, data: ProblemData, keep: dict[int, str]) -> ProblemData:
         """``data`` with each decided group's other side forbidden."""
         if not keep:
             return data
+        asked = np.fromiter(keep, dtype=int, count=len(keep))
+        decided = np.minimum(np.searchsorted(self.codes, asked), len(self.codes) - 1)
+        buys = np.fromiter((side == KEEP_BUY for side in keep.values()), dtype=bool, count=len(keep))
+        known = self.codes[decided] == asked                            # a code of no asset bounds nothing
+        decided, buys = decided[known], buys[known]
+        keeps_buy = np.zeros(len(self.codes), dtype=bool)
+        keeps_sale = np.zeros(len(self.codes), dtype=bool)
+        keeps_buy[decided[buys]] = True
+        keeps_sale[decided[~buys]] = True
         buy_max = data.buy_max.copy()
         sell_max = data.lot_sell_max.copy().reshape(-1, self.lot_slots)
-        keep_buy = [group for group, side in keep.items() if side == KEEP_BUY]
-        keep_sale = [group for group, side in keep.items() if side != KEEP_BUY]
-        sell_max[np.isin(self.group, keep_buy)[:, None] & self.loss] = 0.0
-        buy_max[np.isin(self.group, keep_sale)] = 0.0
+        sell_max[keeps_buy[self.position][:, None] & self.loss] = 0.0
+        buy_max[keeps_sale[self.position]] = 0.0
         return data.with_bounds(buy_max=buy_max, lot_sell_max=sell_max.ravel())
 
 
@@ -208,7 +221,7 @@ def estimate_options(data: ProblemData, trade: Trade, groups: WashGroups,
     members = np.nonzero(np.isin(groups.group, codes))[0]  # only the asked groups' assets are scored
     model.restrict(members)
     keep_buy, keep_sale = model.options()
-    position = np.searchsorted(groups.codes, groups.group)[members]
+    position = groups.position[members]
     wanted = np.searchsorted(groups.codes, codes)
     per_group = len(groups.codes)
     keep_buy = np.bincount(position, weights=keep_buy, minlength=per_group)[wanted]
@@ -263,46 +276,64 @@ class _CoordinateModel:
         takes the allowed lots cheapest tax first. "Keep the buy": ``u`` between minus the
         sellable non-loss lots and ``buy_max``; "keep the loss sale": no buy, ``u`` down to
         minus every sellable lot. Both are measured from the current trade (NAV fractions).
+        Both options are scored in one pass (their rows stacked: each row is its own problem).
         """
+        n = len(self.u0)
         current = self.linear * (self.buy + self.sell.sum(axis=1)) + (self.lot_cost * self.sell).sum(axis=1)
-        keep_buy = self._best(self.buy_max, np.where(self.loss, 0.0, self.sell_max))
-        keep_sale = self._best(np.zeros_like(self.buy_max), self.sell_max)
-        return keep_buy - current, keep_sale - current
+        buy_max = np.concatenate([self.buy_max, np.zeros_like(self.buy_max)])
+        sellable = np.concatenate([np.where(self.loss, 0.0, self.sell_max), self.sell_max])
+        best = _least_along_trade(_twice(self, n), buy_max, sellable, self.penalty)
+        return best[:n] - current, best[n:] - current
 
-    def _best(self, buy_max: np.ndarray, sellable: np.ndarray) -> np.ndarray:
-        """Per asset, the least tracking+impact+band+linear+tax over ``u`` in [-sellable.sum(), buy_max].
 
-        The function is convex and quadratic between breakpoints (0, the band edges, the lot
-        boundaries): evaluate it at every breakpoint and at each piece's vertex."""
-        order = np.argsort(self.lot_cost, axis=1)
-        sizes = np.take_along_axis(sellable, order, axis=1)
-        per_dollar = np.take_along_axis(self.lot_cost, order, axis=1) + self.linear[:, None]
-        starts = np.cumsum(sizes, axis=1) - sizes                       # where each lot starts along t = -u
-        low, high = -sizes.sum(axis=1), buy_max
+#: The per-asset arrays of :class:`_CoordinateModel` that :func:`_least_along_trade` reads.
+_ALONG_TRADE = ("u0", "quad", "slope", "impact", "linear", "room_below", "room_above", "lot_cost")
 
-        def at(u: np.ndarray) -> np.ndarray:
-            du = u - self.u0[:, None]
-            outside = np.maximum(self.room_below[:, None] - du, 0.0) + np.maximum(du - self.room_above[:, None], 0.0)
-            moved = self.quad[:, None] * du ** 2 + self.slope[:, None] * du + self.impact[:, None] * u ** 2 \
-                + self.penalty * outside
-            sold = np.clip(-u[:, :, None] - starts[:, None, :], 0.0, sizes[:, None, :])
-            charge = np.where(u > 0, self.linear[:, None] * u, 0.0) + (sold * per_dollar[:, None, :]).sum(axis=2)
-            return moved + charge
 
-        breaks = np.column_stack([low, high, np.zeros_like(low), self.u0 + self.room_below, self.u0 + self.room_above,
-                                  -starts[:, 1:]])
-        points = np.sort(np.clip(breaks, low[:, None], high[:, None]), axis=1)
-        left, right = points[:, :-1], points[:, 1:]
-        middle = 0.5 * (left + right)
-        half = 0.5 * (right - left)
-        at_points = at(points)  # elementwise in u: the pieces' ends are slices of it
-        fl, fm, fr = at_points[:, :-1], at(middle), at_points[:, 1:]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            curvature = (fl + fr - 2.0 * fm) / (2.0 * half ** 2)
-            vertex = middle - (fr - fl) / (2.0 * half) / (2.0 * curvature)
-        vertex = np.where((half > 0) & (curvature > 0), np.clip(vertex, left, right), middle)
-        best = np.minimum(at_points.min(axis=1), at(vertex).min(axis=1))
-        return best - self.impact * self.u0 ** 2
+def _twice(model: "_CoordinateModel", n: int) -> dict[str, np.ndarray]:
+    """The model's per-asset arrays repeated for two stacked options (rows ``[:n]`` and ``[n:]``)."""
+    return {name: np.concatenate([getattr(model, name)] * 2) for name in _ALONG_TRADE}
+
+
+def _least_along_trade(rows: dict[str, np.ndarray], buy_max: np.ndarray, sellable: np.ndarray,
+                       penalty: float) -> np.ndarray:
+    """Per row, the least tracking+impact+band+linear+tax over ``u`` in [-sellable.sum(), buy_max]
+    (NAV fractions; the objective in the units of :class:`_CoordinateModel`, minus the impact at ``u0``).
+
+    The function is convex and quadratic between breakpoints (0, the band edges, the lot
+    boundaries): evaluate it at every breakpoint and at each piece's vertex. Every operation
+    is per row, so stacking rows of several options gives each row the value it would get alone."""
+    u0, quad, slope, impact, linear = rows["u0"], rows["quad"], rows["slope"], rows["impact"], rows["linear"]
+    room_below, room_above, lot_cost = rows["room_below"], rows["room_above"], rows["lot_cost"]
+    order = np.argsort(lot_cost, axis=1)
+    sizes = np.take_along_axis(sellable, order, axis=1)
+    per_dollar = np.take_along_axis(lot_cost, order, axis=1) + linear[:, None]
+    starts = np.cumsum(sizes, axis=1) - sizes                       # where each lot starts along t = -u
+    low, high = -sizes.sum(axis=1), buy_max
+
+    def at(u: np.ndarray) -> np.ndarray:
+        du = u - u0[:, None]
+        outside = np.maximum(room_below[:, None] - du, 0.0) + np.maximum(du - room_above[:, None], 0.0)
+        moved = quad[:, None] * du ** 2 + slope[:, None] * du + impact[:, None] * u ** 2 + penalty * outside
+        sold = np.clip(-u[:, :, None] - starts[:, None, :], 0.0, sizes[:, None, :])
+        charge = np.where(u > 0, linear[:, None] * u, 0.0) + (sold * per_dollar[:, None, :]).sum(axis=2)
+        return moved + charge
+
+    breaks = np.column_stack([low, high, np.zeros_like(low), u0 + room_below, u0 + room_above, -starts[:, 1:]])
+    points = np.sort(np.clip(breaks, low[:, None], high[:, None]), axis=1)
+    left, right = points[:, :-1], points[:, 1:]
+    middle = 0.5 * (left + right)
+    half = 0.5 * (right - left)
+    width = points.shape[1]
+    both = at(np.concatenate([points, middle], axis=1))  # elementwise in u: one call for ends and middles
+    at_points = both[:, :width]
+    fl, fm, fr = at_points[:, :-1], both[:, width:], at_points[:, 1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        curvature = (fl + fr - 2.0 * fm) / (2.0 * half ** 2)
+        vertex = middle - (fr - fl) / (2.0 * half) / (2.0 * curvature)
+    vertex = np.where((half > 0) & (curvature > 0), np.clip(vertex, left, right), middle)
+    best = np.minimum(at_points.min(axis=1), at(vertex).min(axis=1))
+    return best - impact * u0 ** 2
 
 
 def _netting_slope(data: ProblemData, trade: Trade) -> float:
