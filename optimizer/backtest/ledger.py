@@ -497,9 +497,9 @@ class Ledger:
         rows = [(asset, lot_id, day) for day, asset, lot_id, _, _ in self.buy_log if 0 <= today - day <= days]
         rows += [(asset, "", day) for day, asset, _, _, _ in self.external_buys if 0 <= today - day <= days]
         rows.sort(key=lambda row: row[2])
-        frame = pd.DataFrame(rows, columns=RECENT_BUY_COLUMNS)
-        frame["acquired"] = _dates(frame["acquired"])
-        return frame
+        asset, lot_id, day = zip(*rows) if rows else ((), (), ())
+        return pd.DataFrame({"asset": np.array(asset, dtype=object), "lot_id": np.array(lot_id, dtype=object),
+                             "acquired": np.array(day, dtype="datetime64[D]").astype("datetime64[us]")})
 
     def recent_buy_days(self, date, days: int) -> dict[str, int]:
         """Assets bought within ``days`` calendar days up to ``date``: their latest buy day
@@ -623,6 +623,18 @@ class Ledger:
         frame = pd.DataFrame(rows, columns=["lot_id", "asset", "quantity", "cost_basis", "acquired"])
         frame["acquired"] = pd.to_datetime(frame["acquired"].astype("int64"), unit="D")
         return frame
+
+    def lot_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Open lots as arrays, in :meth:`lots_frame`'s order (asset by asset): ``lot_id``
+        (object), the asset's position in ``assets``, shares, basis per share (dollars) and
+        the acquisition date (datetime64[ns]); no DataFrame built."""
+        rows = [(lot[0], i, lot[1], lot[2], lot[3]) for i, lots in enumerate(self.lots) for lot in lots]
+        if not rows:
+            return (np.zeros(0, dtype=object), np.zeros(0, dtype=int), np.zeros(0), np.zeros(0),
+                    np.zeros(0, dtype="datetime64[ns]"))
+        lot_id, asset, shares, basis, day = zip(*rows)
+        return (np.array(lot_id, dtype=object), np.array(asset, dtype=int), np.array(shares, dtype=float),
+                np.array(basis, dtype=float), np.array(day, dtype="datetime64[D]").astype("datetime64[ns]"))
 
     def buys_frame(self) -> pd.DataFrame:
         """Every buy: ``date, asset, lot_id, shares, price`` (price per share, dollars)."""

@@ -180,6 +180,31 @@ class Market:
             raise InputError("risk.loadings", f"has no row for exposure key {unknown[0]!r}",
                              asset=str(classes[classes == unknown[0]].index[0]))
 
+    @classmethod
+    def trusted(cls, *, date: pd.Timestamp, prices: pd.Series, asset_class: pd.Series, risk: RiskModel,
+                volatility: pd.Series, adv_usd: pd.Series, half_spread: pd.Series,
+                commission: pd.Series) -> "Market":
+        """A market snapshot from data already in the form the constructor's checks leave it
+        in; nothing is checked or copied.
+
+        For a backtest's own arrays, valid by construction (prices from the price history,
+        costs from a checked cost model), where checking every decision's snapshot would cost
+        more than the solve of a small book. The caller promises: ``date`` a Timestamp without
+        a time zone; ``prices`` positive finite floats indexed by unique text asset names;
+        ``asset_class`` text keys indexed by text names, covering those assets, each key a row
+        of ``risk``; ``volatility``, ``half_spread``, ``commission`` (finite, >= 0) and
+        ``adv_usd`` (finite, > 0) float Series indexed exactly like ``prices``. Data that
+        breaks a promise gives wrong answers instead of an :class:`InputError`: use the
+        constructor for anything from outside the engine.
+        """
+        market = object.__new__(cls)
+        fields = {"date": date, "prices": prices, "asset_class": asset_class, "risk": risk,
+                  "volatility": volatility, "adv_usd": adv_usd, "half_spread": half_spread,
+                  "commission": commission}
+        for name, value in fields.items():
+            object.__setattr__(market, name, value)
+        return market
+
     @property
     def assets(self) -> list[str]:
         return list(self.prices.index)

@@ -86,6 +86,39 @@ class Portfolio:
         object.__setattr__(self, "recent_loss_sales", _dates_by_asset(self.recent_loss_sales, "recent_loss_sales"))
         object.__setattr__(self, "recent_buys", _validated_recent_buys(self.recent_buys))
 
+    @classmethod
+    def trusted(cls, lots: pd.DataFrame, *, cash_usd: float, recent_loss_sales: pd.Series,
+                recent_buys: pd.DataFrame, realized_gain_usd: float | None = None) -> "Portfolio":
+        """A portfolio from data already in the form the constructor's checks leave it in;
+        nothing is checked or copied.
+
+        For a backtest ledger's own records, valid by construction, where checking every
+        decision's lots would cost several times the solve of a small book. The caller
+        promises what the constructor would otherwise check and normalise:
+
+        * ``lots``: exactly the columns :data:`LOT_COLUMNS`, in that order, on a RangeIndex;
+          ``lot_id`` (unique) and ``asset`` text, ``quantity`` (> 0) and ``cost_basis``
+          (>= 0) finite floats, ``acquired`` a datetime column without a time zone;
+        * ``cash_usd``: a finite number >= 0 (no overdraft);
+        * ``recent_loss_sales``: a datetime Series indexed by text asset names;
+        * ``recent_buys``: the columns ``asset``, ``lot_id`` (text, ``""`` for none) and
+          ``acquired`` (datetime, no gaps), on a RangeIndex;
+        * ``realized_gain_usd``: a finite number or None;
+        * no untradeable holdings and no overlay contracts.
+
+        Data that breaks a promise gives wrong answers instead of an :class:`InputError`: use
+        the constructor for anything from outside the engine.
+        """
+        portfolio = object.__new__(cls)
+        fields = {"lots": lots, "cash_usd": float(cash_usd), "untradeable_usd": _EMPTY_NAMED.copy(),
+                  "overlay_contracts": _EMPTY_NAMED.copy(), "recent_loss_sales": recent_loss_sales,
+                  "overdraft_usd": 0.0,
+                  "realized_gain_usd": None if realized_gain_usd is None else float(realized_gain_usd),
+                  "recent_buys": recent_buys}
+        for name, value in fields.items():
+            object.__setattr__(portfolio, name, value)
+        return portfolio
+
     @property
     def quantity(self) -> pd.Series:
         """Shares held per asset (sum over lots)."""
@@ -99,6 +132,11 @@ class Portfolio:
     def nav_usd(self, prices: pd.Series, overlay_value_usd: float = 0.0) -> float:
         """Net asset value: holdings + cash (+ overlay mark-to-market not yet settled)."""
         return float(self.holdings_usd(prices).sum() + self.cash_usd + overlay_value_usd)
+
+
+#: An empty amount-per-name Series as the constructor leaves ``untradeable_usd`` and
+#: ``overlay_contracts`` by default (copied by :meth:`Portfolio.trusted`).
+_EMPTY_NAMED = as_series(_empty_series(), "untradeable_usd")
 
 
 def _validated_lots(lots: pd.DataFrame) -> pd.DataFrame:

@@ -67,27 +67,48 @@ def group_lots(lots: pd.DataFrame, prices: pd.Series, date: pd.Timestamp, long_t
 
     ``prices`` are per share, indexed by asset; ``date`` decides short or long term.
     """
+    if lots.empty:
+        return group_lot_arrays(np.zeros(0, dtype=object), np.zeros(0, dtype=int), np.zeros(0, dtype=object),
+                                np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, dtype="datetime64[ns]"),
+                                date, long_term_days, max_groups)
+    asset_codes, asset_names = pd.factorize(lots["asset"].to_numpy())
+    return group_lot_arrays(lots["lot_id"].to_numpy(dtype=object), asset_codes, np.asarray(asset_names, dtype=object),
+                            prices.reindex(asset_names).to_numpy(dtype=float),
+                            lots["quantity"].to_numpy(dtype=float), lots["cost_basis"].to_numpy(dtype=float),
+                            lots["acquired"].to_numpy(dtype="datetime64[ns]"), date, long_term_days, max_groups)
+
+
+def group_lot_arrays(lot_id: np.ndarray, asset_code: np.ndarray, asset_names: np.ndarray, asset_price: np.ndarray,
+                     quantity: np.ndarray, basis: np.ndarray, acquired: np.ndarray, date: pd.Timestamp,
+                     long_term_days: int, max_groups: int = 8) -> LotGroups:
+    """:func:`group_lots` on arrays, one entry per lot: ``lot_id``, ``asset_code`` (a
+    position in ``asset_names`` and ``asset_price``, price per share), ``quantity``
+    (shares), ``basis`` (per share) and ``acquired`` (datetime64[ns]).
+
+    A backtest's ledger hands its lots over this way, without a DataFrame. Groups come out
+    ordered by asset code, so any codes in the same order as the assets' first lots (e.g.
+    the ledger's asset positions, its lots listed asset by asset) give the same groups.
+    """
     if max_groups < 4:
         raise InputError("max_groups", f"is {max_groups}; at least 4 (one per short/long x gain/loss kind)")
-    if lots.empty:
-        return LotGroups(pd.DataFrame(columns=LOT_COLUMNS), np.zeros(0, dtype=bool), np.zeros(0, dtype=int),
-                         np.zeros(0, dtype=object), np.zeros(0))
-    asset_codes, asset_names = pd.factorize(lots["asset"].to_numpy())
-    price = prices.reindex(asset_names).to_numpy(dtype=float)[asset_codes]
-    quantity = lots["quantity"].to_numpy(dtype=float)
-    basis = lots["cost_basis"].to_numpy(dtype=float)
-    acquired = lots["acquired"].to_numpy(dtype="datetime64[ns]")
+    if not len(lot_id):
+        return LotGroups(pd.DataFrame({"lot_id": pd.Series(dtype=str), "asset": pd.Series(dtype=str),
+                                       "quantity": pd.Series(dtype=float), "cost_basis": pd.Series(dtype=float),
+                                       "acquired": pd.Series(dtype="datetime64[ns]")}),
+                         np.zeros(0, dtype=bool), np.zeros(0, dtype=int), np.zeros(0, dtype=object), np.zeros(0))
+    price = asset_price[asset_code]
     gain = 1.0 - basis / price
     held_days = (np.datetime64(pd.Timestamp(date), "ns") - acquired) / np.timedelta64(1, "D")
     kind = np.where(held_days > long_term_days, 2, 0) + (gain > 0)
 
-    order = np.lexsort((gain, kind, asset_codes))
-    segment = asset_codes[order] * 4 + kind[order]                 # (asset, kind) of each sorted lot
+    order = np.lexsort((gain, kind, asset_code))
+    segment = asset_code[order] * 4 + kind[order]                 # (asset, kind) of each sorted lot
     seg_start = np.r_[0, np.nonzero(np.diff(segment))[0] + 1]
     seg_count = np.diff(np.r_[seg_start, len(order)])
     seg_asset = segment[seg_start] // 4
-    slots = np.concatenate([_slots_per_kind(seg_count[seg_asset == a], max_groups)
-                            for a in range(len(asset_names))])
+    asset_start = np.r_[0, np.nonzero(np.diff(seg_asset))[0] + 1, len(seg_asset)]   # each asset's segments
+    slots = np.concatenate([_slots_per_kind(seg_count[a:b], max_groups)
+                            for a, b in zip(asset_start[:-1], asset_start[1:])])
     rank = np.arange(len(order)) - np.repeat(seg_start, seg_count)
     sub = (rank * np.repeat(slots, seg_count)) // np.repeat(seg_count, seg_count)
     key = segment * max_groups + sub
@@ -101,11 +122,11 @@ def group_lots(lots: pd.DataFrame, prices: pd.Series, date: pd.Timestamp, long_t
     np.maximum.at(newest_int, member_group, acquired[order].astype(np.int64))
     newest = newest_int.astype("datetime64[ns]")
     group_asset = asset_names[(group_keys // max_groups) // 4]
-    group_ids = [f"{a}#{(k // max_groups) % 4}{k % max_groups}" for a, k in zip(group_asset, group_keys)]
-    frame = pd.DataFrame({"lot_id": group_ids, "asset": group_asset, "quantity": group_quantity,
-                          "cost_basis": group_basis, "acquired": newest})
+    group_ids = [f"{a}#{(k // max_groups) % 4}{k % max_groups}" for a, k in zip(group_asset.tolist(), group_keys.tolist())]
+    frame = pd.DataFrame({"lot_id": pd.array(group_ids, dtype=str), "asset": pd.array(group_asset, dtype=str),
+                          "quantity": group_quantity, "cost_basis": group_basis, "acquired": newest})
     loss = ((group_keys // max_groups) % 4) % 2 == 0
-    return LotGroups(frame, loss, member_group, lots["lot_id"].to_numpy(dtype=object)[order], q)
+    return LotGroups(frame, loss, member_group, lot_id[order], q)
 
 
 def _slots_per_kind(counts: np.ndarray, max_groups: int) -> np.ndarray:
@@ -113,6 +134,8 @@ def _slots_per_kind(counts: np.ndarray, max_groups: int) -> np.ndarray:
 
     Every kind gets at least one slot and never more slots than lots.
     """
+    if counts.sum() <= max_groups:     # room for every lot: what the sharing below gives too
+        return counts.copy()
     share = np.ones(len(counts), dtype=int)
     spare = max_groups - len(counts)
     extra = counts - 1

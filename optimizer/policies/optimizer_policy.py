@@ -46,7 +46,7 @@ time in it (all solves of the decision).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -57,7 +57,7 @@ from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings
 from optimizer.model.covariance import ledoit_wolf
 from optimizer.policies.amortization import DECISION_YEARS, amortize_costs, relative_variance
 from optimizer.policies.base import Orders, Policy, Schedule, State, period_key
-from optimizer.policies.lot_groups import LotGroups, group_lots, relieve
+from optimizer.policies.lot_groups import LotGroups, group_lot_arrays, group_lots, relieve
 from optimizer.problem_data import ProblemData, prepare
 from optimizer.rebalancer import Rebalancer
 from optimizer.result import RebalanceResult
@@ -140,6 +140,12 @@ class OptimizerPolicy(Policy):
     A cost model with ``stress`` (:class:`optimizer.model.costs.CostModel`) prices each
     decision at that date's scaled spread and impact (:meth:`CostModel.on`), the numbers
     the simulator fills with.
+
+    Each decision's :class:`Market` and :class:`Portfolio` are built from the simulator's
+    arrays and the ledger's records, valid by construction, so they skip the constructors'
+    checks (:meth:`Market.trusted`, :meth:`Portfolio.trusted`); set the attribute
+    ``validate_inputs = True`` to build them through the checking constructors instead
+    (the decisions are the same, only slower).
     """
 
     def __init__(self, target, *, costs: CostModel = CostModel(), tax: TaxRules = TaxRules(),
@@ -185,6 +191,7 @@ class OptimizerPolicy(Policy):
         self.min_holding_days = min_holding_days
         self.whole_shares = bool(whole_shares)
         self.rebalancer = Rebalancer(terms=terms)
+        self.validate_inputs = False
         self.name = name or f"optimizer_ra{risk_aversion:g}"
         self.failures: list[tuple[pd.Timestamp, str]] = []
         self.decisions = 0
@@ -199,13 +206,15 @@ class OptimizerPolicy(Policy):
     def start(self, assets: tuple[str, ...]) -> None:
         super().start(assets)
         names = list(assets)
-        weight = pd.Series(self._target, index=names)
+        self._assets = tuple(names)
+        self._index = pd.Index(names, dtype=str)     # one index for every per-asset Series of a decision
+        weight = pd.Series(self._target, index=self._index)
         self._targets = Targets.absolute(weight, self.band_width, cash_weight=max(0.0, 1.0 - float(weight.sum())))
-        self._classes = pd.Series(names, index=names)
+        self._classes = pd.Series(names, index=self._index, dtype=str)
         half_spread, commission, adv = self.costs.arrays(names)
-        self._half_spread = pd.Series(half_spread, index=names)
-        self._commission = pd.Series(commission, index=names)
-        self._adv = pd.Series(adv, index=names)
+        self._half_spread = pd.Series(half_spread, index=self._index, dtype=float)
+        self._commission = pd.Series(commission, index=self._index, dtype=float)
+        self._adv = pd.Series(adv, index=self._index, dtype=float)
         self._restrictions = self._substitute_restrictions(names, weight)
         for tactic in self.tactics:
             tactic.start(assets)
@@ -272,41 +281,62 @@ class OptimizerPolicy(Policy):
         return self._risk
 
     def _decide(self, date: pd.Timestamp, state: State, risk: RiskModel) -> Orders | None:
-        names = list(state.assets)
-        prices = pd.Series(state.prices, index=names)
-        half_spread, adv_usd = self._day_costs(date)
-        market = Market(date=date, prices=prices, asset_class=self._classes, risk=risk,
-                        volatility=pd.Series(state.volatility, index=names), adv_usd=adv_usd,
-                        half_spread=half_spread, commission=self._commission)
-        ledger = state.ledger
-        groups = group_lots(ledger.lots_frame(), prices, date, self.tax.long_term_days, self.lot_groups)
-        lots = groups.lots
-        portfolio = Portfolio(lots=lots, cash_usd=max(state.cash_usd, 0.0),
-                              recent_loss_sales=pd.Series(ledger.last_loss_sale, dtype="datetime64[ns]"),
-                              recent_buys=ledger.recent_buys(date, self.tax.wash_sale_days),
-                              realized_gain_usd=ledger.realized_gain_usd(date))
-        settings = replace(self.settings, min_cash_usd=max(0.0, ledger.tax_owed_usd()))
+        groups = self._lot_groups(date, state)
+        market, portfolio = self._inputs(date, state, risk, groups)
+        settings = replace(self.settings, min_cash_usd=max(0.0, state.ledger.tax_owed_usd()))
         targets, buy_limit = self._tactical(date, state)
         data = prepare(portfolio, targets, market, settings, tax=self.tax, restrictions=self._restrictions,
                        lot_slots=self.lot_groups)
-        data = self._without_small_harvests(data, lots)
+        data = self._without_small_harvests(data, groups.lots)
         if buy_limit is not None:
-            limit = pd.Series(buy_limit, index=names).reindex(list(data.shape.assets)).fillna(np.inf).to_numpy()
+            limit = pd.Series(buy_limit, index=self._index).reindex(list(data.shape.assets)).fillna(np.inf).to_numpy()
             data = data.with_bounds(buy_max=np.minimum(data.buy_max, limit))
         decision_years = max(DECISION_YEARS[self.schedule.frequency], 1.0 / state.periods_per_year)
         data = amortize_costs(data, self._target, self._relative_var, decision_years)
-        result = self._solve_without_small_trades(data)
-        if not result.accurate:
+        answer = self._solve_without_small_trades(data)
+        if not answer.result.accurate:
             self.inaccurate += 1
-        trade = result.trades["trade_usd"].reindex(names).fillna(0.0).to_numpy(dtype=float, copy=True)
+        trade = answer.trade_usd_of(self._assets)
         if not np.any(trade):
             return None
-        lot_sales = _ledger_lot_sales(result, groups)
+        lot_sales = _ledger_lot_sales(answer, groups)
         for asset, sales in lot_sales.items():
-            i = names.index(asset)
+            i = self._assets.index(asset)
             if trade[i] < 0:    # sell exactly the named lots, so no rounding remainder reaches other lots
                 trade[i] = -state.prices[i] * sum(sales.values())
         return Orders(trade, lot_sales or None)
+
+    def _lot_groups(self, date: pd.Timestamp, state: State) -> LotGroups:
+        """The ledger's open lots grouped into at most ``lot_groups`` slots per asset, read as
+        arrays when the ledger offers them (:meth:`optimizer.backtest.ledger.Ledger.lot_arrays`)."""
+        ledger = state.ledger
+        if getattr(ledger, "lot_arrays", None) is None or list(getattr(ledger, "assets", ())) != list(self._assets):
+            prices = pd.Series(state.prices, index=self._index)
+            return group_lots(ledger.lots_frame(), prices, date, self.tax.long_term_days, self.lot_groups)
+        lot_id, asset, shares, basis, acquired = ledger.lot_arrays()
+        return group_lot_arrays(lot_id, asset, np.asarray(self._assets, dtype=object), np.asarray(state.prices, dtype=float),
+                                shares, basis, acquired, date, self.tax.long_term_days, self.lot_groups)
+
+    def _inputs(self, date: pd.Timestamp, state: State, risk: RiskModel, groups: LotGroups
+                ) -> tuple[Market, Portfolio]:
+        """The decision's market snapshot and book: through the trusted constructors (the
+        simulator's arrays and the ledger's records are valid by construction), or the
+        checking ones when ``validate_inputs`` is set; the same objects either way."""
+        ledger = state.ledger
+        half_spread, adv_usd = self._day_costs(date)
+        market = dict(date=date, prices=pd.Series(state.prices, index=self._index, dtype=float),
+                      asset_class=self._classes, risk=risk,
+                      volatility=pd.Series(state.volatility, index=self._index, dtype=float),
+                      adv_usd=adv_usd, half_spread=half_spread, commission=self._commission)
+        losses = ledger.last_loss_sale
+        book = dict(cash_usd=max(float(state.cash_usd), 0.0),
+                    recent_loss_sales=pd.Series(list(losses.values()), index=pd.Index(list(losses), dtype=str),
+                                                dtype="datetime64[ns]"),
+                    recent_buys=ledger.recent_buys(date, self.tax.wash_sale_days),
+                    realized_gain_usd=float(ledger.realized_gain_usd(date)))
+        if self.validate_inputs:
+            return Market(**market), Portfolio(lots=groups.lots, **book)
+        return Market.trusted(**market), Portfolio.trusted(groups.lots, **book)
 
     def _day_costs(self, date: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
         """Half spread and ADV per asset on ``date``: the cost model's stress scaling applied
@@ -331,7 +361,7 @@ class OptimizerPolicy(Policy):
             return self._targets, buy_limit
         return self._targets.with_tilt(pd.Series(tilt, index=list(state.assets)), 1.0), buy_limit
 
-    def _solve_without_small_trades(self, data: ProblemData) -> RebalanceResult:
+    def _solve_without_small_trades(self, data: ProblemData) -> "_Answer":
         """Solve; while some asset's trade is below the minimum, freeze it and re-solve.
 
         The tax buffer is dropped if the book cannot hold it (the simulator then funds the
@@ -339,17 +369,17 @@ class OptimizerPolicy(Policy):
         the last answer without its small trades.
         """
         try:
-            result = self._solve(data)
+            answer = self._solve(data)
         except InfeasibleError:
             if data.cash_min <= 0:
                 raise
             data = replace(data, cash_min=0.0)
-            result = self._solve(data)
+            answer = self._solve(data)
         smallest = max(self.min_trade_usd / data.nav_usd, self.min_trade_weight)
         L = data.shape.lot_slots
         frozen = np.zeros(data.shape.n_assets, dtype=bool)
         for _ in range(MIN_TRADE_ROUNDS):
-            trade = np.abs(result.trades["trade_usd"].reindex(data.shape.assets).fillna(0.0).to_numpy()) / data.nav_usd
+            trade = np.abs(answer.trade_usd) / data.nav_usd
             small = (trade < smallest) & (trade > SOLVER_NOISE) & ~frozen
             if not small.any():
                 break
@@ -358,10 +388,10 @@ class OptimizerPolicy(Policy):
             sell_max[frozen] = 0.0
             data = data.with_bounds(buy_max=np.where(frozen, 0.0, data.buy_max), lot_sell_max=sell_max.ravel())
             try:
-                result = self._solve(data)
+                answer = self._solve(data)
             except InfeasibleError:
                 break
-        return _drop_small(result, smallest * data.nav_usd)     # solver noise, or what the rounds left
+        return answer.without_small(smallest * data.nav_usd)     # solver noise, or what the rounds left
 
     def _without_small_harvests(self, data: ProblemData, lots: pd.DataFrame) -> ProblemData:
         """``data`` with no harvesting credit for loss lots (groups) below the harvesting rules:
@@ -379,10 +409,11 @@ class OptimizerPolicy(Policy):
             return data
         return replace(data, lot_tax_cost=np.where(small, 0.0, data.lot_tax_cost))
 
-    def _solve(self, data: ProblemData) -> RebalanceResult:
-        result = self.rebalancer.solve(data, whole_units=self.whole_shares)
+    def _solve(self, data: ProblemData) -> "_Answer":
+        result, solved, trade = self.rebalancer.solve_parts(data, whole_units=self.whole_shares)
         self._solver_clock += sum(a.solver_seconds or a.seconds for a in result.attempts)
-        return result
+        # the trades table's ``trade_usd`` column, without laying out the table
+        return _Answer(result, solved.shape.assets, trade.net(solved) * solved.nav_usd)
 
     def state_dict(self) -> dict:
         return {"schedule": self.schedule.last, "risk_key": self._risk_key, "risk": self._risk,
@@ -420,18 +451,36 @@ def _checked_substitutes(substitutes: dict[str, list[str]] | None, tax: TaxRules
     return checked
 
 
-def _ledger_lot_sales(result: RebalanceResult, groups: LotGroups) -> dict[str, dict[str, float]]:
-    """``{asset: {ledger lot_id: shares}}`` for the group sales in ``result``."""
+@dataclass(frozen=True)
+class _Answer:
+    """One solve's result and its trade per asset (dollars, ``+`` buy, in ``assets`` order),
+    read off the solution so the result's trades table is never laid out; ``dropped`` names
+    the assets whose trade :meth:`without_small` zeroed (their lot sales are not made)."""
+
+    result: RebalanceResult
+    assets: tuple[str, ...]
+    trade_usd: np.ndarray
+    dropped: frozenset = frozenset()
+
+    def without_small(self, smallest_usd: float) -> "_Answer":
+        """Trades below ``smallest_usd`` zeroed: solver noise, or what the re-solve rounds left."""
+        small = np.abs(self.trade_usd) < smallest_usd
+        return _Answer(self.result, self.assets, np.where(small, 0.0, self.trade_usd),
+                       frozenset(a for a, s in zip(self.assets, small) if s))
+
+    def trade_usd_of(self, assets: tuple[str, ...]) -> np.ndarray:
+        """The trade per asset of ``assets`` (0 for assets the program did not hold), a fresh array."""
+        if self.assets == assets:
+            return self.trade_usd.copy()
+        at = {a: i for i, a in enumerate(self.assets)}
+        return np.array([self.trade_usd[at[a]] if a in at else 0.0 for a in assets], dtype=float)
+
+
+def _ledger_lot_sales(answer: _Answer, groups: LotGroups) -> dict[str, dict[str, float]]:
+    """``{asset: {ledger lot_id: shares}}`` for the group sales in ``answer`` (none of a dropped asset)."""
     by_asset: dict[str, dict[str, float]] = {}
-    for group_id, row in result.lot_sales.iterrows():
-        by_asset.setdefault(str(row["asset"]), {})[str(group_id)] = float(row["shares"])
+    sales = answer.result.lot_sales
+    for group_id, asset, shares in zip(sales.index.tolist(), sales["asset"].tolist(), sales["shares"].tolist()):
+        if str(asset) not in answer.dropped:
+            by_asset.setdefault(str(asset), {})[str(group_id)] = float(shares)
     return {asset: relieve(groups, sales) for asset, sales in by_asset.items()}
-
-
-def _drop_small(result: RebalanceResult, smallest_usd: float) -> RebalanceResult:
-    """Zero the trades below ``smallest_usd``: solver noise, or what the re-solve rounds left."""
-    trades = result.trades.copy()
-    small = trades["trade_usd"].abs() < smallest_usd
-    trades.loc[small, "trade_usd"] = 0.0
-    sales = result.lot_sales[~result.lot_sales["asset"].isin(trades.index[small])]
-    return result.with_tables(trades=trades, lot_sales=sales)
