@@ -37,6 +37,9 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from optimizer.batch.errors import BookChangedError, OutputError
 from optimizer.batch.store import sha256
@@ -174,10 +177,13 @@ def done_accounts(day: Path, fingerprints: dict[str, str] | None = None) -> set[
     return set(ok.loc[same, "account_id"].astype(str))
 
 
-def consolidate(day: Path, accounts: set[str] | None = None) -> dict[str, pd.DataFrame]:
+def consolidate(day: Path, accounts: set[str] | None = None) -> dict:
     """Build the final tables from the parts (latest part per account) and write them atomically.
 
     ``accounts``: keep only these (the accounts of the book being run); ``None`` keeps all.
+    Returns the tables written: ``diagnostics`` a DataFrame, the others ``pyarrow.Table``
+    (joined in Arrow: no pandas round trip for the large tables), or DataFrames when the
+    parts' schemas differ.
 
     Raises
     ------
@@ -193,24 +199,11 @@ def consolidate(day: Path, accounts: set[str] | None = None) -> dict[str, pd.Dat
         manifest.unlink(missing_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot remove the old manifest {str(manifest)!r}: {exc}") from None
-    tables: dict[str, pd.DataFrame] = {"diagnostics": diag.drop(columns=["part"]).sort_values("account_id")
-                                       .reset_index(drop=True)}
+    tables: dict = {"diagnostics": diag.drop(columns=["part"]).sort_values("account_id").reset_index(drop=True)}
     for table in OUTPUT_TABLES:
         if table == "diagnostics":
             continue
-        frames = []
-        for part in part_dirs(day):
-            file = part / f"{table}.parquet"
-            if not file.exists():
-                continue
-            frame = pd.read_parquet(file)
-            keep = frame["account_id"].astype(str).map(winner).eq(part.name)
-            frames.append(frame[keep.to_numpy()])
-        non_empty = [f for f in frames if len(f)]
-        frame = pd.concat(non_empty or frames[:1], ignore_index=True) if frames else pd.DataFrame()
-        if len(frame) and not frame["account_id"].is_monotonic_increasing:  # parts come in account order
-            frame = frame.sort_values(["account_id"], kind="stable")
-        tables[table] = frame.reset_index(drop=True) if len(frame) else frame
+        tables[table] = _latest_rows(day, table, winner)
     try:
         for table, frame in tables.items():
             write_atomic(frame, day / f"{table}.parquet")
@@ -218,6 +211,7 @@ def consolidate(day: Path, accounts: set[str] | None = None) -> dict[str, pd.Dat
             from optimizer.trade_file import ORDER_COLUMNS, orders_csv
 
             orders = tables["orders"]
+            orders = orders.to_pandas() if isinstance(orders, pa.Table) else orders
             if not len(orders.columns):
                 orders = pd.DataFrame(columns=list(ORDER_COLUMNS))
             write_text(day / "orders.csv", orders_csv(orders))
@@ -226,8 +220,56 @@ def consolidate(day: Path, accounts: set[str] | None = None) -> dict[str, pd.Dat
     return tables
 
 
-def write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
+def _latest_rows(day: Path, table: str, winner: dict[str, str]):
+    """The rows of ``table`` from each account's latest part (``winner``: account -> part name),
+    in account order: a ``pyarrow.Table`` (read, filtered and joined in Arrow, no pandas), or
+    a DataFrame made as before (pandas) when the parts' schemas do not join in Arrow."""
+    files = [(part.name, part / f"{table}.parquet") for part in part_dirs(day)]
+    files = [(name, file) for name, file in files if file.exists()]
+    if not files:
+        return pd.DataFrame()
+    of_part: dict[str, list[str]] = {}
+    for account, part in winner.items():
+        of_part.setdefault(part, []).append(account)
+    try:
+        pieces = []
+        for name, file in files:
+            piece = pq.read_table(file)
+            ids = piece.column("account_id")
+            if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
+                ids = pc.cast(ids, pa.string())
+            pieces.append(piece.filter(pc.is_in(ids, value_set=pa.array(of_part.get(name, []), pa.string()))))
+        non_empty = [piece for piece in pieces if piece.num_rows] or pieces[:1]
+        joined = pa.concat_tables(non_empty, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return _latest_rows_pandas(files, winner)
+    if joined.num_rows:
+        ids = joined.column("account_id").to_numpy(zero_copy_only=False).astype(str)
+        if len(ids) > 1 and (ids[1:] < ids[:-1]).any():  # parts come in account order
+            joined = joined.take(pc.sort_indices(joined, [("account_id", "ascending")]))
+    return joined.combine_chunks()
+
+
+def _latest_rows_pandas(files: list[tuple[str, Path]], winner: dict[str, str]) -> pd.DataFrame:
+    """:func:`_latest_rows` in pandas (parts whose columns changed type between runs)."""
+    frames = []
+    for name, file in files:
+        frame = pd.read_parquet(file)
+        keep = frame["account_id"].astype(str).map(winner).eq(name)
+        frames.append(frame[keep.to_numpy()])
+    non_empty = [f for f in frames if len(f)]
+    frame = pd.concat(non_empty or frames[:1], ignore_index=True)
+    if len(frame) and not frame["account_id"].is_monotonic_increasing:  # parts come in account order
+        frame = frame.sort_values(["account_id"], kind="stable")
+    return frame.reset_index(drop=True) if len(frame) else frame
+
+
+def write_atomic(frame, path: Path) -> None:
+    """Write a DataFrame or a ``pyarrow.Table`` as Parquet, atomically (:func:`optimizer.files.write_with`)."""
+    if isinstance(frame, pa.Table):
+        write_with(path, lambda tmp: pq.write_table(frame, tmp))
+    else:
+        write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def write_manifest(day: Path, manifest: dict) -> Path:

@@ -1,0 +1,60 @@
+"""Consolidation in Arrow (``optimizer.batch.output._latest_rows``) against the pandas way it replaced.
+
+Oracles: each account's rows come from its latest part only (written by hand below), and
+the Arrow result read back equals the former pandas result (``_latest_rows_pandas``) for
+reruns, parts out of account order and parts whose columns changed type (which fall back).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from optimizer.batch.output import PARTS, _latest_rows, _latest_rows_pandas, part_dirs
+from optimizer.batch.worker import write_part
+
+
+def trades(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["account_id", "asset", "shares"])
+
+
+def as_frame(table) -> pd.DataFrame:
+    return table.to_pandas() if isinstance(table, pa.Table) else table
+
+
+@pytest.fixture
+def day(tmp_path):
+    parts = tmp_path / PARTS
+    # run 1 writes A, B, C (C's rows out of account order within the part); run 2 reruns B
+    write_part(parts, "r1-000000", {"trades": trades([("A", "X", 1.0), ("C", "Y", 3.0), ("B", "X", 2.0),
+                                                      ("B", "Z", 2.5)])})
+    write_part(parts, "r2-000000", {"trades": trades([("B", "Y", 9.0)])})
+    return tmp_path
+
+
+def test_each_account_keeps_only_its_latest_part(day):
+    winner = {"A": "r1-000000", "B": "r2-000000", "C": "r1-000000"}
+    got = as_frame(_latest_rows(day, "trades", winner))
+    expected = trades([("A", "X", 1.0), ("B", "Y", 9.0), ("C", "Y", 3.0)])   # by hand
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected)
+
+
+def test_arrow_equals_the_pandas_way(day):
+    files = [(part.name, part / "trades.parquet") for part in part_dirs(day)]
+    for winner in ({"A": "r1-000000", "B": "r2-000000", "C": "r1-000000"},
+                   {"A": "r1-000000", "B": "r1-000000"},                  # C left the book, B's rerun ignored
+                   {}):
+        got = as_frame(_latest_rows(day, "trades", winner))
+        pd.testing.assert_frame_equal(got.reset_index(drop=True),
+                                      _latest_rows_pandas(files, winner).reset_index(drop=True),
+                                      check_index_type=False)
+
+
+def test_parts_whose_columns_changed_type_fall_back_to_pandas(tmp_path):
+    parts = tmp_path / PARTS
+    write_part(parts, "r1-000000", {"trades": trades([("A", "X", 1.0)])})
+    write_part(parts, "r2-000000", {"trades": pd.DataFrame({"account_id": ["B"], "asset": ["X"], "shares": ["2"]})})
+    got = _latest_rows(tmp_path, "trades", {"A": "r1-000000", "B": "r2-000000"})
+    assert isinstance(got, pd.DataFrame)
+    assert list(got["account_id"]) == ["A", "B"]
