@@ -49,9 +49,11 @@ sub-problem instead of learnt; the flip rounds are a plain 1-opt local search.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import product
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -133,6 +135,38 @@ class ConflictSolution:
     relaxed_objective_bps: float = np.nan
     two_pass_objective_bps: float = np.nan
     history: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ConflictSearch:
+    """How much :func:`resolve_conflicts` searches when its caller does not say (the defaults are
+    the library's; a nightly batch may choose less, :func:`conflict_search`).
+
+    ``certificate``: make step 4, the two-pass certificate, where the library makes it (up to
+    :data:`SMALL_TRADE_VARIABLES` trade variables). ``False`` skips that one solve and keeps
+    the local search's own budget (:func:`default_max_solves` less the skipped solve), so an
+    answer differs from the library's only where the two-pass method would have been run to
+    the end (its first re-solve beat the fixed answer): measured on the batch's books in
+    ``benchmarks/batch_throughput.py``'s notes.
+    """
+
+    certificate: bool = True
+
+
+#: The library's search (every step made where the module docstring says).
+LIBRARY_SEARCH = ConflictSearch()
+_SEARCH: ContextVar[ConflictSearch] = ContextVar("wash_sale_search", default=LIBRARY_SEARCH)
+
+
+@contextmanager
+def conflict_search(search: ConflictSearch) -> Iterator[None]:
+    """Within the block, :func:`resolve_conflicts` calls that leave ``check_two_pass`` and
+    ``max_solves`` unset follow ``search`` (this thread or task only)."""
+    token = _SEARCH.set(search)
+    try:
+        yield
+    finally:
+        _SEARCH.reset(token)
 
 
 class WashGroups:
@@ -386,7 +420,8 @@ def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int 
     program:
         The built program of ``data.shape`` (re-solved warm with tightened bounds).
     max_solves:
-        Solves after which the local search stops (default: :func:`default_max_solves`).
+        Solves after which the local search stops (default: :func:`default_max_solves`, less
+        one when the certificate is skipped, :class:`ConflictSearch`).
         The relaxed solve, the fixing rounds and the two-pass check are always made.
     settle_all:
         Also fix, as the relaxed answer has them, the groups that could conflict but did
@@ -397,11 +432,14 @@ def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int 
         Default: in problems up to :data:`SMALL_TRADE_VARIABLES` trade variables; above,
         the extra solve would break the 3x-one-solve time target (measured 3.5x with it,
         about 2.5x without, at 500 assets), and never losing is measured instead (the
-        two-pass answer was 28-37% worse on every 500-asset benchmark book).
+        two-pass answer was 28-37% worse on every 500-asset benchmark book). Unset, a
+        surrounding :func:`conflict_search` may skip it (``certificate=False``).
     """
     small = data.shape.n_assets + data.shape.n_lots <= SMALL_TRADE_VARIABLES
-    check_two_pass = small if check_two_pass is None else check_two_pass
-    max_solves = default_max_solves(data) if max_solves is None else max_solves
+    skip_certificate = check_two_pass is None and small and not _SEARCH.get().certificate
+    if max_solves is None:  # without the certificate the local search keeps the same number of its own solves
+        max_solves = default_max_solves(data) - int(skip_certificate)
+    check_two_pass = (small and not skip_certificate) if check_two_pass is None else check_two_pass
     solver = _Solver(program, data)
     groups = WashGroups(data)
     trade, value = solver.solve(data, "relaxed")

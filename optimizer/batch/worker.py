@@ -55,6 +55,7 @@ from optimizer.household import prepare_household, split_result
 from optimizer.problem_data import prepare
 from optimizer.rebalancer import Rebalancer
 from optimizer.trade_file import ORDER_COLUMNS, OrderRules, orders_frame
+from optimizer.wash_sale import ConflictSearch, conflict_search
 
 from optimizer.batch.accounts import ACCOUNT_TABLES, CaseBuilder
 from optimizer.batch.bulk_output import ChunkTables, account_columns
@@ -79,6 +80,10 @@ DIAGNOSTIC_COLUMNS = (
 OUTPUT_TABLES = ("trades", "lot_sales", "overlay", "orders", "diagnostics")
 
 _REBALANCER = Rebalancer(max_programs=64)
+#: The batch's wash-sale search: the library's, less the two-pass certificate solve
+#: (:class:`~optimizer.wash_sale.ConflictSearch`; the answers it changes are measured in
+#: ``benchmarks/batch_throughput.py``'s notes).
+BATCH_CONFLICT_SEARCH = ConflictSearch(certificate=False)
 _BUILDERS: dict[str, CaseBuilder] = {}
 #: The fast prepare of plain accounts, per run context (:class:`~optimizer.batch.fast_prepare.ChunkPreparer`).
 _PREPARERS: dict = {}
@@ -111,16 +116,20 @@ class WorkOptions:
 
     ``whole_shares``: solve in whole shares and contracts (the batch default) or fractional;
     ``orders``: dust and rounding rules of the orders table (currency comes from the
-    account's ``currency`` column, default USD); ``topic``: event topic of the run (None: no events).
+    account's ``currency`` column, default USD); ``topic``: event topic of the run (None: no events);
+    ``conflict_search``: how far the wash-sale settling searches (default
+    :data:`BATCH_CONFLICT_SEARCH`; :data:`optimizer.wash_sale.LIBRARY_SEARCH` gives the
+    library's answers).
     """
 
     whole_shares: bool = True
     orders: OrderRules = OrderRules()
     topic: str | None = None
+    conflict_search: ConflictSearch = BATCH_CONFLICT_SEARCH
 
     def fingerprint(self) -> str:
         """What of these options decides results (not the event topic): part of each ``input_sha``."""
-        return hashlib.sha256(repr((self.whole_shares, self.orders)).encode()).hexdigest()[:12]
+        return hashlib.sha256(repr((self.whole_shares, self.orders, self.conflict_search)).encode()).hexdigest()[:12]
 
 
 def _builder(token: str, blob: bytes) -> CaseBuilder:
@@ -300,10 +309,11 @@ def _build_program(data, options: WorkOptions, chunk_number: int) -> float:
     return time.perf_counter() - mark
 
 
-def _solve(data, whole_units: bool):
-    """Solve prepared data with :meth:`Rebalancer.solve_parts` (the shape's fast path):
-    ``(result, solved data, final trade)``."""
-    return _REBALANCER.solve_parts(data, whole_units=whole_units)
+def _solve(data, options: WorkOptions):
+    """Solve prepared data with :meth:`Rebalancer.solve_parts` (the shape's fast path) under the
+    options' wash-sale search: ``(result, solved data, final trade)``."""
+    with conflict_search(options.conflict_search):
+        return _REBALANCER.solve_parts(data, whole_units=options.whole_shares)
 
 
 def _failure(exc: Exception) -> dict:
@@ -381,7 +391,7 @@ def _solve_account(builder: CaseBuilder, account: dict, rows: dict[str, pd.DataF
         build_seconds = _build_program(data, options, chunk_number)
         if fault is not None:
             fault(account_id)
-        result, solved, trade = _solve(data, options.whole_shares)
+        result, solved, trade = _solve(data, options)
         cash_floor = max(data.settings.min_cash_usd, data.settings.min_cash_weight * result.nav_usd)
         rules = _order_rules(account, options)
         columns = None if solved is None else account_columns(account_id, solved, trade, result, rules, cash_floor)
@@ -431,7 +441,7 @@ def _solve_household(builder: CaseBuilder, members: list[dict], rows: list[dict[
         if fault is not None:
             for row in diag_rows:
                 fault(row["account_id"])
-        result = _solve(data, options.whole_shares)[0]
+        result = _solve(data, options)[0]
         per_member = member_results(case.household, data, split_result(case.household, data, parts, result))
         orders = {}
         for account in members:
