@@ -4,9 +4,9 @@ The general path builds, per account, a validated :class:`~optimizer.Case` (a ``
 with pandas checks, ``Targets``, ``Market``, ``Settings``) and then :func:`optimizer.prepare`
 turns it into arrays: ~10-14 ms of pandas per account at 50 assets x 3 lots, ten times the
 solver's own time. Most accounts of a nightly book are *plain*: lone (no household), only
-lots and account columns (no restriction, untradeable, overlay, recent-buy or recent-loss
+lots, restrictions and account columns (no untradeable, overlay, recent-buy or recent-loss
 rows), every lot in its model's universe, no frozen asset. For those, everything but the
-lots is the same for every account of a model, so :class:`ChunkPreparer`:
+lots and restrictions is the same for every account of a model, so :class:`ChunkPreparer`:
 
 * makes the model's first plain account through the general path (``CaseBuilder.case`` and
   ``prepare``) and keeps its ``ProblemData`` as the model's template (asset order, keys,
@@ -16,6 +16,8 @@ lots is the same for every account of a model, so :class:`ChunkPreparer`:
   acquisition dates present and not after the run date; the account's cash, flow, rates and
   year-to-date gain finite) and lays its lots into slots in the account's row order, as
   :func:`optimizer.problem_data.lots_to_slots` does;
+* makes the account's :class:`~optimizer.Restrictions` from its rows as ``CaseBuilder.case``
+  does (its own checks included);
 * computes the account's own fields with the same step functions ``prepare`` calls
   (:func:`~optimizer.problem_data.lot_taxes`, :func:`~optimizer.problem_data.trade_bounds`,
   :func:`~optimizer.problem_data.trade_costs`, :func:`~optimizer.problem_data.year_to_date`,
@@ -36,13 +38,16 @@ import numpy as np
 import pandas as pd
 
 from optimizer.model import Portfolio, Restrictions
+from optimizer.model.restrictions import FLAG_COLUMNS, SIZE_COLUMNS
 from optimizer.problem_data import (UNLIMITED, LotSlots, ProblemData, align, lot_taxes, overlay_arrays, prepare,
                                     trade_bounds, trade_costs, year_to_date)
 
 from optimizer.batch.accounts import CaseBuilder, _missing
 
-#: Per-account tables whose rows make an account not plain (lots are read here; accounts is the row).
+#: Per-account tables counted per account (lots are read here; accounts is the row).
 OTHER_TABLES = ("restrictions", "untradeable", "overlay_positions", "recent_buys", "recent_loss_sales")
+#: Those whose rows make an account not plain (restrictions are read on the fast path).
+NOT_PLAIN_TABLES = ("untradeable", "overlay_positions", "recent_buys", "recent_loss_sales")
 #: Account columns that make an account not plain when set (households and their kinds).
 HOUSEHOLD_COLUMNS = ("household_id", "account_kind")
 
@@ -128,13 +133,16 @@ class ChunkPreparer:
 
     # ---- per account --------------------------------------------------------------------
     def prepare(self, account: dict, lots: ChunkLots, other_rows: dict[str, int],
-                lots_frame=None) -> ProblemData | None:
+                lots_frame=None, restrictions_frame=None) -> ProblemData | None:
         """``ProblemData`` of a plain account, or ``None`` (take the general path).
 
         ``other_rows``: how many rows the account has in each of :data:`OTHER_TABLES`;
-        ``lots_frame``: a callable giving the account's lots as a frame (only for a new model).
+        ``lots_frame``: a callable giving the account's lots as a frame (only for a new model);
+        ``restrictions_frame``: one giving its restriction rows (needed when it has some).
         """
-        if not lots.ok or any(other_rows.get(name, 0) for name in OTHER_TABLES):
+        if not lots.ok or any(other_rows.get(name, 0) for name in NOT_PLAIN_TABLES):
+            return None
+        if other_rows.get("restrictions", 0) and restrictions_frame is None:
             return None
         for column in HOUSEHOLD_COLUMNS:
             if column in account and not _missing(account[column]) and str(account[column]).strip() not in (
@@ -149,11 +157,15 @@ class ChunkPreparer:
         if template is None:
             return None
         try:
-            return self._prepare(account, lots, template)
+            rules = self._no_restrictions
+            if other_rows.get("restrictions", 0):
+                rules = _restrictions(restrictions_frame())
+            return self._prepare(account, lots, template, rules)
         except Exception:  # noqa: BLE001 - the general path raises the proper typed error
             return None
 
-    def _prepare(self, account: dict, lots: ChunkLots, template: _Template) -> ProblemData | None:
+    def _prepare(self, account: dict, lots: ChunkLots, template: _Template,
+                 rules: Restrictions) -> ProblemData | None:
         ctx = self.context
         account_id = str(account["account_id"])
         start, end = lots.of(account_id)
@@ -232,8 +244,7 @@ class ChunkPreparer:
             return None
         date = base.date
         taxes = lot_taxes(slotted, price, date, tax)
-        bounds = trade_bounds(self._empty_portfolio, layout, slotted, taxes, date, settings, tax,
-                              self._no_restrictions, nav)
+        bounds = trade_bounds(self._empty_portfolio, layout, slotted, taxes, date, settings, tax, rules, nav)
         tax_offset, carry_value = year_to_date(realized, tax, nav)
         shape = dataclasses.replace(
             base.shape, lot_slots=slots, soft_bands=settings.bands == "soft",
@@ -267,6 +278,12 @@ class ChunkPreparer:
             settings=settings,
             tax=tax,
         )
+
+
+def _restrictions(rows: pd.DataFrame) -> Restrictions:
+    """The account's restriction rows as ``CaseBuilder.case`` makes them (no frozen asset here)."""
+    table = rows.drop(columns=["account_id"]).set_index("asset")
+    return Restrictions(table[[c for c in table.columns if c in FLAG_COLUMNS + SIZE_COLUMNS]])
 
 
 def _is_finite_number(value) -> bool:

@@ -379,7 +379,7 @@ def _solve_account(builder: CaseBuilder, account: dict, rows: dict[str, pd.DataF
         if fast is not None:
             preparer, chunk_lots, counts = fast
             data = preparer.prepare(account, chunk_lots, {name: c.get(account_id, 0) for name, c in counts.items()},
-                                    lots_frame=lambda: rows["lots"])
+                                    lots_frame=lambda: rows["lots"], restrictions_frame=lambda: rows["restrictions"])
         if data is None:
             if "account_kind" in account:
                 check_households(pd.DataFrame([account]))

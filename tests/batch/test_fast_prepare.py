@@ -55,8 +55,9 @@ def _fast(book: Book, **account_changes):
     for account in book["accounts"].to_dict("records"):
         mine = account["account_id"]
         frame = book["lots"][book["lots"]["account_id"] == mine]
+        rules = book["restrictions"][book["restrictions"]["account_id"] == mine]
         out[mine] = preparer.prepare(account, lots, {n: c.get(mine, 0) for n, c in counts.items()},
-                                     lots_frame=lambda frame=frame: frame)
+                                     lots_frame=lambda frame=frame: frame, restrictions_frame=lambda rules=rules: rules)
     return out, preparer
 
 
@@ -70,22 +71,30 @@ def test_every_plain_account_equals_prepare_of_its_case():
     tables["lots"].loc[recent, "acquired"] = pd.Timestamp(DATE) - pd.Timedelta(days=5)
     # lots in shuffled row order: slots follow each account's own row order
     tables["lots"] = tables["lots"].sample(frac=1.0, random_state=1).reset_index(drop=True)
+    # restrictions of every kind on a few accounts (flags, a trade cap, a short allowance)
+    assets = sorted(tables["market"]["asset"])
+    tables["restrictions"] = pd.DataFrame({
+        "account_id": ["ACC000001", "ACC000001", "ACC000002", "ACC000005", "ACC000006"],
+        "asset": [assets[0], assets[1], assets[2], assets[3], assets[4]],
+        "no_buy": [True, False, False, None, False], "no_sell": [False, True, False, False, False],
+        "no_trade": [False, False, True, False, False], "allow_short": [False, False, False, False, True],
+        "max_trade_usd": [np.nan, np.nan, np.nan, 5_000.0, np.nan], "max_short_usd": [np.nan] * 4 + [20_000.0]})
     book = _book(tables)
     fast, preparer = _fast(book)
     builder = CaseBuilder(make_context(book, DATE))
     restricted = set(book["restrictions"]["account_id"])
+    assert len(restricted) == 4
     for account in book["accounts"].to_dict("records"):
         got = fast[account["account_id"]]
-        if account["account_id"] in restricted:
-            assert got is None  # not plain: the general path
-            continue
         assert got is not None
         _assert_same(got, _general(builder, book, account))
-    assert preparer.fast >= 30
+    assert fast["ACC000002"].buy_max[fast["ACC000002"].shape.assets.index(assets[2])] == 0.0  # not vacuous
+    assert fast["ACC000006"].shape.shorts
+    assert preparer.fast >= 36
 
 
 @pytest.mark.parametrize("change", ["negative quantity", "late lot", "duplicate lot id", "nan basis", "nan cash",
-                                    "outside holding", "household"])
+                                    "outside holding", "household", "bad restriction"])
 def test_accounts_the_general_path_must_judge_are_left_to_it(change):
     tables = synthetic_book(6, 8, 2, n_models=2, seed=2, date=DATE)
     lots, accounts = tables["lots"], tables["accounts"]
@@ -109,6 +118,9 @@ def test_accounts_the_general_path_must_judge_are_left_to_it(change):
         risk["key"] = "ZOUT"
         tables["risk"] = pd.concat([tables["risk"], risk], ignore_index=True)
         lots.loc[first, "asset"] = "ZOUT"
+    elif change == "bad restriction":  # "yes" is not a flag: Restrictions refuses it on either path
+        tables["restrictions"] = pd.DataFrame({"account_id": ["ACC000003"], "asset": [lots.loc[first, "asset"]],
+                                               "no_buy": ["yes"]})
     elif change == "household":
         accounts["household_id"] = ""
         accounts.loc[accounts["account_id"] == "ACC000003", "household_id"] = "H1"
