@@ -3,28 +3,25 @@
 Order (measured by ``benchmarks/solver_chain.py``, rows in ``benchmarks/results/solver_chain.csv``;
 5 lots and 10 factors per book, 24 books per size, iterations of each solver alone; the
 milliseconds are the solvers' own medians in that run on a loaded machine, 2-5x a quiet one,
-iteration counts do not depend on load):
+iteration counts do not depend on load), with PIQP's options of :data:`SOLVER_OPTIONS`:
 
-    assets (trade vars)   PIQP iterations median / max      Clarabel median / max   PIQP / Clarabel ms
-    20 (120)              15 / 17                           14 / 17                 0.5 / 1.4
-    100 (600)             18 / 24                           16 / 17                 19 / 35
-    150 (900)             19.5 / 1000 (1 of 24 stalled)     17 / 17                 15 / 32
-    200 (1,200)           23.5 / 1000 (3 of 24)             17 / 18                 19 / 39
-    300 (1,800)           32 / 1000 (2 of 24)               18 / 19                 47 / 64
-    500 (3,000)           40 / 1000 (2 of 24)               19 / 19                 116 / 124
-    1000 (6,000)          74 / 1000 (5 of 24)               21 / 22                 380 / 355
-    2000 (12,000)         108.5 / 1000 (2 of 24)            23 / 26                 1,226 / 955
+    assets (trade vars)   PIQP iterations median / max   Clarabel median / max   chain ms, median / p90:
+                                                                                 PIQP first    Clarabel first
+    20 (120)              13 / 14                        14 / 17                 0.4 / 0.5     1.4 / 1.4
+    100 (600)             14 / 15                        16 / 17                 2.1 / 2.3     7.4 / 7.7
+    200 (1,200)           15 / 16                        17 / 18                 4.8 / 9.3     20.7 / 34.6
+    500 (3,000)           18 / 19                        19 / 19                 13.1 / 14.0   54.4 / 106
+    1000 (6,000)          20 / 22                        21 / 22                 33 / 83       331 / 616
+    2000 (12,000)         21 / 23                        23 / 26                 94 / 106      294 / 392
 
-PIQP is 2-3x faster per solve while its iteration count is tight (up to 100 assets x 5 lots,
-600 trade variables); above that it has a long tail (a 1,000-iteration stall costs 0.3-13 s
-uncapped) while Clarabel's count stays within 15% of its median. With the stall caps below,
-a PIQP stall costs about two PIQP solves before Clarabel answers, so what decides the order
-is the whole chain's time (rows ``chain:PIQP>CLARABEL`` and ``chain:CLARABEL>PIQP`` of the
-CSV, median / 90th percentile ms): 150 assets 13.8 / 39.1 vs 29.7 / 35.9, 200 assets 32.9 /
-54.6 vs 43.9 / 52.1, 300 assets 44.4 / 159 vs 79.2 / 106. So problems up to
-:data:`SMALL_PROBLEM_VARIABLES` (200 assets x 5 lots; the largest size up to which a
-PIQP-led chain has the lower median and a 90th percentile within 10%) try PIQP then
-Clarabel, larger ones Clarabel then PIQP; OSQP and SCS (10-100x slower here) are last resorts.
+PIQP is 3-4x faster per solve at every measured size and never stalled. (With PIQP's
+default options its count grew to 40 at 500 assets and 108 at 2,000, with 1,000-iteration
+stalls on 1-5 books in 24 from 150 assets: its preconditioner did not scale the cost, and
+its duality-gap test at 1e-9 relative was out of reach on some books. Then a Clarabel-led
+chain was faster above 200 assets.) So problems up to :data:`SMALL_PROBLEM_VARIABLES` (the
+largest measured size, 2,000 assets x 5 lots) try PIQP then Clarabel; larger ones, solved
+without DPP, Clarabel then PIQP unless measured otherwise; OSQP and SCS (10-100x slower
+here) are last resorts.
 
 Stalls. Every interior-point attempt but the chain's last solver and a rescue runs under
 caps scaled to the problem:
@@ -80,8 +77,8 @@ from optimizer.errors import SolveAttempt, SolverError
 SMALL_PROBLEM_CHAIN: tuple[str, ...] = ("PIQP", "CLARABEL", "OSQP", "SCS")
 LARGE_PROBLEM_CHAIN: tuple[str, ...] = ("CLARABEL", "PIQP", "OSQP", "SCS")
 #: Problems with at most this many trade variables (assets + lot slots) are "small": a chain led
-#: by PIQP (stalls cut by the caps) is faster than one led by Clarabel up to 200 assets x 5 lots.
-SMALL_PROBLEM_VARIABLES = 1200
+#: by PIQP is faster than one led by Clarabel at every measured size, up to 2,000 assets x 5 lots.
+SMALL_PROBLEM_VARIABLES = 12_000
 
 
 def default_chain(n_variables: int) -> tuple[str, ...]:
@@ -147,14 +144,13 @@ def typical_iterations(solver: str, n_variables: int) -> float:
     """Measured median iterations of ``solver`` on a problem with ``n_variables`` trade variables.
 
     Interior-point counts grow about logarithmically with size (``benchmarks/solver_chain.py``):
-    Clarabel 14 at 120 variables to 23 at 12,000; PIQP 15 to 18 up to 600 (its tail above that
-    is what the caps cut). Other solvers have no prior (``inf``).
+    Clarabel 14 at 120 variables to 23 at 12,000; PIQP 13 to 21. Other solvers have no prior (``inf``).
     """
     doublings = math.log2(max(n_variables, 120) / 120)
     if solver == "CLARABEL":
         return 14.0 + 1.4 * doublings
     if solver == "PIQP":
-        return 15.0 + 2.0 * doublings
+        return 13.0 + 1.2 * doublings
     return math.inf
 
 
