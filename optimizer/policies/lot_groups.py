@@ -103,12 +103,13 @@ def group_lot_arrays(lot_id: np.ndarray, asset_code: np.ndarray, asset_names: np
 
     order = np.lexsort((gain, kind, asset_code))
     segment = asset_code[order] * 4 + kind[order]                 # (asset, kind) of each sorted lot
-    seg_start = np.r_[0, np.nonzero(np.diff(segment))[0] + 1]
-    seg_count = np.diff(np.r_[seg_start, len(order)])
-    seg_asset = segment[seg_start] // 4
-    asset_start = np.r_[0, np.nonzero(np.diff(seg_asset))[0] + 1, len(seg_asset)]   # each asset's segments
-    slots = np.concatenate([_slots_per_kind(seg_count[a:b], max_groups)
-                            for a, b in zip(asset_start[:-1], asset_start[1:])])
+    seg_start = np.flatnonzero(np.diff(segment, prepend=-1))
+    seg_count = np.diff(seg_start, append=len(order))
+    asset_start = np.flatnonzero(np.diff(segment[seg_start] // 4, prepend=-1))     # each asset's first segment
+    asset_end = np.append(asset_start[1:], len(seg_start))
+    slots = seg_count.copy()             # an asset with no more lots than slots: one slot per lot
+    for a in np.flatnonzero(np.add.reduceat(seg_count, asset_start) > max_groups):
+        slots[asset_start[a]:asset_end[a]] = _slots_per_kind(seg_count[asset_start[a]:asset_end[a]], max_groups)
     rank = np.arange(len(order)) - np.repeat(seg_start, seg_count)
     sub = (rank * np.repeat(slots, seg_count)) // np.repeat(seg_count, seg_count)
     key = segment * max_groups + sub

@@ -60,7 +60,8 @@ from optimizer.policies.base import Orders, Policy, Schedule, State, period_key
 from optimizer.policies.lot_groups import LotGroups, group_lot_arrays, group_lots, relieve
 from optimizer.problem_data import ProblemData, prepare
 from optimizer.rebalancer import Rebalancer
-from optimizer.result import RebalanceResult
+from optimizer.result import MIN_REPORTED_TRADE_USD, RebalanceResult
+from optimizer.terms.base import Trade
 
 #: Rounds of "freeze the assets whose trade is too small, re-solve" per decision.
 MIN_TRADE_ROUNDS = 3
@@ -413,7 +414,7 @@ class OptimizerPolicy(Policy):
         result, solved, trade = self.rebalancer.solve_parts(data, whole_units=self.whole_shares)
         self._solver_clock += sum(a.solver_seconds or a.seconds for a in result.attempts)
         # the trades table's ``trade_usd`` column, without laying out the table
-        return _Answer(result, solved.shape.assets, trade.net(solved) * solved.nav_usd)
+        return _Answer(result, solved.shape.assets, trade.net(solved) * solved.nav_usd, _group_sales(solved, trade))
 
     def state_dict(self) -> dict:
         return {"schedule": self.schedule.last, "risk_key": self._risk_key, "risk": self._risk,
@@ -453,20 +454,22 @@ def _checked_substitutes(substitutes: dict[str, list[str]] | None, tax: TaxRules
 
 @dataclass(frozen=True)
 class _Answer:
-    """One solve's result and its trade per asset (dollars, ``+`` buy, in ``assets`` order),
-    read off the solution so the result's trades table is never laid out; ``dropped`` names
-    the assets whose trade :meth:`without_small` zeroed (their lot sales are not made)."""
+    """One solve's result, its trade per asset (dollars, ``+`` buy, in ``assets`` order) and
+    its lot (group) sales ``(asset, group id, shares)``, read off the solution so the
+    result's tables are never laid out; :meth:`without_small` zeroes small trades and drops
+    their assets' lot sales."""
 
     result: RebalanceResult
     assets: tuple[str, ...]
     trade_usd: np.ndarray
-    dropped: frozenset = frozenset()
+    lot_sales: list[tuple[str, str, float]]
 
     def without_small(self, smallest_usd: float) -> "_Answer":
         """Trades below ``smallest_usd`` zeroed: solver noise, or what the re-solve rounds left."""
         small = np.abs(self.trade_usd) < smallest_usd
+        dropped = {a for a, s in zip(self.assets, small) if s}
         return _Answer(self.result, self.assets, np.where(small, 0.0, self.trade_usd),
-                       frozenset(a for a, s in zip(self.assets, small) if s))
+                       [sale for sale in self.lot_sales if sale[0] not in dropped])
 
     def trade_usd_of(self, assets: tuple[str, ...]) -> np.ndarray:
         """The trade per asset of ``assets`` (0 for assets the program did not hold), a fresh array."""
@@ -476,11 +479,19 @@ class _Answer:
         return np.array([self.trade_usd[at[a]] if a in at else 0.0 for a in assets], dtype=float)
 
 
+def _group_sales(data: ProblemData, trade: Trade) -> list[tuple[str, str, float]]:
+    """``(asset, group id, shares)`` per lot slot sold: the rows of the result's ``lot_sales``
+    table (:func:`optimizer.result.lot_sales_table`: held slots sold for at least
+    :data:`MIN_REPORTED_TRADE_USD`), computed the same way without the table."""
+    nav, L = data.nav_usd, data.shape.lot_slots
+    sold = np.nonzero((trade.sell * nav >= MIN_REPORTED_TRADE_USD) & (data.lot_ids != ""))[0]
+    shares = trade.sell[sold] * nav / np.repeat(data.price, L)[sold]
+    return [(data.shape.assets[j // L], str(data.lot_ids[j]), float(q)) for j, q in zip(sold.tolist(), shares.tolist())]
+
+
 def _ledger_lot_sales(answer: _Answer, groups: LotGroups) -> dict[str, dict[str, float]]:
-    """``{asset: {ledger lot_id: shares}}`` for the group sales in ``answer`` (none of a dropped asset)."""
+    """``{asset: {ledger lot_id: shares}}`` for the group sales in ``answer``."""
     by_asset: dict[str, dict[str, float]] = {}
-    sales = answer.result.lot_sales
-    for group_id, asset, shares in zip(sales.index.tolist(), sales["asset"].tolist(), sales["shares"].tolist()):
-        if str(asset) not in answer.dropped:
-            by_asset.setdefault(str(asset), {})[str(group_id)] = float(shares)
+    for asset, group_id, shares in answer.lot_sales:
+        by_asset.setdefault(asset, {})[group_id] = shares
     return {asset: relieve(groups, sales) for asset, sales in by_asset.items()}

@@ -1,7 +1,8 @@
 """The optimizer policy's fast decision path gives the checked path's answers.
 
 * every decision's trusted :class:`Market` and :class:`Portfolio` equal, field by field and
-  bit for bit, what the checking constructors make of the same inputs;
+  bit for bit, what the checking constructors make of the same inputs, and every solve's
+  trade and lot sales read off the solution equal the result's tables;
 * a whole backtest is bit-identical with ``validate_inputs`` on and off (NAV, trades and
   lot reliefs per date, final lots);
 * lot groups read from the ledger's arrays equal those from its lots frame, and the slot
@@ -64,6 +65,17 @@ class Comparing(OptimizerPolicy):
         self.saw_buys = getattr(self, "saw_buys", False) or len(portfolio.recent_buys) > 0
         return market, portfolio
 
+    def _solve(self, data):
+        """The answer read off the solution equals the result's tables."""
+        answer = super()._solve(data)
+        trades, sales = answer.result.trades, answer.result.lot_sales
+        assert np.array_equal(answer.trade_usd, trades["trade_usd"].reindex(list(answer.assets)).to_numpy())
+        assert answer.lot_sales == [(str(a), str(g), float(q)) for g, a, q in
+                                    zip(sales.index, sales["asset"], sales["shares"])]
+        self.solves = getattr(self, "solves", 0) + 1
+        self.saw_sales = getattr(self, "saw_sales", False) or len(sales) > 0
+        return answer
+
 
 def test_trusted_inputs_equal_the_checked_ones_on_every_decision():
     prices = volatile_prices()
@@ -72,6 +84,7 @@ def test_trusted_inputs_equal_the_checked_ones_on_every_decision():
     Simulator(prices, BacktestConfig(tax=TaxRules())).run(policy)
     assert policy.compared == policy.decisions > 40
     assert policy.saw_losses and policy.saw_buys          # both non-empty and empty books were compared
+    assert policy.solves > policy.decisions and policy.saw_sales
 
 
 @pytest.mark.parametrize("options", [dict(every="W"), dict(every="D", whole_shares=True, min_holding_days=10,
