@@ -37,8 +37,10 @@ class RiskModel:
         loadings = numeric_frame(self.loadings, "risk.loadings")
         loadings.index = str_labels(loadings.index)
         loadings.columns = str_labels(loadings.columns)
-        for key, row in loadings.iterrows():
-            finite(row, f"risk.loadings[{key}]")
+        bad_rows = ~np.isfinite(loadings.to_numpy()).all(axis=1)
+        if bad_rows.any():   # name the first bad row and entry, as a row-by-row check would
+            first = int(np.argmax(bad_rows))
+            finite(loadings.iloc[first], f"risk.loadings[{loadings.index[first]}]")
         cov = numeric_frame(self.factor_cov, "risk.factor_cov")
         cov.index = str_labels(cov.index)
         cov.columns = str_labels(cov.columns)
