@@ -57,6 +57,14 @@ class LotGroups:
     def n_groups(self) -> int:
         return len(self.lots)
 
+    def position(self) -> dict[str, int]:
+        """The row of ``lots`` of each group id (built on first use, kept)."""
+        rows = self.__dict__.get("_position")
+        if rows is None:
+            rows = {g: k for k, g in enumerate(self.lots["lot_id"].tolist())}
+            object.__setattr__(self, "_position", rows)
+        return rows
+
 
 LOT_COLUMNS = ["lot_id", "asset", "quantity", "cost_basis", "acquired"]
 
@@ -156,7 +164,7 @@ def relieve(groups: LotGroups, group_shares: dict[str, float]) -> dict[str, floa
     1e-6 of NAV, so any excess is solver rounding (for a tiny group it can be a large
     fraction of the group).
     """
-    position = {g: k for k, g in enumerate(groups.lots["lot_id"])}
+    position = groups.position()
     out: dict[str, float] = {}
     for group_id, shares in group_shares.items():
         k = position.get(group_id)
