@@ -16,11 +16,18 @@ solvers' own time per decision and their ratio, the program builds (lots are gro
 into 8 slots per asset, so one), and the ratio of the simulator's mean per-date time to
 the decision's.
 
+The policy builds each decision's ``Market`` and ``Portfolio`` through the trusted
+constructors (the ledger's data is valid by construction; ``validate_inputs`` on the
+policy switches the checks back on, same decisions). The machine's 1-minute load average
+before and after each case is written next to its figures (``load_1min_before``,
+``load_1min_after``): on a shared machine the wall times grow with it.
+
 Run: ``.venv/bin/python benchmarks/backtest_speed.py`` (about a minute).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +60,9 @@ def measure(label: str, prices: pd.DataFrame, cash_index: pd.Series | None, n_fa
     target = pd.Series(1.0 / prices.shape[1], index=prices.columns)
     simulator = Simulator(prices, BacktestConfig(), cash_index=cash_index)
     policy = OptimizerPolicy(target, every="W", lookback=126, n_factors=n_factors)
+    load_before = os.getloadavg()[0]
     result = simulator.run(policy)
+    load_after = os.getloadavg()[0]
     sim_ms = result.step_seconds * 1e3
     dec_ms = result.decide_seconds * 1e3
     row = {
@@ -67,12 +76,15 @@ def measure(label: str, prices: pd.DataFrame, cash_index: pd.Series | None, n_fa
         "solver_median_ms_per_decision": float(np.median(policy.solver_seconds)) * 1e3,
         "ratio_decision_to_solver": float(np.median(policy.decision_seconds) / np.median(policy.solver_seconds)),
         "ratio_simulator_to_decision": float(sim_ms.mean() / dec_ms.mean()),
+        "load_1min_before": load_before,
+        "load_1min_after": load_after,
     }
     print(f"{label}: simulator {row['simulator_mean_ms_per_date']:.3f} ms/date (median "
           f"{row['simulator_median_ms_per_date']:.3f}), decision {row['decision_mean_ms_per_date']:.2f} ms/date "
           f"({row['decision_median_ms_per_decision']:.1f} ms per weekly decision); ratio "
           f"{row['ratio_simulator_to_decision']:.1%} (target <= 10%); decision / solver "
-          f"{row['ratio_decision_to_solver']:.1f}x, {row['program_builds']} program build(s)", flush=True)
+          f"{row['ratio_decision_to_solver']:.1f}x, {row['program_builds']} program build(s); "
+          f"load {load_before:.1f} -> {load_after:.1f}", flush=True)
     return row
 
 
