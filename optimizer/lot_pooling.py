@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from optimizer.problem_data import ProblemData
+from optimizer.problem_data import ProblemData, known_shape
 from optimizer.terms.base import Trade
 
 
@@ -52,7 +52,7 @@ def pool_lots(data: ProblemData) -> ProblemData:
     lot_ids = np.where(occupied.any(axis=1), data.lot_ids.reshape(n, slots)[np.arange(n), first], "").astype(object)
     return replace(
         data,
-        shape=replace(data.shape, lot_slots=1),
+        shape=known_shape(replace(data.shape, lot_slots=1)),
         lot_ids=lot_ids,
         lot_value=per_asset(data.lot_value),
         lot_quantity=quantity,

@@ -9,7 +9,7 @@ lot counts share one problem shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Sequence
 
@@ -74,6 +74,24 @@ class ProblemShape:
     def lot_matrix(self) -> sp.csr_matrix:
         """``S`` (assets x lot slots, sparse): 1 where a slot belongs to an asset."""
         return sp.csr_matrix(sp.kron(sp.eye(self.n_assets), np.ones((1, self.lot_slots))))
+
+
+#: Shapes seen lately, each kept once (see :func:`known_shape`).
+_SHAPES: dict[ProblemShape, ProblemShape] = {}
+_MAX_SHAPES = 64
+
+
+def known_shape(shape: ProblemShape) -> ProblemShape:
+    """The one kept instance equal to ``shape`` (``shape`` itself if new): repeated decisions
+    then share one shape object, so comparing it with a rebalancer's key is an identity check
+    (a full comparison walks every asset name) and its cached matrices are built once."""
+    found = _SHAPES.get(shape)
+    if found is not None:
+        return found
+    if len(_SHAPES) >= _MAX_SHAPES:
+        _SHAPES.clear()
+    _SHAPES[shape] = shape
+    return shape
 
 
 @dataclass(frozen=True)
@@ -152,8 +170,6 @@ class ProblemData:
 
     def with_bounds(self, *, buy_max: np.ndarray | None = None, lot_sell_max: np.ndarray | None = None) -> "ProblemData":
         """A copy with tightened trade bounds (used by the wash-sale second pass)."""
-        from dataclasses import replace
-
         return replace(self,
                        buy_max=self.buy_max if buy_max is None else buy_max,
                        lot_sell_max=self.lot_sell_max if lot_sell_max is None else lot_sell_max)
@@ -192,7 +208,7 @@ def prepare(
                           restrictions or Restrictions(), nav)
     factor_root, specific_sd = risk_arrays(market.risk, layout.keys)
     tax_offset, carry_value = year_to_date(portfolio.realized_gain_usd, tax, nav)
-    shape = ProblemShape(
+    shape = known_shape(ProblemShape(
         assets=layout.assets,
         asset_keys=layout.asset_keys,
         keys=layout.keys,
@@ -203,7 +219,7 @@ def prepare(
         shorts=bool(np.any(bounds["short_max"] > 0)),
         trade_caps=bool(np.any(bounds["trade_max"] < UNLIMITED)),
         tax_netting=portfolio.realized_gain_usd is not None,
-    )
+    ))
     return ProblemData(
         shape=shape,
         date=market.date,
@@ -273,11 +289,65 @@ class Layout:
         return values
 
 
+class _Labels:
+    """Every label :func:`align` reads, for recognising a decision labelled like the last one
+    (e.g. the next date of one account): equal labels give the same layout but its prices."""
+
+    def __init__(self, portfolio: Portfolio, targets: Targets, market: Market,
+                 overlays: Sequence[OverlayInstrument], universe: Sequence[str] | None):
+        self.indexes = (portfolio.untradeable_usd.index, market.prices.index, market.asset_class.index,
+                        targets.weight.index, market.risk.loadings.index, portfolio.overlay_contracts.index)
+        self.series = (portfolio.lots["asset"], market.asset_class)
+        self.small = (None if universe is None else tuple(universe),
+                      tuple((o.name, tuple(o.exposure)) for o in overlays))
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, _Labels) and self.small == other.small
+                and all(a is b or a.equals(b) for a, b in zip(self.indexes, other.indexes))
+                and all(a is b or (a.index.equals(b.index) and a.equals(b)) for a, b in zip(self.series, other.series)))
+
+
+#: The last decision's labels and layout (:func:`align` reuses the layout for equal labels).
+_last_layout: tuple[_Labels, "Layout"] | None = None
+
+
 def align(portfolio: Portfolio, targets: Targets, market: Market, overlays: Sequence[OverlayInstrument],
           universe: Sequence[str] | None) -> Layout:
     """Step 2, align: fix the asset order (``universe``, default the market's assets then
     untradeable holdings) and check that whatever is held, priced, classified, targeted and
-    risk-modelled is known to the rest (``InputError`` naming the field and the asset)."""
+    risk-modelled is known to the rest (``InputError`` naming the field and the asset).
+
+    A decision labelled exactly like the previous one (the same assets, classes, keys, lots'
+    assets in the same order, overlays and universe) reuses its layout, checks included, and
+    reads only the prices and the lots' dates afresh."""
+    global _last_layout
+    labels = _Labels(portfolio, targets, market, overlays, universe)
+    last = _last_layout
+    if last is not None and last[0] == labels:
+        layout = last[1]
+        _check_lot_dates(portfolio, market)
+        return replace(layout, price=_prices(market, layout.at_market))
+    layout = _align(portfolio, targets, market, overlays, universe)
+    _last_layout = (labels, layout)
+    return layout
+
+
+def _check_lot_dates(portfolio: Portfolio, market: Market) -> None:
+    if len(portfolio.lots) and (portfolio.lots["acquired"].to_numpy(dtype="datetime64[ns]")
+                                > np.datetime64(market.date, "ns")).any():
+        check_lots_dated_by(portfolio.lots, market.date)  # raises, naming the first late lot
+
+
+def _prices(market: Market, at_market: np.ndarray) -> np.ndarray:
+    """Price per share in asset order (1.0 where unpriced: value-quoted)."""
+    price = np.ones(len(at_market))
+    priced = at_market >= 0
+    price[priced] = market.prices.to_numpy(dtype=float)[at_market[priced]]
+    return price
+
+
+def _align(portfolio: Portfolio, targets: Targets, market: Market, overlays: Sequence[OverlayInstrument],
+           universe: Sequence[str] | None) -> Layout:
     # plain dicts, not pandas indexes: a decision builds them once and they cost microseconds
     untradeable = _names(portfolio.untradeable_usd.index)
     market_row = {a: i for i, a in enumerate(_names(market.prices.index))}
@@ -289,7 +359,7 @@ def align(portfolio: Portfolio, targets: Targets, market: Market, overlays: Sequ
     if len(position) != len(assets):
         raise InputError("universe", "lists an asset twice")
     lot_codes, held = pd.factorize(portfolio.lots["asset"])  # each held asset once
-    held = [str(a) for a in held]
+    held = _names(held)
     unpriced = [a for a in held if a not in market_row]
     if unpriced:
         raise InputError("lots.asset", "has no price in the market snapshot", asset=min(unpriced))
@@ -301,8 +371,7 @@ def align(portfolio: Portfolio, targets: Targets, market: Market, overlays: Sequ
     if outside:
         field = "lots.asset" if outside[0] in set(held) else "untradeable_usd"
         raise InputError(field, "is not in the universe", asset=outside[0])
-    if len(lot_codes) and (portfolio.lots["acquired"].to_numpy(dtype="datetime64[ns]") > np.datetime64(market.date, "ns")).any():
-        check_lots_dated_by(portfolio.lots, market.date)  # raises, naming the first late lot
+    _check_lot_dates(portfolio, market)
 
     class_of = dict(zip(_names(market.asset_class.index), _names(market.asset_class)))
     unclassified = [a for a in assets if not isinstance(class_of.get(a), str)]
@@ -332,8 +401,7 @@ def align(portfolio: Portfolio, targets: Targets, market: Market, overlays: Sequ
     at_market = np.fromiter((market_row.get(a, -1) for a in assets), dtype=int, count=len(assets))
     tradeable = at_market >= 0
     tradeable[untradeable_at] = False
-    price = np.ones(len(assets))
-    price[at_market >= 0] = market.prices.to_numpy(dtype=float)[at_market[at_market >= 0]]
+    price = _prices(market, at_market)
     return Layout(assets=tuple(assets), asset_keys=asset_keys, keys=keys, at_market=at_market,
                   tradeable=tradeable, untradeable_at=untradeable_at, lot_asset=lot_asset, price=price)
 

@@ -61,6 +61,7 @@ unboundedness and solver errors move on. Every try is recorded with its reason.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 import warnings
 import weakref
@@ -271,13 +272,13 @@ def _order(chain: tuple[str, ...], state: ChainState) -> tuple[str, ...]:
 def caps(solver: str, record: SolverRecord, n_variables: int) -> tuple[int | None, float | None]:
     """The iteration and time caps (None: no cap) of a capped attempt by ``solver``."""
     if len(record.iterations) >= 3:
-        typical = float(np.median(record.iterations))
+        typical = float(statistics.median(record.iterations))
     else:
         typical = max([typical_iterations(solver, n_variables), *record.iterations])
     iteration_cap = (max(MIN_ITERATION_CAP, math.ceil(ITERATION_CAP_FACTOR * typical))
                      if math.isfinite(typical) and solver in ITERATION_OPTION else None)
     if len(record.seconds) >= 3:
-        expected = float(np.median(record.seconds))
+        expected = float(statistics.median(record.seconds))
     else:
         expected = max([PRIOR_SECONDS_PER_VARIABLE.get(solver, 1e-3) * n_variables, *record.seconds])
     time_cap = max(MIN_TIME_CAP_SECONDS, TIME_CAP_FACTOR * expected) if solver in TIME_OPTION else None
