@@ -297,7 +297,8 @@ class _Labels:
                  overlays: Sequence[OverlayInstrument], universe: Sequence[str] | None):
         self.indexes = (portfolio.untradeable_usd.index, market.prices.index, market.asset_class.index,
                         targets.weight.index, market.risk.loadings.index, portfolio.overlay_contracts.index)
-        self.series = (portfolio.lots["asset"], market.asset_class)
+        # copies: a caller may change a frame in place between decisions (indexes cannot change)
+        self.series = (portfolio.lots["asset"].copy(), market.asset_class.copy())
         self.small = (None if universe is None else tuple(universe),
                       tuple((o.name, tuple(o.exposure)) for o in overlays))
 

@@ -68,3 +68,13 @@ def test_a_changed_universe_or_class_is_not_reused():
     assert align(port, tgt, mkt, [], ["B", "A"]).assets == ("B", "A")
     reclassed = dataclasses.replace(mkt, asset_class=pd.Series({"A": "bd", "B": "bd"}))
     assert align(port, tgt, reclassed, [], None).asset_keys == ("bd", "bd")
+
+
+def test_a_frame_changed_in_place_is_not_reused():
+    port, tgt, mkt = book({"A": 10.0, "B": 20.0}, [("a1", "A", 1, 1, 10), ("b1", "B", 1, 1, 10)],
+                          classes={"A": "eq", "B": "bd"})
+    align(port, tgt, mkt, [], None)
+    mkt.asset_class.loc["B"] = "eq"          # the same Series object, changed in place
+    port.lots.loc[:, "asset"] = ["B", "A"]   # the same frame, lots now the other way round
+    assert_same_layout(align(port, tgt, mkt, [], None), _align(port, tgt, mkt, [], None))
+    assert align(port, tgt, mkt, [], None).asset_keys == ("eq", "eq")
