@@ -184,3 +184,22 @@ def test_search_without_the_certificate_keeps_the_library_decisions():
             assert [(d.group, d.keep) for d in skipped.decisions] == [(d.group, d.keep) for d in library.decisions]
             assert skipped.objective_bps == pytest.approx(library.objective_bps, rel=1e-7, abs=1e-7)
     assert compared >= len(SMALL_BOOK_SEEDS) // 2     # not vacuous: most books make the certificate solve
+
+
+def test_search_without_the_closest_call_is_a_prefix_of_the_library_search():
+    """``ConflictSearch(closest_call=False)`` stops where the library would try a flip predicted
+    not to gain: its solves are the library's first ones (oracle: the library's run)."""
+    from optimizer.wash_sale import ConflictSearch, conflict_search
+
+    shorter = 0
+    for seed in SMALL_BOOK_SEEDS:
+        _, data = small_book(seed)
+        program = Rebalancer().program(data.shape)
+        library = resolve_conflicts(program, data)
+        with conflict_search(ConflictSearch(closest_call=False)):
+            stopped = resolve_conflicts(program, data)
+        steps = [step for step, _ in stopped.history]
+        assert steps == [step for step, _ in library.history][:len(steps)]
+        assert stopped.objective_bps >= library.objective_bps - 1e-7 * max(1.0, abs(library.objective_bps))
+        shorter += stopped.solves < library.solves
+    assert shorter >= 1     # not vacuous: some library searches end on a closest call
