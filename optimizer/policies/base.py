@@ -28,7 +28,9 @@ class LedgerView(Protocol):
 
     ``lots`` holds per asset the open lots ``[lot_id, shares, basis, acquired_day, ...]``;
     ``last_loss_sale`` the date of each asset's last sale at a loss; ``overlay`` the
-    derivative positions (``None`` without an overlay).
+    derivative positions (``None`` without an overlay). A ledger may also offer
+    ``lot_arrays()`` (:meth:`optimizer.backtest.ledger.Ledger.lot_arrays`), which the
+    optimizer policy reads instead of ``lots_frame()`` when present.
     """
 
     lots: list

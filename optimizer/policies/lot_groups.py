@@ -131,7 +131,8 @@ def group_lot_arrays(lot_id: np.ndarray, asset_code: np.ndarray, asset_names: np
     np.maximum.at(newest_int, member_group, acquired[order].astype(np.int64))
     newest = newest_int.astype("datetime64[ns]")
     group_asset = asset_names[(group_keys // max_groups) // 4]
-    group_ids = [f"{a}#{(k // max_groups) % 4}{k % max_groups}" for a, k in zip(group_asset.tolist(), group_keys.tolist())]
+    group_ids = [f"{a}#{(k // max_groups) % 4}{k % max_groups}"
+                 for a, k in zip(group_asset.tolist(), group_keys.tolist())]
     frame = pd.DataFrame({"lot_id": pd.array(group_ids, dtype=str), "asset": pd.array(group_asset, dtype=str),
                           "quantity": group_quantity, "cost_basis": group_basis, "acquired": newest})
     loss = ((group_keys // max_groups) % 4) % 2 == 0

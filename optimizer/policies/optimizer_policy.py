@@ -315,8 +315,9 @@ class OptimizerPolicy(Policy):
             prices = pd.Series(state.prices, index=self._index)
             return group_lots(ledger.lots_frame(), prices, date, self.tax.long_term_days, self.lot_groups)
         lot_id, asset, shares, basis, acquired = ledger.lot_arrays()
-        return group_lot_arrays(lot_id, asset, np.asarray(self._assets, dtype=object), np.asarray(state.prices, dtype=float),
-                                shares, basis, acquired, date, self.tax.long_term_days, self.lot_groups)
+        return group_lot_arrays(lot_id, asset, np.asarray(self._assets, dtype=object),
+                                np.asarray(state.prices, dtype=float), shares, basis, acquired, date,
+                                self.tax.long_term_days, self.lot_groups)
 
     def _inputs(self, date: pd.Timestamp, state: State, risk: RiskModel, groups: LotGroups
                 ) -> tuple[Market, Portfolio]:

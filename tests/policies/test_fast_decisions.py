@@ -18,7 +18,8 @@ import pytest
 
 from optimizer.backtest import BacktestConfig, Simulator
 from optimizer.backtest.ledger import Ledger
-from optimizer.model import Market, Portfolio, TaxRules
+from optimizer.errors import InputError
+from optimizer.model import Market, Portfolio, RiskModel, TaxRules
 from optimizer.policies import OptimizerPolicy
 from optimizer.policies.lot_groups import _slots_per_kind, group_lot_arrays, group_lots
 
@@ -176,8 +177,7 @@ def test_trusted_constructors_check_nothing_so_bad_data_goes_through():
     checking constructor refuses a negative price, the trusted one keeps it."""
     from optimizer.errors import InputError
     names = pd.Index(["A"], dtype=str)
-    risk_model = pytest.importorskip("optimizer.model").RiskModel.from_covariance(
-        pd.DataFrame([[0.04]], index=names, columns=names), 1)
+    risk_model = RiskModel.from_covariance(pd.DataFrame([[0.04]], index=names, columns=names), 1)
     market = dict(date=pd.Timestamp("2021-01-04"), prices=pd.Series([-1.0], index=names),
                   asset_class=pd.Series(["A"], index=names), risk=risk_model,
                   volatility=pd.Series([0.01], index=names), adv_usd=pd.Series([1e9], index=names),
@@ -197,8 +197,6 @@ def test_trusted_constructors_check_nothing_so_bad_data_goes_through():
 def test_risk_model_still_names_the_first_non_finite_loading():
     """The loadings' finiteness is checked on the whole matrix now (100 assets: 44 -> 2.5 ms a
     model); the error still names the first bad row and factor."""
-    from optimizer.errors import InputError
-    from optimizer.model import RiskModel
     keys, factors = ["AAA", "BBB", "CCC"], ["F0", "F1"]
     loadings = pd.DataFrame([[1.0, 0.0], [0.5, np.inf], [np.nan, 1.0]], index=keys, columns=factors)
     with pytest.raises(InputError) as error:
