@@ -208,16 +208,52 @@ def consolidate(day: Path, accounts: set[str] | None = None) -> dict:
         for table, frame in tables.items():
             write_atomic(frame, day / f"{table}.parquet")
         if "orders" in tables:
-            from optimizer.trade_file import ORDER_COLUMNS, orders_csv
+            from optimizer.trade_file import ORDER_COLUMNS
 
             orders = tables["orders"]
             orders = orders.to_pandas() if isinstance(orders, pa.Table) else orders
             if not len(orders.columns):
                 orders = pd.DataFrame(columns=list(ORDER_COLUMNS))
-            write_text(day / "orders.csv", orders_csv(orders))
+            write_text(day / "orders.csv", orders_csv_text(orders))
     except OSError as exc:
         raise OutputError(f"cannot write the final tables under {str(day)!r}: {type(exc).__name__}: {exc}") from None
     return tables
+
+
+#: Characters that make pandas' ``to_csv`` (the csv module, line terminator "\n") quote a field.
+_NEEDS_QUOTES = '[,"\n]'
+
+
+def orders_csv_text(orders: pd.DataFrame) -> str:
+    """:func:`optimizer.trade_file.orders_csv`, the same text, with the rows joined in Arrow
+    (pandas' ``to_csv`` took 1.6 s of the 10,000-account consolidation). Numbers are
+    formatted as there; a text field is quoted as pandas quotes it (a comma, quote or "\n"
+    inside, quotes doubled). Frames Arrow cannot take as text (a non-string
+    value in a text column) are left to ``orders_csv``."""
+    from optimizer.trade_file import ORDER_COLUMNS, _number, orders_csv
+
+    try:
+        columns = []
+        for name in ORDER_COLUMNS:
+            values = orders[name]
+            if name in ("shares", "price"):
+                values = [_number(v) for v in values]
+            elif name == "notional":
+                values = [f"{v:.2f}" for v in values]
+            else:
+                values = values.to_numpy(dtype=object)
+            text = pc.fill_null(pa.array(values, type=pa.string(), from_pandas=True), "")
+            if pc.any(pc.match_substring_regex(text, _NEEDS_QUOTES)).as_py():
+                quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+                text = pc.if_else(pc.match_substring_regex(text, _NEEDS_QUOTES), quoted, text)
+            columns.append(text)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return orders_csv(orders)
+    header = ",".join(ORDER_COLUMNS) + "\n"
+    if not len(orders):
+        return header
+    lines = pc.binary_join_element_wise(*columns, ",").to_pylist()
+    return header + "\n".join(lines) + "\n"
 
 
 def _latest_rows(day: Path, table: str, winner: dict[str, str]):
@@ -243,9 +279,9 @@ def _latest_rows(day: Path, table: str, winner: dict[str, str]):
         joined = pa.concat_tables(non_empty, promote_options="default")
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return _latest_rows_pandas(files, winner)
-    if joined.num_rows:
-        ids = joined.column("account_id").to_numpy(zero_copy_only=False).astype(str)
-        if len(ids) > 1 and (ids[1:] < ids[:-1]).any():  # parts come in account order
+    if joined.num_rows > 1:
+        ids = joined.column("account_id")
+        if pc.any(pc.less(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py():  # parts come in account order
             joined = joined.take(pc.sort_indices(joined, [("account_id", "ascending")]))
     return joined.combine_chunks()
 

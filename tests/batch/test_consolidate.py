@@ -58,3 +58,32 @@ def test_parts_whose_columns_changed_type_fall_back_to_pandas(tmp_path):
     got = _latest_rows(tmp_path, "trades", {"A": "r1-000000", "B": "r2-000000"})
     assert isinstance(got, pd.DataFrame)
     assert list(got["account_id"]) == ["A", "B"]
+
+
+def test_orders_csv_text_equals_the_library_csv():
+    """Oracle: ``trade_file.orders_csv`` (pandas ``to_csv``), on fields that need quoting, nulls and none."""
+    import numpy as np
+
+    from optimizer.batch.output import orders_csv_text
+    from optimizer.trade_file import ORDER_COLUMNS, orders_csv
+
+    rng = np.random.default_rng(3)
+    n = 40
+    frame = pd.DataFrame({
+        "account_id": [f"ACC{i:03d}" for i in range(n)], "date": ["2024-06-28"] * n,
+        "asset": [f"A{i}" for i in range(n)], "side": rng.choice(["buy", "sell"], n),
+        "shares": [round(v, int(d)) for v, d in zip(rng.uniform(0, 1e4, n), rng.integers(0, 7, n))],
+        "price": rng.uniform(1, 500, n),
+        "notional": rng.uniform(0, 1e6, n), "currency": ["USD"] * n, "lot_ids": [""] * n,
+        "lot_shares": [""] * n, "reason": ["rebalance"] * n}, columns=list(ORDER_COLUMNS))
+    frame.loc[1, "asset"] = 'say "hi"'
+    frame.loc[2, "lot_ids"] = "L1;L2,x"
+    frame.loc[3, "reason"] = None
+    frame.loc[4, "currency"] = "line\nbreak"
+    frame.loc[5, "lot_shares"] = " leading space"
+    frame.loc[6, "reason"] = "cr\rhere"
+    frame.loc[7, "shares"] = 137.0
+    assert orders_csv_text(frame) == orders_csv(frame)
+    assert orders_csv_text(frame.iloc[:0]) == orders_csv(frame.iloc[:0])
+    plain = frame.iloc[10:]
+    assert orders_csv_text(plain) == orders_csv(plain)
