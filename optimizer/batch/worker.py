@@ -42,6 +42,7 @@ import pickle
 import shutil
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -257,12 +258,10 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
     _event(options.topic, "start", chunk.number)
     builder = _builder(token, blob)
     fast = _fast_prepare(token, builder, chunk)
-    by_account = {name: {a: g for a, g in frame.groupby("account_id", sort=False)}
-                  for name, frame in chunk.tables.items()}
-    empty = {name: frame.iloc[:0] for name, frame in chunk.tables.items()}
+    positions = {name: frame.groupby("account_id", sort=False).indices for name, frame in chunk.tables.items()}
 
-    def rows_of(account_id: str) -> dict[str, pd.DataFrame]:
-        return {name: by_account[name].get(account_id, empty[name]) for name in chunk.tables}
+    def rows_of(account_id: str) -> "_AccountRows":
+        return _AccountRows(chunk.tables, positions, account_id)
 
     records = chunk.accounts.to_dict("records")
     shas = unit_shas(f"{token}:{options.fingerprint()}", records, RowHashes(chunk.tables))
@@ -414,6 +413,28 @@ def _solve_account(builder: CaseBuilder, account: dict, rows: dict[str, pd.DataF
     row["build_seconds"] = build_seconds
     row["seconds"] = time.perf_counter() - started - build_seconds
     return [produced]
+
+
+class _AccountRows(Mapping):
+    """One account's rows of each per-account table of a chunk, each made on first read
+    (a plain account on the fast path never needs them as frames)."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame], positions: dict[str, dict], account_id: str):
+        self._tables, self._positions, self._account = tables, positions, account_id
+        self._made: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self._made:
+            frame = self._tables[name]
+            rows = self._positions[name].get(self._account)
+            self._made[name] = frame.iloc[:0] if rows is None else frame.take(rows)
+        return self._made[name]
+
+    def __iter__(self):
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
 
 
 class _Columns(dict):
