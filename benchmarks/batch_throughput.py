@@ -24,6 +24,15 @@ Definitions (one row per worker count in ``benchmarks/results/batch_throughput.c
   ``commit``: the checkout measured (worker processes import the code when each run starts).
 * ``load_1m_before``: the 1-minute load average when the run began; the machine has two
   cores shared with other work, so a load above ~0.5 means the numbers are pessimistic.
+
+The batch's wash-sale search (``optimizer.batch.worker.BATCH_CONFLICT_SEARCH``) skips the
+library's two-pass certificate solve and keeps the local search's own budget. Measured on
+this benchmark's 10,000 accounts (seed 0) against the library's search, in one process:
+9,997 accounts take the same decisions (objectives within 1e-13 bp of NAV); 3 accounts,
+where the two-pass method would have been run to the end, change: one 0.039 bp of NAV
+worse, one 0.016 bp better, one equal (mean +2e-6 bp). It saves 0.70 solves per account
+(3.91 -> 3.21). ``ConflictSearch(closest_call=False)`` would save 0.74 more but gives up
+0.004 bp on average (0.28 bp at most, 245 of 2,000 accounts worse): not used.
 """
 
 from __future__ import annotations
@@ -99,6 +108,7 @@ def run(accounts: int, assets: int, lots: int, workers: list[int], seed: int, ch
                                 cwd=Path(__file__).parent, check=False).stdout.strip()
     except OSError:
         commit = ""
+    commit = commit or os.environ.get("BENCH_COMMIT", "")  # a git archive snapshot has no .git
 
     root = Path(tempfile.mkdtemp(prefix="batch_bench_"))
     try:
