@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer.backtest import BacktestConfig, Simulator
+from optimizer.backtest import BacktestConfig, CostModel, Simulator
 from optimizer.backtest.ledger import Ledger
 from optimizer.errors import InputError
 from optimizer.model import Market, Portfolio, RiskModel, TaxRules
@@ -42,9 +42,10 @@ def assert_same_fields(checked, fast) -> None:
     for f in fields(checked):
         a, b = getattr(checked, f.name), getattr(fast, f.name)
         if isinstance(a, pd.DataFrame):
-            pd.testing.assert_frame_equal(a, b, check_exact=True, obj=f.name)
+            pd.testing.assert_frame_equal(a, b, check_exact=True, check_index_type=True, check_column_type=True,
+                                          obj=f.name)
         elif isinstance(a, pd.Series):
-            pd.testing.assert_series_equal(a, b, check_exact=True, obj=f.name)
+            pd.testing.assert_series_equal(a, b, check_exact=True, check_index_type=True, obj=f.name)
         else:
             assert type(a) is type(b) and (a is b or a == b), f.name
 
@@ -78,11 +79,22 @@ class Comparing(OptimizerPolicy):
         return answer
 
 
-def test_trusted_inputs_equal_the_checked_ones_on_every_decision():
+def stressed_costs(prices: pd.DataFrame) -> CostModel:
+    """Per-asset spreads and ADV, scaled each date by a stress level (the Market's Series then
+    change every decision)."""
+    names = list(prices.columns)
+    level = pd.Series(np.linspace(12.0, 60.0, len(prices)), index=prices.index)
+    return CostModel(half_spread=pd.Series(np.linspace(2e-4, 6e-4, len(names)), index=names), commission=1e-4,
+                     adv_usd=pd.Series(np.linspace(5e6, 5e7, len(names)), index=names), stress=level)
+
+
+@pytest.mark.parametrize("stressed", [False, True])
+def test_trusted_inputs_equal_the_checked_ones_on_every_decision(stressed):
     prices = volatile_prices()
     target = pd.Series(0.95 / prices.shape[1], index=prices.columns)
-    policy = Comparing(target, every="W", lookback=40, n_factors=2, risk_aversion=30.0)
-    Simulator(prices, BacktestConfig(tax=TaxRules())).run(policy)
+    costs = stressed_costs(prices) if stressed else CostModel()
+    policy = Comparing(target, costs=costs, every="W", lookback=40, n_factors=2, risk_aversion=30.0)
+    Simulator(prices, BacktestConfig(tax=TaxRules(), costs=costs)).run(policy)
     assert policy.compared == policy.decisions > 40
     assert policy.saw_losses and policy.saw_buys          # both non-empty and empty books were compared
     assert policy.solves > policy.decisions and policy.saw_sales
