@@ -213,29 +213,38 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     out = Path(out).expanduser().resolve()
-    loaded = load_book(Path(book))
-    context = make_context(loaded, date)
-    token, blob = context.blob()
-    day = output.day_dir(out, date)
-    try:
-        day.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create the output folder {str(day)!r}: {type(exc).__name__}: {exc}") from None
-    run_id = f"{time.time_ns():020d}"
-    options = WorkOptions(whole_shares=whole_shares,
-                          orders=orders if orders is not None else OrderRules(whole_shares=whole_shares),
-                          topic=f"batch-{run_id}")
-    run_key = f"{token}:{options.fingerprint()}"
-    inputs = {"files": dict(loaded.checksums), "context": token, "options": options.fingerprint()}
-    accounts = loaded["accounts"].sort_values("account_id", kind="stable").reset_index(drop=True)
-    state = output.check_inputs(day, inputs, rerun_changed=rerun_changed) if resume else "fresh"
-    phases = {"load": time.perf_counter() - started}
     own_client = client is None
     cluster = None
-    if own_client:  # before touching earlier results: a cluster that cannot start leaves them as they were
+    phases = {}
+    preloads: list = []   # held until the run ends: a released future may be cancelled on its worker
+    if own_client:  # first, so the workers import the engine (~3 s) while the book loads
         mark = time.perf_counter()
         client, cluster = _connect(scheduler, workers, tries=start_tries, processes=processes)
         phases["cluster_start"] = time.perf_counter() - mark
+        preloads = _preload(client)
+    try:
+        mark = time.perf_counter()
+        loaded = load_book(Path(book))
+        context = make_context(loaded, date)
+        token, blob = context.blob()
+        day = output.day_dir(out, date)
+        try:
+            day.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the output folder {str(day)!r}: {type(exc).__name__}: {exc}") from None
+        run_id = f"{time.time_ns():020d}"
+        options = WorkOptions(whole_shares=whole_shares,
+                              orders=orders if orders is not None else OrderRules(whole_shares=whole_shares),
+                              topic=f"batch-{run_id}")
+        run_key = f"{token}:{options.fingerprint()}"
+        inputs = {"files": dict(loaded.checksums), "context": token, "options": options.fingerprint()}
+        accounts = loaded["accounts"].sort_values("account_id", kind="stable").reset_index(drop=True)
+        state = output.check_inputs(day, inputs, rerun_changed=rerun_changed) if resume else "fresh"
+        phases["load"] = time.perf_counter() - mark
+    except BaseException:
+        if own_client:
+            _close(client, cluster)
+        raise
     try:
         output.clean_staging(day, keep_parts=resume)
         if state == "changed":
@@ -268,6 +277,7 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
     except (OSError, TimeoutError) as exc:  # the scheduler went away under a client call
         aborted = BatchRunError(f"lost the Dask scheduler: {type(exc).__name__}: {exc}")
     finally:
+        preloads.clear()
         if own_client:
             _close(client, cluster)
 
@@ -388,6 +398,24 @@ def _connect(scheduler: str | None, workers: int, *, tries: int = START_TRIES, p
                 time.sleep(min(5.0, 0.5 * 2 ** attempt))
     where = f"the Dask scheduler at {scheduler}" if scheduler else f"a local Dask cluster of {workers} worker(s)"
     raise BatchRunError(f"could not start or reach {where} after {tries} tries: " + "; ".join(errors))
+
+
+def _preload(client) -> list:
+    """Start importing the engine on every worker now (cvxpy, the solvers, pandas: ~3 s per fresh
+    worker process), so it overlaps the runner's loading of the book. Returns the futures
+    (fire and forget: a failure here shows again, properly reported, on the first chunk)."""
+    try:
+        return [client.submit(_import_engine, key=f"preload-{uuid.uuid4().hex}", workers=[address], pure=False,
+                              allow_other_workers=True)
+                for address in client.nthreads()]
+    except Exception:  # noqa: BLE001 - an optimisation only
+        return []
+
+
+def _import_engine() -> bool:
+    import optimizer.batch.worker  # noqa: F401 - the import is the point
+
+    return True
 
 
 def _close(client, cluster) -> None:
