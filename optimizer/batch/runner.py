@@ -81,6 +81,8 @@ from optimizer.trade_file import OrderRules
 #: chunk costs a task round trip and a part of five fsynced Parquet files, so fewer, larger chunks
 #: (10,000 accounts: 40 chunks, 20 per worker) keep that under ~2% without a long tail at the end.
 MAX_CHUNK = 250
+#: The smallest chunk the default sizing makes at the end of a run (:func:`_chunk_limits`).
+MIN_TAIL_CHUNK = 20
 #: Extra tries of a lone account whose task failed (beyond Dask's own retries).
 SINGLE_RETRIES = 1
 #: A local cluster serves nothing beyond this machine: no dashboard, and the HTTP endpoints Dask
@@ -265,7 +267,7 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
     try:
         threads = max(1, sum(client.nthreads().values()))
         size = chunk_size or max(1, min(MAX_CHUNK, math.ceil(len(todo) / (threads * 4)) if len(todo) else 1))
-        chunks = _chunks(todo, loaded, size)
+        chunks = _chunks(todo, loaded, size, taper=None if chunk_size else threads)
         mark = time.perf_counter()
         stats = _schedule(client, chunks, token=token, blob=blob, day=day, run_id=run_id,
                           timeout_s=timeout_s, grace_s=grace_s, fault=fault, progress=progress,
@@ -429,8 +431,19 @@ def _close(client, cluster) -> None:
             pass
 
 
-def _chunks(todo: pd.DataFrame, book, size: int) -> list[Chunk]:
-    """Slices of about ``size`` accounts with their rows of every per-account table of ``book``.
+def _chunk_limits(total: int, size: int, taper: int | None) -> "Callable[[int], int]":
+    """The size limit of the next chunk given the accounts still to slice: ``size``, or with
+    ``taper`` (worker threads) shrinking towards the end, to a quarter of what is left per
+    thread and at least :data:`MIN_TAIL_CHUNK`, so the threads finish close together
+    (the last chunks are small) without many more chunks."""
+    if not taper:
+        return lambda remaining: size
+    return lambda remaining: max(min(size, MIN_TAIL_CHUNK), min(size, math.ceil(remaining / (2 * taper))))
+
+
+def _chunks(todo: pd.DataFrame, book, size: int, taper: int | None = None) -> list[Chunk]:
+    """Slices of about ``size`` accounts with their rows of every per-account table of ``book``
+    (smaller towards the end with ``taper`` worker threads, :func:`_chunk_limits`).
 
     A household's accounts always land in one chunk (:func:`~optimizer.batch.households.units`);
     a household larger than ``size`` makes a chunk of its own.
@@ -440,9 +453,14 @@ def _chunks(todo: pd.DataFrame, book, size: int) -> list[Chunk]:
     empty = np.zeros(0, dtype=int)
     batches: list[list[int]] = []
     current: list[int] = []
+    limit = _chunk_limits(len(todo), size, taper)
+    remaining = len(todo)
+    allowed = limit(remaining)
     for unit in units(todo):
-        if current and len(current) + len(unit) > size:
+        if current and len(current) + len(unit) > allowed:
             batches.append(current)
+            remaining -= len(current)
+            allowed = limit(remaining)
             current = []
         current += unit
     if current:
