@@ -84,6 +84,10 @@ def test_orders_csv_text_equals_the_library_csv():
     frame.loc[6, "reason"] = "cr\rhere"
     frame.loc[7, "shares"] = 137.0
     assert orders_csv_text(frame) == orders_csv(frame)
+    assert orders_csv_text(pa.Table.from_pandas(frame, preserve_index=False)) == orders_csv(frame)   # from Arrow
     assert orders_csv_text(frame.iloc[:0]) == orders_csv(frame.iloc[:0])
+    assert orders_csv_text(pa.Table.from_pandas(frame.iloc[:0], preserve_index=False)) == orders_csv(frame.iloc[:0])
+    nulls = frame.assign(lot_ids=None)       # an all-null text column (Arrow type null)
+    assert orders_csv_text(pa.Table.from_pandas(nulls, preserve_index=False)) == orders_csv(nulls)
     plain = frame.iloc[10:]
     assert orders_csv_text(plain) == orders_csv(plain)
