@@ -73,9 +73,10 @@ from optimizer.batch.accounts import ACCOUNT_TABLES, make_context
 from optimizer.batch.errors import BatchRunError, OutputError
 from optimizer.batch.store import load_book
 from optimizer.batch.households import units
-from optimizer.batch.worker import (Chunk, RowHashes, WorkOptions, diagnostics_frame, solve_chunk, unit_shas,
-                                   write_part)
+from optimizer.batch.worker import (BATCH_CONFLICT_SEARCH, Chunk, RowHashes, WorkOptions, diagnostics_frame,
+                                    solve_chunk, unit_shas, write_part)
 from optimizer.trade_file import OrderRules
+from optimizer.wash_sale import ConflictSearch
 
 #: Most accounts in one chunk. A chunk of 250 accounts of 50 assets takes ~2 s on the fast path; each
 #: chunk costs a task round trip and a part of five fsynced Parquet files, so fewer, larger chunks
@@ -146,7 +147,8 @@ class BatchSummary:
 
 def run_batch(book: Path, date: str, out: Path, *, scheduler: str | None = None, resume: bool = False,
               workers: int = 2, timeout_s: float = 60.0, progress: bool = True, rerun_changed: bool = False,
-              whole_shares: bool = True, orders: OrderRules | None = None) -> BatchSummary:
+              whole_shares: bool = True, orders: OrderRules | None = None,
+              conflict_search: ConflictSearch | None = None) -> BatchSummary:
     """Rebalance every account of ``book`` on ``date`` and write the results under ``out``.
 
     Parameters
@@ -182,6 +184,11 @@ def run_batch(book: Path, date: str, out: Path, *, scheduler: str | None = None,
         Solve in whole shares and contracts (default) or fractional shares.
     orders:
         Dust and rounding rules of the executable orders (:class:`~optimizer.trade_file.OrderRules`).
+    conflict_search:
+        How far the wash-sale settling searches (:class:`~optimizer.wash_sale.ConflictSearch`);
+        default :data:`~optimizer.batch.worker.BATCH_CONFLICT_SEARCH` (the library's search
+        without the two-pass certificate solve); ``optimizer.wash_sale.LIBRARY_SEARCH`` gives
+        the library's answers exactly.
 
     Raises
     ------
@@ -194,7 +201,8 @@ def run_batch(book: Path, date: str, out: Path, *, scheduler: str | None = None,
         ``"aborted"``.
     """
     return execute(book, date, out, scheduler=scheduler, resume=resume, workers=workers, timeout_s=timeout_s,
-                   progress=progress, rerun_changed=rerun_changed, whole_shares=whole_shares, orders=orders)
+                   progress=progress, rerun_changed=rerun_changed, whole_shares=whole_shares, orders=orders,
+                   conflict_search=conflict_search)
 
 
 def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, resume: bool = False,
@@ -202,6 +210,7 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
             grace_s: float = 30.0, fault: Callable[[str], None] | None = None,
             client=None, rerun_changed: bool = False, whole_shares: bool = True,
             orders: OrderRules | None = None, start_tries: int = START_TRIES,
+            conflict_search: ConflictSearch | None = None,
             processes: bool = True) -> BatchSummary:
     """:func:`run_batch` with the knobs tests and benchmarks need.
 
@@ -237,7 +246,8 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
         run_id = f"{time.time_ns():020d}"
         options = WorkOptions(whole_shares=whole_shares,
                               orders=orders if orders is not None else OrderRules(whole_shares=whole_shares),
-                              topic=f"batch-{run_id}")
+                              topic=f"batch-{run_id}",
+                              conflict_search=conflict_search or BATCH_CONFLICT_SEARCH)
         run_key = f"{token}:{options.fingerprint()}"
         inputs = {"files": dict(loaded.checksums), "context": token, "options": options.fingerprint()}
         accounts = loaded["accounts"].sort_values("account_id", kind="stable").reset_index(drop=True)

@@ -552,5 +552,5 @@ def write_part(parts_dir: Path, name: str, frames: dict[str, pd.DataFrame],
     return final
 
 
-__all__ = ["Chunk", "OUTPUT_TABLES", "WorkOptions", "diagnostics_frame", "program_builds", "solve_chunk",
+__all__ = ["BATCH_CONFLICT_SEARCH", "Chunk", "OUTPUT_TABLES", "WorkOptions", "diagnostics_frame", "program_builds", "solve_chunk",
            "write_part"]
