@@ -59,6 +59,7 @@ import sys
 import time
 import uuid
 from collections import deque
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -288,6 +289,11 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
         aborted = exc
     except (OSError, TimeoutError) as exc:  # the scheduler went away under a client call
         aborted = BatchRunError(f"lost the Dask scheduler: {type(exc).__name__}: {exc}")
+    except CancelledError as exc:  # a future read just as Dask cancelled it for the lost scheduler
+        if "scheduler" not in str(exc) and "connection" not in str(exc):
+            raise
+        aborted = BatchRunError(f"lost the Dask scheduler ({str(exc).splitlines()[-1][:200]}); finished "
+                                "accounts are kept for --resume")
     finally:
         preloads.clear()
         if own_client:
@@ -303,6 +309,8 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
         raise
     phases["consolidate"] = time.perf_counter() - mark
     diag = tables["diagnostics"]
+    if not len(diag):  # nothing finished (e.g. the scheduler was lost first): the columns, no rows
+        diag = diagnostics_frame([])
     ok = diag["status"] == "ok"
     failed = diag[~ok]
     this_run = diag["run_id"] == run_id
