@@ -38,7 +38,7 @@ import scipy.sparse as sp
 
 from optimizer.errors import SolveAttempt
 from optimizer.problem_data import ProblemData
-from optimizer.program import Program, verify
+from optimizer.program import DPP_MAX_TRADE_VARIABLES, Program, verify
 from optimizer.solvers import ITERATION_OPTION, SOLVER_OPTIONS, ChainOutcome, available, caps, chain_state, default_chain
 from optimizer.terms.base import Trade
 from optimizer.terms.limits import TradeLimits
@@ -127,8 +127,12 @@ class DirectProgram:
         self.direct = True
 
     def _ready(self, data: ProblemData) -> bool:
-        """Compile on the first PIQP-led solve (a shape whose chains start elsewhere, e.g. a
-        large one, never pays for the PIQP canonical form); False if that failed."""
+        """Compile on the first PIQP-led solve (a shape whose chains start elsewhere never pays
+        for the PIQP canonical form); False if that failed, and always above
+        :data:`~optimizer.program.DPP_MAX_TRADE_VARIABLES` (the canonical form is read through
+        DPP, which does not fit in memory there: the program compiles afresh per solve)."""
+        if self.shape.n_assets + self.shape.n_lots > DPP_MAX_TRADE_VARIABLES:
+            return False
         if not self._compiled:
             self._compiled = True
             try:

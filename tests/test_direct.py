@@ -93,3 +93,14 @@ def test_a_chain_not_led_by_piqp_goes_to_the_program():
     direct = DirectProgram(Program(data.shape))
     _, outcome = direct.solve(data)
     assert outcome.solver == "CLARABEL" and direct.fallbacks == 1
+
+
+def test_a_shape_above_the_dpp_limit_goes_to_the_program(monkeypatch):
+    """Above DPP_MAX_TRADE_VARIABLES the canonical form is never read through DPP (it would not
+    fit in memory at 10,000 assets): the program solves afresh, PIQP-led or not."""
+    data = prepare_case(synthetic_case(8, 2, 2, seed=1, settings=Settings(wash_sale=False, solvers=("PIQP",))))
+    monkeypatch.setattr(direct_module, "DPP_MAX_TRADE_VARIABLES", data.shape.n_assets + data.shape.n_lots - 1)
+    direct = DirectProgram(Program(data.shape))
+    _, outcome = direct.solve(data)
+    assert outcome.solver == "PIQP" and direct.fallbacks == 1 and direct.direct_solves == 0
+    assert not direct._compiled
