@@ -12,6 +12,12 @@ hold the attempts' total time (``wall_ms``; ``solver_ms`` the solvers' own), the
 (``status``) and, in ``compile_ms``, how many compilations the round caused (0 expected).
 
     python benchmarks/solver_chain.py [--sizes 20 100 150 200 300 500 1000 2000] [--repeats 24]
+    python benchmarks/solver_chain.py --sizes 10000 --repeats 8 --solvers PIQP CLARABEL --append
+
+Above :data:`~optimizer.program.DPP_MAX_TRADE_VARIABLES` trade variables the program is
+compiled afresh per solve without DPP, as ``Program.solve`` does there (``compile_ms`` of a
+solver's rows is then its first compilation, and the chain rows count every solve's
+compilation). ``--append`` adds the sizes run to the CSV's other sizes.
 
 Writes ``benchmarks/results/solver_chain.csv`` (one row per solve) and prints, per size and
 solver, the median / worst iterations and milliseconds; ``solvers.py`` documents the
@@ -35,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from optimizer import Settings  # noqa: E402
 from optimizer.problem_data import prepare  # noqa: E402
-from optimizer.program import Program  # noqa: E402
+from optimizer.program import DPP_MAX_TRADE_VARIABLES, Program  # noqa: E402
 from optimizer.program import verify  # noqa: E402
 from optimizer.solvers import SOLVER_OPTIONS, available, chain_state, compile_solvers, solve_chain  # noqa: E402
 from optimizer.terms.base import Trade  # noqa: E402
@@ -55,13 +61,18 @@ def books(n_assets: int, repeats: int):
         yield seed, prepare(case.portfolio, case.targets, case.market, case.settings, **case.options())
 
 
+def fresh(n_assets: int) -> bool:
+    """Whether a book of this size is compiled afresh per solve (no DPP), as the engine does."""
+    return n_assets * (1 + LOTS) > DPP_MAX_TRADE_VARIABLES
+
+
 def reference(n_assets: int, repeats: int) -> dict[int, float]:
     """Objective (bps of NAV) per seed from Clarabel at tight tolerances."""
     out, program = {}, None
     for seed, data in books(n_assets, repeats):
         program = program or Program(data.shape)
         program.update(data)
-        program.problem.solve(solver="CLARABEL", **TIGHT_CLARABEL)
+        program.problem.solve(solver="CLARABEL", ignore_dpp=fresh(n_assets), **TIGHT_CLARABEL)
         out[seed] = program.objective_value(data, Trade.from_variables(program.variables))
     return out
 
@@ -80,14 +91,15 @@ def measure(n_assets: int, solver: str, repeats: int, best: dict[int, float]) ->
             program = Program(data.shape)
             program.update(data)
             started = time.perf_counter()
-            program.problem.get_problem_data(solver)
+            program.problem.get_problem_data(solver, ignore_dpp=fresh(n_assets))
             compile_ms = (time.perf_counter() - started) * 1e3
         program.update(data)
         started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
             try:
-                program.problem.solve(solver=solver, warm_start=solver != "OSQP", **options)
+                program.problem.solve(solver=solver, warm_start=solver != "OSQP", ignore_dpp=fresh(n_assets),
+                                      **options)
                 status = program.problem.status
             except cp.error.SolverError:
                 status = "error"
@@ -111,11 +123,13 @@ def measure_chain(n_assets: int, chain: tuple[str, ...], repeats: int, best: dic
         if program is None:
             program = Program(data.shape)
             program.update(data)
-            compile_solvers(program.problem, chain)
+            if not fresh(n_assets):
+                compile_solvers(program.problem, chain)
         program.update(data)
         before = chain_state(program.problem).compilations
         outcome = solve_chain(program.problem, chain,
-                              lambda: verify(data, Trade.from_variables(program.variables), extra_terms=program.terms))
+                              lambda: verify(data, Trade.from_variables(program.variables), extra_terms=program.terms),
+                              ignore_dpp=fresh(n_assets), n_variables=n_assets * (1 + LOTS))
         objective = program.objective_value(data, Trade.from_variables(program.variables))
         rows.append({"n_assets": n_assets, "solver": "chain:" + ">".join(chain), "seed": seed,
                      "status": "+".join(f"{a.solver}:{a.status}" for a in outcome.attempts),
@@ -131,8 +145,8 @@ def summary(rows: list[dict]) -> None:
     import pandas as pd
 
     frame = pd.DataFrame(rows)
-    frame["rel_gap"] = pd.to_numeric(frame["rel_gap"], errors="coerce")
-    frame["compile_ms"] = pd.to_numeric(frame["compile_ms"], errors="coerce")
+    for column in ("n_assets", "iterations", "solver_ms", "wall_ms", "compile_ms", "rel_gap"):  # text if appended
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame["not_optimal"] = ~frame["status"].isin(["optimal", "PIQP:optimal", "CLARABEL:optimal"])
     table = frame.groupby(["n_assets", "solver"]).agg(
         iters_median=("iterations", "median"), iters_max=("iterations", "max"),
@@ -150,8 +164,11 @@ def main() -> None:
                                                           if s in available()])
     parser.add_argument("--osqp-max-assets", type=int, default=100, help="OSQP takes seconds above this")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--append", action="store_true", help="keep the CSV's rows of other sizes")
     args = parser.parse_args()
     rows: list[dict] = []
+    if args.append and args.out.exists():
+        rows = [r for r in csv.DictReader(args.out.open()) if int(r["n_assets"]) not in args.sizes]
     for n in args.sizes:
         best = reference(n, args.repeats)
         for solver in args.solvers:

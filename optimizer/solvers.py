@@ -13,15 +13,18 @@ iteration counts do not depend on load), with PIQP's options of :data:`SOLVER_OP
     500 (3,000)           18 / 19                        19 / 19                 13.1 / 14.0   54.4 / 106
     1000 (6,000)          20 / 22                        21 / 22                 33 / 83       331 / 616
     2000 (12,000)         21 / 23                        23 / 26                 94 / 106      294 / 392
+    10000 (60,000)*       24 / 25                        29 / 34                 566 / 612     2,053 / 2,252
+
+    (* 8 books, compiled afresh per solve without DPP, as the engine does above
+    :data:`~optimizer.program.DPP_MAX_TRADE_VARIABLES`; ``--sizes 10000 --repeats 8 --append``)
 
 PIQP is 3-4x faster per solve at every measured size and never stalled. (With PIQP's
 default options its count grew to 40 at 500 assets and 108 at 2,000, with 1,000-iteration
 stalls on 1-5 books in 24 from 150 assets: its preconditioner did not scale the cost, and
 its duality-gap test at 1e-9 relative was out of reach on some books. Then a Clarabel-led
 chain was faster above 200 assets.) So problems up to :data:`SMALL_PROBLEM_VARIABLES` (the
-largest measured size, 2,000 assets x 5 lots) try PIQP then Clarabel; larger ones, solved
-without DPP, Clarabel then PIQP unless measured otherwise; OSQP and SCS (10-100x slower
-here) are last resorts.
+largest measured size, 10,000 assets x 5 lots) try PIQP then Clarabel; larger ones, not
+measured, Clarabel then PIQP; OSQP and SCS (10-100x slower here) are last resorts.
 
 Stalls. Every interior-point attempt but the chain's last solver and a rescue runs under
 caps scaled to the problem:
@@ -78,8 +81,8 @@ from optimizer.errors import SolveAttempt, SolverError
 SMALL_PROBLEM_CHAIN: tuple[str, ...] = ("PIQP", "CLARABEL", "OSQP", "SCS")
 LARGE_PROBLEM_CHAIN: tuple[str, ...] = ("CLARABEL", "PIQP", "OSQP", "SCS")
 #: Problems with at most this many trade variables (assets + lot slots) are "small": a chain led
-#: by PIQP is faster than one led by Clarabel at every measured size, up to 2,000 assets x 5 lots.
-SMALL_PROBLEM_VARIABLES = 12_000
+#: by PIQP is faster than one led by Clarabel at every measured size, up to 10,000 assets x 5 lots.
+SMALL_PROBLEM_VARIABLES = 60_000
 
 
 def default_chain(n_variables: int) -> tuple[str, ...]:
