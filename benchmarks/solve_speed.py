@@ -143,11 +143,15 @@ class Ours(Method):
         self.name = "ours" if solvers is None else f"ours_{solvers[0]}"
         self.first_seconds = np.nan
 
+    def case(self, case):
+        """The book as this method solves it (here: with its single solver, if any)."""
+        if self.solvers is None:
+            return case
+        return dataclasses.replace(case, settings=dataclasses.replace(case.settings, solvers=self.solvers))
+
     def warm(self, books: Books) -> None:
         super().warm(books)
-        self.cases = [c if self.solvers is None else
-                      dataclasses.replace(c, settings=dataclasses.replace(c.settings, solvers=self.solvers))
-                      for c in books.cases]
+        self.cases = [self.case(c) for c in books.cases]
         self.rebalancer = Rebalancer()
         started = time.perf_counter()
         try:
@@ -172,13 +176,8 @@ class OursExempt(Ours):
         super().__init__()
         self.name = "ours_exempt"
 
-    def warm(self, books: Books) -> None:
-        Method.warm(self, books)
-        self.cases = [dataclasses.replace(c, tax=TaxRules.none()) for c in books.cases]
-        self.rebalancer = Rebalancer()
-        started = time.perf_counter()
-        self.rebalancer.solve_case(self.cases[0])
-        self.first_seconds = time.perf_counter() - started
+    def case(self, case):
+        return dataclasses.replace(case, tax=TaxRules.none())
 
 
 class OursFresh(Method):
