@@ -161,19 +161,27 @@ def test_mixed_integer_oracle_matches_enumeration(seed):
     assert bound <= value + 1e-6
 
 
-def test_search_without_the_certificate_keeps_the_library_decisions():
-    """``ConflictSearch(certificate=False)`` (the batch's) makes one solve less and, where the
-    two-pass method was not run to the end, takes the library's decisions (oracle: the library
-    run on the same book); it never loses to enumeration by more than the library does."""
-    from optimizer.wash_sale import ConflictSearch, conflict_search
+def library_and(search):
+    """Per small book: its program and data, the library's solution, and the solution under ``search``."""
+    from optimizer.wash_sale import conflict_search
 
-    compared = 0
     for seed in SMALL_BOOK_SEEDS:
         _, data = small_book(seed)
         program = Rebalancer().program(data.shape)
         library = resolve_conflicts(program, data)
-        with conflict_search(ConflictSearch(certificate=False)):
-            skipped = resolve_conflicts(program, data)
+        with conflict_search(search):
+            variant = resolve_conflicts(program, data)
+        yield program, data, library, variant
+
+
+def test_search_without_the_certificate_keeps_the_library_decisions():
+    """``ConflictSearch(certificate=False)`` (the batch's) makes one solve less and, where the
+    two-pass method was not run to the end, takes the library's decisions (oracle: the library
+    run on the same book); it never loses to enumeration by more than the library does."""
+    from optimizer.wash_sale import ConflictSearch
+
+    compared = 0
+    for program, data, library, skipped in library_and(ConflictSearch(certificate=False)):
         again = resolve_conflicts(program, data)          # the block ended: the library's search again
         assert [step for step, _ in again.history] == [step for step, _ in library.history]
         assert all(step != "two-pass" for step, _ in skipped.history)
@@ -189,15 +197,10 @@ def test_search_without_the_certificate_keeps_the_library_decisions():
 def test_search_without_the_closest_call_is_a_prefix_of_the_library_search():
     """``ConflictSearch(closest_call=False)`` stops where the library would try a flip predicted
     not to gain: its solves are the library's first ones (oracle: the library's run)."""
-    from optimizer.wash_sale import ConflictSearch, conflict_search
+    from optimizer.wash_sale import ConflictSearch
 
     shorter = 0
-    for seed in SMALL_BOOK_SEEDS:
-        _, data = small_book(seed)
-        program = Rebalancer().program(data.shape)
-        library = resolve_conflicts(program, data)
-        with conflict_search(ConflictSearch(closest_call=False)):
-            stopped = resolve_conflicts(program, data)
+    for _, _, library, stopped in library_and(ConflictSearch(closest_call=False)):
         steps = [step for step, _ in stopped.history]
         assert steps == [step for step, _ in library.history][:len(steps)]
         assert stopped.objective_bps >= library.objective_bps - 1e-7 * max(1.0, abs(library.objective_bps))
