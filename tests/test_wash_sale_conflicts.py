@@ -10,12 +10,9 @@ mixed-integer formulation agreeing with enumeration.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
+from benchmark_scripts import load_benchmark
 from case_factories import make_case, one_factor_risk, prepare_case
 from optimizer import Rebalancer, Settings, TaxRules
 from optimizer.problem_data import prepare
@@ -141,12 +138,7 @@ def test_two_identical_assets_conflict_as_one_group():
 
 
 def _benchmark():
-    path = Path(__file__).parents[1] / "benchmarks" / "wash_sale_conflicts.py"
-    spec = importlib.util.spec_from_file_location("wash_sale_conflicts_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("wash_sale_conflicts")
 
 
 @pytest.mark.parametrize("seed", [0, 3])

@@ -1,24 +1,18 @@
 """Smoke run of ``benchmarks/policy_comparison.py --quick`` on one data set (about 10 s)."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "policy_comparison.py"
+from benchmark_scripts import load_benchmark
+
 REQUIRED = ["data", "policy", "tracking_error", "turnover", "trading_cost_bps", "tax_bps", "total_cost_bps",
             "after_tax_terminal_usd", "wash_sale_violations", "decision_ms_median"]
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("policy_comparison_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module          # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("policy_comparison")
 
 
 def test_sweep_is_editable_and_named():

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from benchmark_scripts import load_benchmark
+
 from optimizer.execution import expected_cost_and_variance, twap
 from optimizer.policies import Bands, Calendar, Threshold
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "tactical.py"
-
-
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("tactical_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module          # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("tactical")
 
 
 def synthetic_prices(days: int = 320, seed: int = 0) -> pd.DataFrame:

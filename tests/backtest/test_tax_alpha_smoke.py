@@ -1,23 +1,17 @@
 """Smoke run of ``benchmarks/tax_alpha.py --quick`` (10 stocks, one year: about 3 s on a quiet machine)."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "tax_alpha.py"
+from benchmark_scripts import load_benchmark
+
 REQUIRED = ["data", "policy", "years", "tax_alpha_bps_per_year", "tracking_error", "turnover",
             "losses_harvested_usd", "wash_sale_violations", "after_tax_terminal_usd"]
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("tax_alpha_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("tax_alpha")
 
 
 @pytest.mark.slow
