@@ -283,10 +283,7 @@ class Layout:
 
     def market_values(self, series: pd.Series, missing: float) -> np.ndarray:
         """``series`` (aligned with ``market.prices``) in asset order, ``missing`` where unpriced."""
-        priced = self.at_market >= 0
-        values = np.full(len(self.assets), missing)
-        values[priced] = series.to_numpy(dtype=float)[self.at_market[priced]]
-        return values
+        return _in_asset_order(series, self.at_market, missing)
 
 
 class _Labels:
@@ -339,12 +336,17 @@ def _check_lot_dates(portfolio: Portfolio, market: Market) -> None:
         check_lots_dated_by(portfolio.lots, market.date)  # raises, naming the first late lot
 
 
+def _in_asset_order(series: pd.Series, at_market: np.ndarray, missing: float) -> np.ndarray:
+    """``series`` (aligned with ``market.prices``) at the rows ``at_market``, ``missing`` where -1."""
+    priced = at_market >= 0
+    values = np.full(len(at_market), missing)
+    values[priced] = series.to_numpy(dtype=float)[at_market[priced]]
+    return values
+
+
 def _prices(market: Market, at_market: np.ndarray) -> np.ndarray:
     """Price per share in asset order (1.0 where unpriced: value-quoted)."""
-    price = np.ones(len(at_market))
-    priced = at_market >= 0
-    price[priced] = market.prices.to_numpy(dtype=float)[at_market[priced]]
-    return price
+    return _in_asset_order(market.prices, at_market, 1.0)
 
 
 def _align(portfolio: Portfolio, targets: Targets, market: Market, overlays: Sequence[OverlayInstrument],
