@@ -113,16 +113,16 @@ class Rebalancer:
             pooled, outcome = self.runner(pooled_data).solve(pooled_data)
             trade, program = unpool_sells(data, pooled), None
             solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
-        elif data.settings.wash_sale:
-            program = self.program(data.shape)
-            solution = resolve_conflicts(self.runner(data), data)
-            data, trade = solution.data, solution.trade
-            solver, accurate, attempts = solution.solver, solution.accurate, solution.attempts
-            fixes = [decision.describe() for decision in solution.decisions]
         else:
-            program = self.program(data.shape)
-            trade, outcome = self.runner(data).solve(data)
-            solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
+            runner, program = self.runner(data), self.program(data.shape)
+            if data.settings.wash_sale:
+                solution = resolve_conflicts(runner, data)
+                data, trade = solution.data, solution.trade
+                solver, accurate, attempts = solution.solver, solution.accurate, solution.attempts
+                fixes = [decision.describe() for decision in solution.decisions]
+            else:
+                trade, outcome = runner.solve(data)
+                solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
         if whole_units:
             trade = round_to_whole_units(data, trade)
         result = build_result(data, trade, solver=solver, accurate=accurate, attempts=attempts,
