@@ -74,7 +74,6 @@ from functools import lru_cache
 from typing import Callable
 
 import cvxpy as cp
-import numpy as np
 
 from optimizer.errors import SolveAttempt, SolverError
 
