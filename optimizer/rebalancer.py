@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Sequence
 
 
@@ -19,7 +20,7 @@ from optimizer.program import Program, TermFactory
 from optimizer.result import RebalanceResult, build_result
 from optimizer.rounding import round_to_whole_units
 from optimizer.terms.base import Trade
-from optimizer.wash_sale import resolve_conflicts
+from optimizer.wash_sale import WashGroups, resolve_conflicts
 
 
 class Rebalancer:
@@ -105,6 +106,21 @@ class Rebalancer:
                     ) -> tuple[RebalanceResult, ProblemData, Trade]:
         """:meth:`solve`, also returning the data the final trade was solved on (the wash-sale
         settling tightens bounds) and that trade (rounded with ``whole_units``)."""
+        solved = self.solve_trade(data, whole_units=whole_units)
+        result = build_result(solved.data, solved.trade, solver=solved.solver, accurate=solved.accurate,
+                              attempts=solved.attempts, solve_seconds=time.perf_counter() - solved.started,
+                              wash_sale_fixes=solved.wash_sale_fixes, whole_units=whole_units,
+                              program=solved.program)
+        return result, solved.data, solved.trade
+
+    def solve_trade(self, data: ProblemData, *, whole_units: bool = False) -> "SolvedTrade":
+        """:meth:`solve_parts` without laying out the result (for callers that read the trade
+        alone, e.g. a backtest's policy). Same solves, same answer.
+
+        With the wash-sale rule, a relaxed answer without a same-date conflict is
+        :func:`~optimizer.wash_sale.resolve_conflicts`' own answer (its first step); it is
+        taken as such, without pricing the objective of a search that does not start.
+        """
         started = time.perf_counter()
         if not self.terms and lots_interchangeable(data):
             # a tax-exempt account: one pooled sale per asset, handed back to the lots after
@@ -115,20 +131,47 @@ class Rebalancer:
             solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
         else:
             runner, program = self.runner(data), self.program(data.shape)
-            if data.settings.wash_sale:
-                solution = resolve_conflicts(runner, data)
+            trade, outcome = runner.solve(data)
+            solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
+            if data.settings.wash_sale and len(WashGroups(data).conflicts(trade)):
+                solution = resolve_conflicts(_Answered(runner, data, trade, outcome), data)
                 data, trade = solution.data, solution.trade
                 solver, accurate, attempts = solution.solver, solution.accurate, solution.attempts
                 fixes = [decision.describe() for decision in solution.decisions]
-            else:
-                trade, outcome = runner.solve(data)
-                solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
         if whole_units:
             trade = round_to_whole_units(data, trade)
-        result = build_result(data, trade, solver=solver, accurate=accurate, attempts=attempts,
-                              solve_seconds=time.perf_counter() - started, wash_sale_fixes=fixes,
-                              whole_units=whole_units, program=program)
-        return result, data, trade
+        return SolvedTrade(data, trade, solver, accurate, attempts, fixes, program, started)
+
+
+@dataclass(frozen=True)
+class SolvedTrade:
+    """What :meth:`Rebalancer.solve_trade` decided: the data the trade was solved on, the trade
+    (NAV fractions), who solved it, whether accurately, every attempt, the wash-sale fixes,
+    the program (None when pooled) and when the solve started (``time.perf_counter``)."""
+
+    data: ProblemData
+    trade: Trade
+    solver: str | None
+    accurate: bool
+    attempts: list
+    wash_sale_fixes: list[str]
+    program: Program | None
+    started: float
+
+
+class _Answered:
+    """A runner whose first solve of ``data`` is already made: hands that answer to
+    :func:`~optimizer.wash_sale.resolve_conflicts` (its relaxed step), then solves as ``runner``."""
+
+    def __init__(self, runner, data: ProblemData, trade: Trade, outcome):
+        self._runner, self._first = runner, (data, trade, outcome)
+        self.terms, self.extra_terms, self.shape = runner.terms, runner.extra_terms, runner.shape
+
+    def solve(self, data: ProblemData, chain=None):
+        first, self._first = self._first, None
+        if first is not None and data is first[0] and chain is None:
+            return first[1], first[2]
+        return self._runner.solve(data, chain)
 
 
 def rebalance(

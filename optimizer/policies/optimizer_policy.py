@@ -59,8 +59,8 @@ from optimizer.policies.amortization import DECISION_YEARS, amortize_costs, rela
 from optimizer.policies.base import Orders, Policy, Schedule, State, period_key
 from optimizer.policies.lot_groups import LotGroups, group_lot_arrays, group_lots, relieve
 from optimizer.problem_data import ProblemData, prepare
-from optimizer.rebalancer import Rebalancer
-from optimizer.result import MIN_REPORTED_TRADE_USD, RebalanceResult
+from optimizer.rebalancer import Rebalancer, SolvedTrade
+from optimizer.result import MIN_REPORTED_TRADE_USD
 from optimizer.terms.base import Trade
 
 #: Rounds of "freeze the assets whose trade is too small, re-solve" per decision.
@@ -295,7 +295,7 @@ class OptimizerPolicy(Policy):
         decision_years = max(DECISION_YEARS[self.schedule.frequency], 1.0 / state.periods_per_year)
         data = amortize_costs(data, self._target, self._relative_var, decision_years)
         answer = self._solve_without_small_trades(data)
-        if not answer.result.accurate:
+        if not answer.solved.accurate:
             self.inaccurate += 1
         trade = answer.trade_usd_of(self._assets)
         if not np.any(trade):
@@ -412,10 +412,11 @@ class OptimizerPolicy(Policy):
         return replace(data, lot_tax_cost=np.where(small, 0.0, data.lot_tax_cost))
 
     def _solve(self, data: ProblemData) -> "_Answer":
-        result, solved, trade = self.rebalancer.solve_parts(data, whole_units=self.whole_shares)
-        self._solver_clock += sum(a.solver_seconds or a.seconds for a in result.attempts)
-        # the trades table's ``trade_usd`` column, without laying out the table
-        return _Answer(result, solved.shape.assets, trade.net(solved) * solved.nav_usd, _group_sales(solved, trade))
+        solved = self.rebalancer.solve_trade(data, whole_units=self.whole_shares)
+        self._solver_clock += sum(a.solver_seconds or a.seconds for a in solved.attempts)
+        # the trades table's ``trade_usd`` column and the lot sales, without laying out the result
+        return _Answer(solved, solved.data.shape.assets, solved.trade.net(solved.data) * solved.data.nav_usd,
+                       _group_sales(solved.data, solved.trade))
 
     def state_dict(self) -> dict:
         return {"schedule": self.schedule.last, "risk_key": self._risk_key, "risk": self._risk,
@@ -455,12 +456,12 @@ def _checked_substitutes(substitutes: dict[str, list[str]] | None, tax: TaxRules
 
 @dataclass(frozen=True)
 class _Answer:
-    """One solve's result, its trade per asset (dollars, ``+`` buy, in ``assets`` order) and
-    its lot (group) sales ``(asset, group id, shares)``, read off the solution so the
-    result's tables are never laid out; :meth:`without_small` zeroes small trades and drops
-    their assets' lot sales."""
+    """One solve (:class:`optimizer.rebalancer.SolvedTrade`), its trade per asset (dollars,
+    ``+`` buy, in ``assets`` order) and its lot (group) sales ``(asset, group id, shares)``,
+    read off the solution so no result is laid out; :meth:`without_small` zeroes small
+    trades and drops their assets' lot sales."""
 
-    result: RebalanceResult
+    solved: SolvedTrade
     assets: tuple[str, ...]
     trade_usd: np.ndarray
     lot_sales: list[tuple[str, str, float]]
@@ -469,7 +470,7 @@ class _Answer:
         """Trades below ``smallest_usd`` zeroed: solver noise, or what the re-solve rounds left."""
         small = np.abs(self.trade_usd) < smallest_usd
         dropped = {a for a, s in zip(self.assets, small) if s}
-        return _Answer(self.result, self.assets, np.where(small, 0.0, self.trade_usd),
+        return _Answer(self.solved, self.assets, np.where(small, 0.0, self.trade_usd),
                        [sale for sale in self.lot_sales if sale[0] not in dropped])
 
     def trade_usd_of(self, assets: tuple[str, ...]) -> np.ndarray:

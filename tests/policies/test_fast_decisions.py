@@ -22,6 +22,7 @@ from optimizer.errors import InputError
 from optimizer.model import Market, Portfolio, RiskModel, TaxRules
 from optimizer.policies import OptimizerPolicy
 from optimizer.policies.lot_groups import _slots_per_kind, group_lot_arrays, group_lots
+from optimizer.result import build_result
 
 
 def volatile_prices(n_assets: int = 5, days: int = 320, seed: int = 11) -> pd.DataFrame:
@@ -70,7 +71,11 @@ class Comparing(OptimizerPolicy):
     def _solve(self, data):
         """The answer read off the solution equals the result's tables."""
         answer = super()._solve(data)
-        trades, sales = answer.result.trades, answer.result.lot_sales
+        solved = answer.solved
+        result = build_result(solved.data, solved.trade, solver=solved.solver, accurate=solved.accurate,
+                              attempts=solved.attempts, solve_seconds=0.0, wash_sale_fixes=solved.wash_sale_fixes,
+                              whole_units=self.whole_shares, program=solved.program)
+        trades, sales = result.trades, result.lot_sales
         assert np.array_equal(answer.trade_usd, trades["trade_usd"].reindex(list(answer.assets)).to_numpy())
         assert answer.lot_sales == [(str(a), str(g), float(q)) for g, a, q in
                                     zip(sales.index, sales["asset"], sales["shares"])]
