@@ -65,9 +65,9 @@ class _AffineMap:
         self.with_offset = with_offset
         self.rows = shape[0]
 
-    def part(self, rows: slice, negate: bool = False) -> tuple["_Layout", np.ndarray | None]:
-        """Layout of rows ``rows`` of the matrix (variables' columns) and, with an offset,
-        the value positions of those rows' constant column."""
+    def part(self, rows: slice | np.ndarray, negate: bool = False) -> tuple["_Layout", np.ndarray | None]:
+        """Layout of rows ``rows`` (a slice or row numbers) of the matrix (variables' columns)
+        and, with an offset, the value positions of those rows' constant column."""
         block = self.index[rows, : self.n_var].tocsc()
         block.sort_indices()
         layout = _Layout(block.data.astype(np.int64) - 1, block.indices.copy(), block.indptr.copy(), block.shape,
@@ -94,6 +94,48 @@ class _Layout:
     def data(self, values: np.ndarray) -> np.ndarray:
         """The CSC data array of the matrix for the stored ``values``."""
         return self.sign * values[self.positions]
+
+
+@dataclasses.dataclass(frozen=True)
+class _RowBounds:
+    """Inequality rows on one variable with a constant coefficient, ``g x_j <= h``, solved as
+    PIQP box bounds (``x_j <= h / g`` for ``g > 0``, ``x_j >= h / g`` for ``g < 0``).
+
+    cvxpy states ``buy <= buy_max``, ``sell <= lot_sell_max`` and (one asset per key) the
+    bands as rows of ``G``; PIQP handles box bounds without a row, a slack and a dual in its
+    KKT system, which makes each iteration cheaper. ``h_at`` are the value positions of the
+    rows' right-hand sides (see :class:`_AffineMap`).
+    """
+
+    column: np.ndarray
+    coefficient: np.ndarray
+    h_at: np.ndarray
+
+    @classmethod
+    def find(cls, constraints: "_AffineMap", rows: np.ndarray, constant_columns: list[int]) -> tuple["_RowBounds", np.ndarray]:
+        """The bound rows among ``rows`` of ``G`` (stored negated) and the rows that stay rows."""
+        block = constraints.index[rows, : constraints.n_var].tocsr()
+        single = np.flatnonzero(np.diff(block.indptr) == 1)
+        starts = block.indptr[single]
+        positions = block.data[starts].astype(np.int64) - 1
+        columns = block.indices[starts]
+        entries = constraints.tensor[positions].tocsr()
+        constant = np.zeros(entries.shape[1])
+        constant[constant_columns] = 1.0
+        parametric = np.diff(entries.indptr) - np.diff(entries[:, np.flatnonzero(constant)].tocsr().indptr)
+        coefficient = -np.asarray(entries @ constant).ravel()      # G holds the rows negated
+        bound = (parametric == 0) & (coefficient != 0)
+        bound_rows = rows[single[bound]]
+        _, h_at = constraints.part(bound_rows, negate=True)
+        kept = np.setdiff1d(rows, bound_rows)
+        return cls(columns[bound], coefficient[bound], h_at), kept
+
+    def apply(self, values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """Tighten ``lower`` / ``upper`` (in place) by the rows' bounds for this solve's ``values``."""
+        bound = _gather(values, self.h_at) / self.coefficient
+        above = self.coefficient > 0
+        np.minimum.at(upper, self.column[above], bound[above])
+        np.maximum.at(lower, self.column[~above], bound[~above])
 
 
 def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -157,20 +199,21 @@ class DirectProgram:
         param.reduced_P.cache(True)
         self._param = param
         self._n = n
+        self._params = [(param.id_to_param[pid], col, param.param_id_to_size[pid])
+                        for pid, col in param.param_id_to_col.items() if pid in param.id_to_param]
+        self._constant_col = [col for pid, col in param.param_id_to_col.items() if pid not in param.id_to_param]
         constraints = _AffineMap(param.reduced_A, n, with_offset=True)
         self._constraints = constraints
         self._A, self._b_at = constraints.part(slice(0, n_eq))
-        self._G, self._h_at = constraints.part(slice(n_eq, n_eq + n_ineq), negate=True)
+        self._row_bounds, kept = _RowBounds.find(constraints, np.arange(n_eq, n_eq + n_ineq), self._constant_col)
+        self._G, self._h_at = constraints.part(kept, negate=True)
         self._P = _AffineMap(param.reduced_P, n, with_offset=False).part(slice(0, n))[0]
         self._q = sp.csr_matrix(param.q)
         # variable bounds: parametric (a tensor) or fixed by variable attributes (e.g. nonneg)
         self._lb = None if param.lb_tensor is None else sp.csr_matrix(param.lb_tensor)
         self._ub = None if param.ub_tensor is None else sp.csr_matrix(param.ub_tensor)
-        self._lb_fixed = None if stuffed.get("lower_bounds") is None else np.array(stuffed["lower_bounds"], float)
-        self._ub_fixed = None if stuffed.get("upper_bounds") is None else np.array(stuffed["upper_bounds"], float)
-        self._params = [(param.id_to_param[pid], col, param.param_id_to_size[pid])
-                        for pid, col in param.param_id_to_col.items() if pid in param.id_to_param]
-        self._constant_col = [col for pid, col in param.param_id_to_col.items() if pid not in param.id_to_param]
+        self._lb_fixed = np.full(n, -np.inf) if stuffed.get("lower_bounds") is None else np.array(stuffed["lower_bounds"], float)
+        self._ub_fixed = np.full(n, np.inf) if stuffed.get("upper_bounds") is None else np.array(stuffed["upper_bounds"], float)
         # where each variable entry sits in x: unpack a probe x = 0, 1, 2, ... through cvxpy's inverse chain
         probe = SimpleNamespace(
             info=SimpleNamespace(status=SimpleNamespace(name="PIQP_SOLVED"), run_time=0.0, primal_obj=0.0, iter=0),
@@ -230,14 +273,10 @@ class DirectProgram:
             "G": self._G.data(values),
             "h_u": _gather(values, self._h_at),
         }
-        if self._lb is not None:
-            qp["x_l"] = np.asarray(self._lb @ vec, dtype=float).ravel()
-        elif self._lb_fixed is not None:
-            qp["x_l"] = self._lb_fixed
-        if self._ub is not None:
-            qp["x_u"] = np.asarray(self._ub @ vec, dtype=float).ravel()
-        elif self._ub_fixed is not None:
-            qp["x_u"] = self._ub_fixed
+        lower = np.asarray(self._lb @ vec, dtype=float).ravel() if self._lb is not None else self._lb_fixed.copy()
+        upper = np.asarray(self._ub @ vec, dtype=float).ravel() if self._ub is not None else self._ub_fixed.copy()
+        self._row_bounds.apply(values, lower, upper)
+        qp["x_l"], qp["x_u"] = lower, upper
         return qp
 
     def _send(self, qp: dict) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizer import Rebalancer, Settings, solve_case
+from optimizer import InfeasibleError, Rebalancer, Settings, solve_case
 import optimizer.direct as direct_module
 from optimizer.direct import DirectProgram
 from optimizer.program import Program
@@ -104,3 +104,72 @@ def test_a_shape_above_the_dpp_limit_goes_to_the_program(monkeypatch):
     _, outcome = direct.solve(data)
     assert outcome.solver == "PIQP" and direct.fallbacks == 1 and direct.direct_solves == 0
     assert not direct._compiled
+
+
+class BuyCap(Term):
+    """A user term with single-variable rows: ``scale * buy <= cap`` (a parametric coefficient,
+    which must stay a row) and, optionally, ``buy[0] >= floor`` (a constant one, a bound)."""
+
+    name = "buy_cap"
+
+    def __init__(self, shape, v, floor: float | None = None):
+        super().__init__(shape, v)
+        import cvxpy as cp
+
+        self.scale = cp.Parameter(shape.n_assets, nonneg=True, name="buy_cap_scale")
+        self._rows = [cp.multiply(self.scale, v.buy) <= 0.01]
+        if floor is not None:
+            self._rows.append(v.buy[0] >= floor)
+
+    def update(self, data, weight: float = 1.0) -> None:
+        self.scale.value = np.full(self.shape.n_assets, 4.0)
+
+    def constraints(self):
+        return self._rows
+
+    def check(self, data, trade, tolerance):
+        return "buy above its cap" if np.any(4.0 * trade.buy > 0.01 + tolerance) else None
+
+
+@pytest.mark.parametrize("bands", ["soft", "hard"])
+def test_single_variable_rows_are_solved_as_box_bounds(bands):
+    """The limits (``buy <= buy_max``, ``sell <= lot_sell_max``) and, one asset per key, hard
+    bands on ``trade`` reach PIQP as bounds, not rows; the answer is the chain's."""
+    data = prepare_case(synthetic_case(20, 5, 4, seed=4, settings=Settings(wash_sale=False, bands=bands)))
+    program = Program(data.shape)
+    direct = DirectProgram(program)
+    trade, _ = direct.solve(data)
+    assert direct.direct_solves == 1
+    bounded = set(direct._row_bounds.column.tolist())
+    for name in ("buy", "sell"):
+        assert set(direct._at[name].tolist()) <= bounded
+    soft_band_rows = 2 * len(data.shape.keys) if bands == "soft" else 0   # a band and its slack
+    assert direct._G.shape[0] == soft_band_rows + 1  # and the cash floor
+    want, _ = Program(data.shape).solve(data)
+    np.testing.assert_allclose(trade.sell, want.sell, atol=1e-6)
+    np.testing.assert_allclose(trade.buy, want.buy, atol=1e-6)
+
+
+def test_a_row_with_a_parametric_coefficient_stays_a_row():
+    case = synthetic_case(10, 2, 2, seed=5, settings=Settings(wash_sale=False))
+    fast = solve_case(case, Rebalancer(terms=[BuyCap]))
+    chain = solve_case(case, Rebalancer(terms=[BuyCap], direct=False))
+    assert fast.objective_bps == pytest.approx(chain.objective_bps, abs=1e-5)
+    assert fast.trades["trade_usd"].max() <= 0.0025 * fast.nav_usd * (1 + 1e-6)   # 4 * buy <= 1% of NAV
+    assert solve_case(case, Rebalancer()).trades["trade_usd"].max() > 0.01 * fast.nav_usd  # the cap bites
+    data = prepare_case(case)
+    direct = DirectProgram(Program(data.shape, [BuyCap]))
+    direct.solve(data)
+    assert direct.direct_solves == 1
+    assert direct._G.shape[0] >= data.shape.n_assets  # the scaled caps are rows
+
+
+def test_crossing_bounds_fall_back_to_the_chain_and_its_infeasibility_report():
+    def floored(shape, v):
+        return BuyCap(shape, v, floor=0.5)   # buy[0] >= 0.5 against 4 * buy[0] <= 0.01
+
+    data = prepare_case(synthetic_case(10, 2, 2, seed=5, settings=Settings(wash_sale=False)))
+    direct = DirectProgram(Program(data.shape, [floored]))
+    with pytest.raises(InfeasibleError):
+        direct.solve(data)
+    assert direct.fallbacks == 1
