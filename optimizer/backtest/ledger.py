@@ -493,13 +493,18 @@ class Ledger:
         listed) and one per purchase booked by :meth:`record_external_buy` (``lot_id``
         empty: no lot here).
         """
+        asset, lot_id, day = self.recent_buy_arrays(date, days)
+        return pd.DataFrame({"asset": asset, "lot_id": lot_id, "acquired": day.astype("datetime64[us]")})
+
+    def recent_buy_arrays(self, date, days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`recent_buys` as arrays, no DataFrame built: asset names and lot ids (object)
+        and purchase dates (datetime64[D]), oldest first."""
         today = day_number(date)
         rows = [(asset, lot_id, day) for day, asset, lot_id, _, _ in self.buy_log if 0 <= today - day <= days]
         rows += [(asset, "", day) for day, asset, _, _, _ in self.external_buys if 0 <= today - day <= days]
         rows.sort(key=lambda row: row[2])
         asset, lot_id, day = zip(*rows) if rows else ((), (), ())
-        return pd.DataFrame({"asset": np.array(asset, dtype=object), "lot_id": np.array(lot_id, dtype=object),
-                             "acquired": np.array(day, dtype="datetime64[D]").astype("datetime64[us]")})
+        return np.array(asset, dtype=object), np.array(lot_id, dtype=object), np.array(day, dtype="datetime64[D]")
 
     def recent_buy_days(self, date, days: int) -> dict[str, int]:
         """Assets bought within ``days`` calendar days up to ``date``: their latest buy day

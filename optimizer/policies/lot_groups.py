@@ -35,19 +35,34 @@ class LotGroups:
 
     Attributes
     ----------
-    lots:
-        One row per group with the engine's lot columns (``lot_id, asset, quantity,
-        cost_basis, acquired``); ``lot_id`` is ``"<asset>#<kind><k>"``.
-    member_group:
-        Per ledger lot (in relief order: by group, least gain per dollar first), the
-        row of ``lots`` it belongs to.
-    member_id, member_quantity:
-        The ledger lot ids and their shares, in the same order.
+    group_id:
+        Per group (ordered by asset position, then kind and gain), its id
+        ``"<asset>#<kind><k>"`` (object array of text).
+    group_asset:
+        Per group, its asset's position in ``asset_names``.
+    asset_names:
+        The asset names the positions refer to (object array).
+    quantity, basis, acquired:
+        Per group: shares, quantity-weighted basis per share, newest member's acquisition
+        date (datetime64[ns]).
     loss:
         Per group: True when its lots are at a loss.
+    member_group:
+        Per ledger lot (in relief order: by group, least gain per dollar first), the
+        group it belongs to.
+    member_id, member_quantity:
+        The ledger lot ids and their shares, in the same order.
+
+    :attr:`lots` lays the groups out as the engine's lot table (``lot_id, asset, quantity,
+    cost_basis, acquired``), on first use.
     """
 
-    lots: pd.DataFrame
+    group_id: np.ndarray
+    group_asset: np.ndarray
+    asset_names: np.ndarray
+    quantity: np.ndarray
+    basis: np.ndarray
+    acquired: np.ndarray
     loss: np.ndarray
     member_group: np.ndarray
     member_id: np.ndarray
@@ -55,13 +70,24 @@ class LotGroups:
 
     @property
     def n_groups(self) -> int:
-        return len(self.lots)
+        return len(self.group_id)
+
+    @property
+    def lots(self) -> pd.DataFrame:
+        """One row per group with the engine's lot columns (built on first use, kept)."""
+        frame = self.__dict__.get("_lots")
+        if frame is None:
+            frame = pd.DataFrame({"lot_id": pd.array(self.group_id.tolist(), dtype=str),
+                                  "asset": pd.array(self.asset_names[self.group_asset], dtype=str),
+                                  "quantity": self.quantity, "cost_basis": self.basis, "acquired": self.acquired})
+            object.__setattr__(self, "_lots", frame)
+        return frame
 
     def position(self) -> dict[str, int]:
         """The row of ``lots`` of each group id (built on first use, kept)."""
         rows = self.__dict__.get("_position")
         if rows is None:
-            rows = {g: k for k, g in enumerate(self.lots["lot_id"].tolist())}
+            rows = {g: k for k, g in enumerate(self.group_id.tolist())}
             object.__setattr__(self, "_position", rows)
         return rows
 
@@ -100,10 +126,9 @@ def group_lot_arrays(lot_id: np.ndarray, asset_code: np.ndarray, asset_names: np
     if max_groups < 4:
         raise InputError("max_groups", f"is {max_groups}; at least 4 (one per short/long x gain/loss kind)")
     if not len(lot_id):
-        return LotGroups(pd.DataFrame({"lot_id": pd.Series(dtype=str), "asset": pd.Series(dtype=str),
-                                       "quantity": pd.Series(dtype=float), "cost_basis": pd.Series(dtype=float),
-                                       "acquired": pd.Series(dtype="datetime64[ns]")}),
-                         np.zeros(0, dtype=bool), np.zeros(0, dtype=int), np.zeros(0, dtype=object), np.zeros(0))
+        return LotGroups(np.zeros(0, dtype=object), np.zeros(0, dtype=int), np.asarray(asset_names, dtype=object),
+                         np.zeros(0), np.zeros(0), np.zeros(0, dtype="datetime64[ns]"), np.zeros(0, dtype=bool),
+                         np.zeros(0, dtype=int), np.zeros(0, dtype=object), np.zeros(0))
     price = asset_price[asset_code]
     gain = 1.0 - basis / price
     held_days = (np.datetime64(pd.Timestamp(date), "ns") - acquired) / np.timedelta64(1, "D")
@@ -130,13 +155,12 @@ def group_lot_arrays(lot_id: np.ndarray, asset_code: np.ndarray, asset_names: np
     newest_int = np.full(n_groups, np.iinfo(np.int64).min)
     np.maximum.at(newest_int, member_group, acquired[order].astype(np.int64))
     newest = newest_int.astype("datetime64[ns]")
-    group_asset = asset_names[(group_keys // max_groups) // 4]
-    group_ids = [f"{a}#{(k // max_groups) % 4}{k % max_groups}"
-                 for a, k in zip(group_asset.tolist(), group_keys.tolist())]
-    frame = pd.DataFrame({"lot_id": pd.array(group_ids, dtype=str), "asset": pd.array(group_asset, dtype=str),
-                          "quantity": group_quantity, "cost_basis": group_basis, "acquired": newest})
+    group_asset = (group_keys // max_groups) // 4
+    group_ids = np.array([f"{a}#{(k // max_groups) % 4}{k % max_groups}"
+                          for a, k in zip(asset_names[group_asset].tolist(), group_keys.tolist())], dtype=object)
     loss = ((group_keys // max_groups) % 4) % 2 == 0
-    return LotGroups(frame, loss, member_group, lot_id[order], q)
+    return LotGroups(group_ids, group_asset, asset_names, group_quantity, group_basis, newest, loss, member_group,
+                     lot_id[order], q)
 
 
 def _slots_per_kind(counts: np.ndarray, max_groups: int) -> np.ndarray:

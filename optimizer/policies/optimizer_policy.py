@@ -57,6 +57,7 @@ from optimizer.model import Market, Portfolio, Restrictions, RiskModel, Settings
 from optimizer.model.covariance import ledoit_wolf
 from optimizer.policies.amortization import DECISION_YEARS, amortize_costs, relative_variance
 from optimizer.policies.base import Orders, Policy, Schedule, State, period_key
+from optimizer.policies.decision_data import BookView, DecisionArrays
 from optimizer.policies.lot_groups import LotGroups, group_lot_arrays, group_lots, relieve
 from optimizer.problem_data import ProblemData, prepare
 from optimizer.rebalancer import Rebalancer, SolvedTrade
@@ -216,7 +217,11 @@ class OptimizerPolicy(Policy):
         self._half_spread = pd.Series(half_spread, index=self._index, dtype=float)
         self._commission = pd.Series(commission, index=self._index, dtype=float)
         self._adv = pd.Series(adv, index=self._index, dtype=float)
+        self._half_spread_array = self._half_spread.to_numpy(dtype=float)
+        self._commission_array = self._commission.to_numpy(dtype=float)
+        self._adv_array = self._adv.to_numpy(dtype=float)
         self._restrictions = self._substitute_restrictions(names, weight)
+        self._arrays = DecisionArrays(self._assets, self.tax, self._restrictions, self.lot_groups)
         for tactic in self.tactics:
             tactic.start(assets)
         self._risk = None
@@ -283,11 +288,9 @@ class OptimizerPolicy(Policy):
 
     def _decide(self, date: pd.Timestamp, state: State, risk: RiskModel) -> Orders | None:
         groups = self._lot_groups(date, state)
-        market, portfolio = self._inputs(date, state, risk, groups)
         settings = replace(self.settings, min_cash_usd=max(0.0, state.ledger.tax_owed_usd()))
         targets, buy_limit = self._tactical(date, state)
-        data = prepare(portfolio, targets, market, settings, tax=self.tax, restrictions=self._restrictions,
-                       lot_slots=self.lot_groups)
+        data = self._data(date, state, risk, targets, groups, settings)
         data = self._without_small_harvests(data, groups.lots)
         if buy_limit is not None:
             limit = pd.Series(buy_limit, index=self._index).reindex(list(data.shape.assets)).fillna(np.inf).to_numpy()
@@ -307,11 +310,35 @@ class OptimizerPolicy(Policy):
                 trade[i] = -state.prices[i] * sum(sales.values())
         return Orders(trade, lot_sales or None)
 
+    def _data(self, date: pd.Timestamp, state: State, risk: RiskModel, targets: Targets, groups: LotGroups,
+              settings: Settings) -> ProblemData:
+        """The decision's :class:`ProblemData`: built from the simulator's arrays and the ledger's
+        records (:class:`optimizer.policies.decision_data.DecisionArrays`, the same data as
+        ``prepare``'s) when the ledger offers them as arrays; else, or with ``validate_inputs``,
+        through the decision's :class:`Market` and :class:`Portfolio` and ``prepare``."""
+        ledger = state.ledger
+        if (self.validate_inputs or not self._reads_arrays(ledger)
+                or getattr(ledger, "recent_buy_arrays", None) is None or not self._arrays.fits(targets)):
+            market, portfolio = self._inputs(date, state, risk, groups)
+            return prepare(portfolio, targets, market, settings, tax=self.tax, restrictions=self._restrictions,
+                           lot_slots=self.lot_groups)
+        half_spread, adv_usd = self._day_cost_arrays(date)
+        asset, lot_id, acquired = ledger.recent_buy_arrays(date, self.tax.wash_sale_days)
+        book = BookView(cash_usd=max(float(state.cash_usd), 0.0), loss_sales=ledger.last_loss_sale,
+                        recent_asset=asset, recent_lot_id=lot_id, recent_acquired=acquired.astype("datetime64[ns]"),
+                        realized_gain_usd=float(ledger.realized_gain_usd(date)))
+        return self._arrays.build(date, state.prices, state.volatility, adv_usd, half_spread, self._commission_array,
+                                  risk, targets, groups, book, settings)
+
+    def _reads_arrays(self, ledger) -> bool:
+        """Whether the ledger hands its lots over as arrays in the policy's asset order."""
+        return getattr(ledger, "lot_arrays", None) is not None and list(getattr(ledger, "assets", ())) == list(self._assets)
+
     def _lot_groups(self, date: pd.Timestamp, state: State) -> LotGroups:
         """The ledger's open lots grouped into at most ``lot_groups`` slots per asset, read as
         arrays when the ledger offers them (:meth:`optimizer.backtest.ledger.Ledger.lot_arrays`)."""
         ledger = state.ledger
-        if getattr(ledger, "lot_arrays", None) is None or list(getattr(ledger, "assets", ())) != list(self._assets):
+        if not self._reads_arrays(ledger):
             prices = pd.Series(state.prices, index=self._index)
             return group_lots(ledger.lots_frame(), prices, date, self.tax.long_term_days, self.lot_groups)
         lot_id, asset, shares, basis, acquired = ledger.lot_arrays()
@@ -347,6 +374,13 @@ class OptimizerPolicy(Policy):
             return self._half_spread, self._adv
         spread_scale, impact_scale = (scale[0] for scale in self.costs.stress_multipliers([date]))
         return self._half_spread * spread_scale, self._adv / impact_scale
+
+    def _day_cost_arrays(self, date: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_day_costs` as arrays in asset order (the same numbers)."""
+        if self.costs.stress is None:
+            return self._half_spread_array, self._adv_array
+        spread_scale, impact_scale = (scale[0] for scale in self.costs.stress_multipliers([date]))
+        return self._half_spread_array * spread_scale, self._adv_array / impact_scale
 
     def _tactical(self, date: pd.Timestamp, state: State) -> tuple[Targets, np.ndarray | None]:
         """This decision's targets and buy limits (NAV fraction per asset, or None) after the tactics."""

@@ -68,6 +68,12 @@ class Comparing(OptimizerPolicy):
         self.saw_buys = getattr(self, "saw_buys", False) or len(portfolio.recent_buys) > 0
         return market, portfolio
 
+    def _data(self, date, state, risk, targets, groups, settings):
+        """Compares the inputs (the data itself is built from arrays: tests/policies/test_decision_data.py)."""
+        if not self.validate_inputs:
+            self._inputs(date, state, risk, groups)
+        return super()._data(date, state, risk, targets, groups, settings)
+
     def _solve(self, data):
         """The answer read off the solution equals the result's tables."""
         answer = super()._solve(data)
