@@ -83,6 +83,10 @@ class LotGroups:
             object.__setattr__(self, "_lots", frame)
         return frame
 
+    def acquired_by_id(self) -> dict[str, pd.Timestamp]:
+        """Each group's acquisition date (its newest member's), by group id."""
+        return dict(zip(self.group_id.tolist(), pd.DatetimeIndex(self.acquired)))
+
     def position(self) -> dict[str, int]:
         """The row of ``lots`` of each group id (built on first use, kept)."""
         rows = self.__dict__.get("_position")

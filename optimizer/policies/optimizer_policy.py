@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -291,7 +292,7 @@ class OptimizerPolicy(Policy):
         settings = replace(self.settings, min_cash_usd=max(0.0, state.ledger.tax_owed_usd()))
         targets, buy_limit = self._tactical(date, state)
         data = self._data(date, state, risk, targets, groups, settings)
-        data = self._without_small_harvests(data, groups.lots)
+        data = self._without_small_harvests(data, groups.acquired_by_id)
         if buy_limit is not None:
             limit = pd.Series(buy_limit, index=self._index).reindex(list(data.shape.assets)).fillna(np.inf).to_numpy()
             data = data.with_bounds(buy_max=np.minimum(data.buy_max, limit))
@@ -429,16 +430,17 @@ class OptimizerPolicy(Policy):
                 break
         return answer.without_small(smallest * data.nav_usd)     # solver noise, or what the rounds left
 
-    def _without_small_harvests(self, data: ProblemData, lots: pd.DataFrame) -> ProblemData:
+    def _without_small_harvests(self, data: ProblemData, acquired_by_id: Callable[[], dict]) -> ProblemData:
         """``data`` with no harvesting credit for loss lots (groups) below the harvesting rules:
         losing under ``min_harvest_loss`` of their value or ``min_harvest_usd`` dollars, or held
-        under ``min_holding_days``."""
+        under ``min_holding_days`` (``acquired_by_id()``: each lot id's acquisition date, asked
+        for only then)."""
         loss = data.lot_gain < 0
         small = loss & (data.lot_gain > -self.min_harvest_loss)
         if self.min_harvest_usd > 0:
             small |= loss & (-data.lot_gain * data.lot_value * data.nav_usd < self.min_harvest_usd)
         if self.min_holding_days > 0 and loss.any():
-            acquired = dict(zip(lots["lot_id"], lots["acquired"]))
+            acquired = acquired_by_id()
             held = np.array([(data.date - acquired[k]).days if k in acquired else np.inf for k in data.lot_ids])
             small |= loss & (held < self.min_holding_days)
         if not small.any():

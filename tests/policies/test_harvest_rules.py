@@ -25,7 +25,7 @@ def harvest_credit(**rules) -> pd.Series:
     data = prepare_case(case)
     policy = OptimizerPolicy(pd.Series({"X": 0.9}), **rules)
     lots = lots_frame(LOTS)
-    out = policy._without_small_harvests(data, lots)
+    out = policy._without_small_harvests(data, lambda: dict(zip(lots["lot_id"], lots["acquired"])))
     return pd.Series(out.lot_tax_cost, index=data.lot_ids).drop("", errors="ignore")
 
 
