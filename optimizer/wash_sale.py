@@ -188,6 +188,25 @@ class WashGroups:
         self.codes = np.unique(self.group)
         self.position = np.searchsorted(self.codes, self.group)         # per asset: its group's place in codes
         self._members: dict[int, tuple[str, ...]] | None = None
+        self._risk: tuple | None = None
+
+    def risk_columns(self, data: ProblemData) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(key, col, sd2, quad)`` of :class:`_CoordinateModel`: per asset its exposure key's
+        position, the factor root's columns of those keys, the squared specific risk and the
+        tracking curvature along the asset's own trade. They depend on the risk model and the
+        risk aversion only, so they are made once per decision (bounded variants share them)."""
+        made = self._risk
+        if made is None or made[0] is not data.factor_root or made[1] is not data.specific_sd \
+                or made[2] != data.settings.risk_aversion:
+            key_index = {k: j for j, k in enumerate(data.shape.keys)}
+            key = np.array([key_index[k] for k in data.shape.asset_keys])
+            sd2 = data.specific_sd ** 2
+            col = data.factor_root[:, key]
+            half_gamma = 0.5 * data.settings.risk_aversion
+            quad = half_gamma * ((col ** 2).sum(axis=0) + sd2[key])
+            made = (data.factor_root, data.specific_sd, data.settings.risk_aversion, (key, col, sd2, quad))
+            self._risk = made
+        return made[3]
 
     def members(self, group: int) -> np.ndarray:
         return np.nonzero(self.group == group)[0]
@@ -259,12 +278,15 @@ def estimate_options(data: ProblemData, trade: Trade, groups: WashGroups,
     from optimizer.program import OBJECTIVE_SCALE
 
     model = _CoordinateModel(data, trade, groups)
-    members = np.nonzero(np.isin(groups.group, codes))[0]  # only the asked groups' assets are scored
+    per_group = len(groups.codes)
+    wanted = np.searchsorted(groups.codes, codes)
+    asked = np.zeros(per_group, dtype=bool)                 # only the asked groups' assets are scored
+    found = wanted < per_group
+    asked[wanted[found][groups.codes[wanted[found]] == np.asarray(codes)[found]]] = True
+    members = np.nonzero(asked[groups.position])[0]
     model.restrict(members)
     keep_buy, keep_sale = model.options()
     position = groups.position[members]
-    wanted = np.searchsorted(groups.codes, codes)
-    per_group = len(groups.codes)
     keep_buy = np.bincount(position, weights=keep_buy, minlength=per_group)[wanted]
     keep_sale = np.bincount(position, weights=keep_sale, minlength=per_group)[wanted]
     return OBJECTIVE_SCALE * keep_buy, OBJECTIVE_SCALE * keep_sale
@@ -282,14 +304,11 @@ class _CoordinateModel:
         s = data.settings
         L = groups.lot_slots
         self.loss = groups.loss
-        key_index = {k: j for j, k in enumerate(data.shape.keys)}
-        key = np.array([key_index[k] for k in data.shape.asset_keys])
+        key, col, sd2, quad = groups.risk_columns(data)
         d = tracking.deviation(data, trade)
         factor = data.factor_root @ d
-        sd2 = data.specific_sd ** 2
-        col = data.factor_root[:, key]
         half_gamma = 0.5 * s.risk_aversion
-        self.quad = half_gamma * ((col ** 2).sum(axis=0) + sd2[key])
+        self.quad = quad
         self.slope = half_gamma * 2.0 * (col.T @ factor + sd2[key] * d[key])
         self.impact = s.impact_weight * data.impact
         self.linear = s.cost_weight * data.linear_cost
@@ -347,8 +366,9 @@ def _least_along_trade(rows: dict[str, np.ndarray], buy_max: np.ndarray, sellabl
     u0, quad, slope, impact, linear = rows["u0"], rows["quad"], rows["slope"], rows["impact"], rows["linear"]
     room_below, room_above, lot_cost = rows["room_below"], rows["room_above"], rows["lot_cost"]
     order = np.argsort(lot_cost, axis=1)
-    sizes = np.take_along_axis(sellable, order, axis=1)
-    per_dollar = np.take_along_axis(lot_cost, order, axis=1) + linear[:, None]
+    row = np.arange(len(order))[:, None]
+    sizes = sellable[row, order]                                    # np.take_along_axis, without its overhead
+    per_dollar = lot_cost[row, order] + linear[:, None]
     starts = np.cumsum(sizes, axis=1) - sizes                       # where each lot starts along t = -u
     low, high = -sizes.sum(axis=1), buy_max
 
@@ -356,12 +376,12 @@ def _least_along_trade(rows: dict[str, np.ndarray], buy_max: np.ndarray, sellabl
         du = u - u0[:, None]
         outside = np.maximum(room_below[:, None] - du, 0.0) + np.maximum(du - room_above[:, None], 0.0)
         moved = quad[:, None] * du ** 2 + slope[:, None] * du + impact[:, None] * u ** 2 + penalty * outside
-        sold = np.clip(-u[:, :, None] - starts[:, None, :], 0.0, sizes[:, None, :])
+        sold = np.minimum(np.maximum(-u[:, :, None] - starts[:, None, :], 0.0), sizes[:, None, :])  # np.clip
         charge = np.where(u > 0, linear[:, None] * u, 0.0) + (sold * per_dollar[:, None, :]).sum(axis=2)
         return moved + charge
 
     breaks = np.column_stack([low, high, np.zeros_like(low), u0 + room_below, u0 + room_above, -starts[:, 1:]])
-    points = np.sort(np.clip(breaks, low[:, None], high[:, None]), axis=1)
+    points = np.sort(np.minimum(np.maximum(breaks, low[:, None]), high[:, None]), axis=1)
     left, right = points[:, :-1], points[:, 1:]
     middle = 0.5 * (left + right)
     half = 0.5 * (right - left)
@@ -372,7 +392,7 @@ def _least_along_trade(rows: dict[str, np.ndarray], buy_max: np.ndarray, sellabl
     with np.errstate(divide="ignore", invalid="ignore"):
         curvature = (fl + fr - 2.0 * fm) / (2.0 * half ** 2)
         vertex = middle - (fr - fl) / (2.0 * half) / (2.0 * curvature)
-    vertex = np.where((half > 0) & (curvature > 0), np.clip(vertex, left, right), middle)
+    vertex = np.where((half > 0) & (curvature > 0), np.minimum(np.maximum(vertex, left), right), middle)
     best = np.minimum(at_points.min(axis=1), at(vertex).min(axis=1))
     return best - impact * u0 ** 2
 

@@ -3,6 +3,7 @@
 Layout under ``OUT/date=YYYY-MM-DD/``::
 
     _parts/<run_id>-<chunk>/{trades,lot_sales,overlay,orders,diagnostics}.parquet   one per chunk
+                         (and orders_csv.parquet: the orders' CSV lines, made by the worker)
     inputs.json          written first: checksums of the book and of the run context (market,
                          models, risk) the parts were made from; checked by ``--resume``
     trades.parquet       per account and asset that trades (the decision, with weights)
@@ -42,6 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from optimizer.batch.errors import BookChangedError, OutputError
+from optimizer.batch.orders_csv import LINES_TABLE, arrow_orders, csv_lines, csv_text
 from optimizer.batch.store import sha256
 from optimizer.batch.worker import OUTPUT_TABLES
 from optimizer.files import fsync_dir, write_text, write_with
@@ -211,76 +213,54 @@ def consolidate(day: Path, accounts: set[str] | None = None) -> dict:
             from optimizer.trade_file import ORDER_COLUMNS
 
             orders = tables["orders"]
-            if isinstance(orders, pa.Table) and not _arrow_orders(orders):
-                orders = orders.to_pandas()
-            if not isinstance(orders, pa.Table) and not len(orders.columns):
-                orders = pd.DataFrame(columns=list(ORDER_COLUMNS))
-            write_text(day / "orders.csv", orders_csv_text(orders))
+            lines = _joined_lines(day, winner, orders)
+            if lines is not None:
+                write_text(day / "orders.csv", csv_text(lines))
+            else:
+                if isinstance(orders, pa.Table) and not arrow_orders(orders):
+                    orders = orders.to_pandas()
+                if not isinstance(orders, pa.Table) and not len(orders.columns):
+                    orders = pd.DataFrame(columns=list(ORDER_COLUMNS))
+                write_text(day / "orders.csv", orders_csv_text(orders))
     except OSError as exc:
         raise OutputError(f"cannot write the final tables under {str(day)!r}: {type(exc).__name__}: {exc}") from None
     return tables
 
 
-#: Characters that make pandas' ``to_csv`` (the csv module, line terminator "\n") quote a field.
-_NEEDS_QUOTES = '[,"\n]'
-
-
-_ORDER_NUMBERS = ("shares", "price", "notional")
-
-
-def _arrow_orders(table: pa.Table) -> bool:
-    """Whether an orders table can be written from Arrow as it is: every order column there,
-    numbers as floats, text as strings (or all null)."""
-    from optimizer.trade_file import ORDER_COLUMNS
-
-    if any(name not in table.column_names for name in ORDER_COLUMNS):
-        return False
-    for name in ORDER_COLUMNS:
-        kind = table.schema.field(name).type
-        if name in _ORDER_NUMBERS and not pa.types.is_floating(kind):
-            return False
-        if name not in _ORDER_NUMBERS and not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
-                                               or pa.types.is_null(kind)):
-            return False
-    return True
-
-
 def orders_csv_text(orders) -> str:
     """:func:`optimizer.trade_file.orders_csv`, the same text, with the rows joined in Arrow
-    (pandas' ``to_csv`` took 1.6 s of the 10,000-account consolidation). ``orders``: a
-    DataFrame, or a ``pyarrow.Table`` whose text columns are used as they are. Numbers are
-    formatted as there; a text field is quoted as pandas quotes it (a comma, quote or "\n"
-    inside, quotes doubled). Frames Arrow cannot take as text (a non-string
-    value in a text column) are left to ``orders_csv``."""
-    from optimizer.trade_file import ORDER_COLUMNS, _number, orders_csv
+    (:func:`optimizer.batch.orders_csv.csv_lines`; pandas' ``to_csv`` took 1.6 s of the
+    10,000-account consolidation). ``orders``: a DataFrame, or a ``pyarrow.Table`` whose
+    text columns are used as they are. Frames Arrow cannot take as text (a non-string value
+    in a text column) are left to ``orders_csv``."""
+    from optimizer.trade_file import orders_csv
 
-    if isinstance(orders, pa.Table) and not _arrow_orders(orders):
-        orders = orders.to_pandas()
-    arrow = isinstance(orders, pa.Table)
+    lines = csv_lines(orders)
+    if lines is None:
+        return orders_csv(orders.to_pandas() if isinstance(orders, pa.Table) else orders)
+    return csv_text(lines)
+
+
+def _joined_lines(day: Path, winner: dict[str, str], orders) -> pa.ChunkedArray | None:
+    """The winning orders' ``orders.csv`` lines as the workers made them (:data:`LINES_TABLE`
+    of each part), or ``None`` when they do not match ``orders`` row for row (a part made
+    without them, e.g. by an older version before a resume): the caller formats the orders."""
+    if not isinstance(orders, pa.Table) or not arrow_orders(orders):
+        return None
     try:
-        columns = []
-        for name in ORDER_COLUMNS:
-            values = orders.column(name) if arrow else orders[name]
-            if name in _ORDER_NUMBERS:
-                values = values.to_numpy(zero_copy_only=False) if arrow else values
-                values = [_number(v) for v in values] if name != "notional" else [f"{v:.2f}" for v in values]
-                text = pa.array(values, type=pa.string())
-            elif arrow:
-                text = values.combine_chunks().cast(pa.string())
-            else:
-                text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-            text = pc.fill_null(text, "")
-            if pc.any(pc.match_substring_regex(text, _NEEDS_QUOTES)).as_py():
-                quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
-                text = pc.if_else(pc.match_substring_regex(text, _NEEDS_QUOTES), quoted, text)
-            columns.append(text)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
-        return orders_csv(orders.to_pandas() if arrow else orders)
-    header = ",".join(ORDER_COLUMNS) + "\n"
-    if not (orders.num_rows if arrow else len(orders)):
-        return header
-    lines = pc.binary_join_element_wise(*columns, ",").to_pylist()
-    return header + "\n".join(lines) + "\n"
+        lines = _latest_rows(day, LINES_TABLE, winner)
+    except (OSError, ValueError):   # a damaged lines file: the orders themselves are whole
+        return None
+    if not isinstance(lines, pa.Table) or lines.num_rows != orders.num_rows or not orders.num_rows:
+        return None
+    if "line" not in lines.column_names or not pa.types.is_string(lines.schema.field("line").type):
+        return None
+    ids = orders.column("account_id")
+    if not ids.type.equals(lines.schema.field("account_id").type):
+        ids = pc.cast(ids, lines.schema.field("account_id").type)
+    if not ids.equals(lines.column("account_id")):
+        return None
+    return lines.column("line")
 
 
 def _latest_rows(day: Path, table: str, winner: dict[str, str]):

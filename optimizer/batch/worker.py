@@ -26,7 +26,8 @@ the run's topic (``start`` when the chunk begins, ``build``/``built`` around a b
 the runner measures the chunk's hard deadline from its real start, plus build time.
 
 A part is a directory ``<day>/_parts/<run_id>-<chunk>/`` holding ``trades``,
-``lot_sales``, ``overlay``, ``orders`` and ``diagnostics`` Parquet files. It is written
+``lot_sales``, ``overlay``, ``orders`` and ``diagnostics`` Parquet files, plus ``orders_csv``
+(the orders' ``orders.csv`` lines, :mod:`optimizer.batch.orders_csv`). It is written
 under a unique temporary name, every file and the folder are fsynced, and it is renamed
 into place in one ``os.replace`` (then the parent folder is fsynced), so a part is either
 whole or absent. A write that fails (read-only or full filesystem) removes its
@@ -49,6 +50,8 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from optimizer.book_schema import check_households, household_key
 from optimizer.errors import InfeasibleError, InputError, SolverError
@@ -61,6 +64,7 @@ from optimizer.wash_sale import ConflictSearch, conflict_search
 from optimizer.batch.accounts import ACCOUNT_TABLES, CaseBuilder
 from optimizer.batch.bulk_output import ChunkTables, account_columns
 from optimizer.batch.fast_prepare import OTHER_TABLES, ChunkLots, ChunkPreparer
+from optimizer.batch.orders_csv import LINES_TABLE, lines_table
 from optimizer.batch.households import build_household, member_results, units
 from optimizer.batch.errors import OutputError
 
@@ -292,6 +296,9 @@ def solve_chunk(token: str, blob: bytes, chunk: Chunk, parts_dir: str, run_id: s
                 outputs.add_frames(produced)
     frames = {name: outputs.frame(name) for name in ("trades", "lot_sales", "overlay", "orders")}
     frames["diagnostics"] = diagnostics_frame(diagnostics)
+    lines = lines_table(frames["orders"])   # orders.csv's lines, formatted here rather than in the serial consolidation
+    if lines is not None:
+        frames[LINES_TABLE] = lines
     before_write = getattr(fault, "before_write", None)
     write_part(Path(parts_dir), f"{run_id}-{chunk.number:06d}", frames, before_write=before_write)
     return frames["diagnostics"]
@@ -517,9 +524,10 @@ def _frame(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame
     return pd.concat(frames, ignore_index=True).loc[:, list(columns)]
 
 
-def write_part(parts_dir: Path, name: str, frames: dict[str, pd.DataFrame],
+def write_part(parts_dir: Path, name: str, frames: dict,
                before_write: Callable[[Path], None] | None = None) -> Path:
-    """Write ``frames`` as ``parts_dir/name/<table>.parquet`` atomically and durably.
+    """Write ``frames`` (DataFrames or ``pyarrow.Table``) as ``parts_dir/name/<table>.parquet``
+    atomically and durably.
 
     Raises
     ------
@@ -533,7 +541,10 @@ def write_part(parts_dir: Path, name: str, frames: dict[str, pd.DataFrame],
         parts_dir.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
         for k, (table, frame) in enumerate(frames.items()):
-            frame.to_parquet(tmp / f"{table}.parquet", index=False)
+            if isinstance(frame, pa.Table):
+                pq.write_table(frame, tmp / f"{table}.parquet")
+            else:
+                frame.to_parquet(tmp / f"{table}.parquet", index=False)
             if k == 0 and before_write is not None:  # a drill: the disk fills up halfway through a part
                 before_write(parts_dir)
         sync_tree(tmp)

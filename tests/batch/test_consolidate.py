@@ -91,3 +91,59 @@ def test_orders_csv_text_equals_the_library_csv():
     assert orders_csv_text(pa.Table.from_pandas(nulls, preserve_index=False)) == orders_csv(nulls)
     plain = frame.iloc[10:]
     assert orders_csv_text(plain) == orders_csv(plain)
+
+
+def _orders(accounts: list[str], n_each: int, seed: int) -> pd.DataFrame:
+    import numpy as np
+
+    from optimizer.trade_file import ORDER_COLUMNS
+
+    rng = np.random.default_rng(seed)
+    n = len(accounts) * n_each
+    return pd.DataFrame({
+        "account_id": [a for a in accounts for _ in range(n_each)], "date": ["2024-06-28"] * n,
+        "asset": [f"A{i}" for i in range(n)], "side": rng.choice(["buy", "sell"], n),
+        "shares": np.round(rng.uniform(0, 1e4, n), 3), "price": rng.uniform(1, 500, n),
+        "notional": rng.uniform(0, 1e6, n), "currency": ["USD"] * n,
+        "lot_ids": rng.choice(["", "L1;L2", 'odd,"id"'], n), "lot_shares": [""] * n,
+        "reason": ["rebalance"] * n}, columns=list(ORDER_COLUMNS))
+
+
+def test_orders_csv_from_the_workers_lines_equals_the_library_csv(tmp_path, monkeypatch):
+    """Oracle: ``trade_file.orders_csv`` of the winning rows. Each part carries its orders' lines
+    (``orders_csv.parquet``, made as a worker makes them); run 2 reruns B, so B's lines of run 1
+    must be left out; with a part lacking its lines (an older version's) the orders are formatted."""
+    from optimizer.batch.orders_csv import LINES_TABLE, lines_table
+    from optimizer.batch.output import consolidate
+    from optimizer.batch.worker import diagnostics_frame
+    from optimizer.trade_file import orders_csv
+
+    parts = tmp_path / PARTS
+
+    def part(name: str, accounts: list[str], orders: pd.DataFrame, with_lines: bool = True) -> None:
+        frames = {"trades": trades([(a, "X", 1.0) for a in accounts]), "lot_sales": trades([]),
+                  "overlay": trades([]), "orders": orders,
+                  "diagnostics": diagnostics_frame([{"account_id": a, "model_id": "M", "status": "ok",
+                                                     "run_id": name[:2]} for a in accounts])}
+        if with_lines:
+            frames[LINES_TABLE] = lines_table(orders)
+        write_part(parts, name, frames)
+
+    first, second = _orders(["A", "B", "C"], 4, 1), _orders(["B"], 3, 2)
+    part("r1-000000", ["A", "B", "C"], first)
+    part("r2-000000", ["B"], second)
+    winners = pd.concat([first[first["account_id"] != "B"], second]).sort_values("account_id", kind="stable")
+    expected = orders_csv(winners.reset_index(drop=True))
+    from optimizer.batch import output
+
+    def no_formatting(orders):
+        raise AssertionError("the consolidation formatted the orders instead of joining the parts' lines")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(output, "orders_csv_text", no_formatting)
+        consolidate(tmp_path)
+    assert (tmp_path / "orders.csv").read_text() == expected
+
+    part("r2-000000", ["B"], second, with_lines=False)        # B's part from a version without lines
+    consolidate(tmp_path)
+    assert (tmp_path / "orders.csv").read_text() == expected

@@ -36,7 +36,7 @@ def test_a_chunk_builds_one_program_and_handles_an_all_cash_account(tmp_path):
     parts = part_dirs(tmp_path)
     assert [p.name for p in parts] == ["run1-000000"]
     assert sorted(f.name for f in parts[0].iterdir()) == ["diagnostics.parquet", "lot_sales.parquet", "orders.parquet",
-                                                          "overlay.parquet", "trades.parquet"]
+                                                          "orders_csv.parquet", "overlay.parquet", "trades.parquet"]
     assert not [p for p in (tmp_path / PARTS).iterdir() if p.name.startswith(".")]
     trades = pd.read_parquet(parts[0] / "trades.parquet")
     cash_account = trades[trades["account_id"] == cash_only]
