@@ -21,6 +21,7 @@ price (the optimizer is conservative, never optimistic).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,16 +150,16 @@ def group_lot_arrays(lot_id: np.ndarray, asset_code: np.ndarray, asset_names: np
         slots[asset_start[a]:asset_end[a]] = _slots_per_kind(seg_count[asset_start[a]:asset_end[a]], max_groups)
     rank = np.arange(len(order)) - np.repeat(seg_start, seg_count)
     sub = (rank * np.repeat(slots, seg_count)) // np.repeat(seg_count, seg_count)
-    key = segment * max_groups + sub
-    group_keys, member_group = np.unique(key, return_inverse=True)
+    key = segment * max_groups + sub      # non-decreasing: segments in order, ``sub`` rising within each
+    group_start = np.flatnonzero(np.diff(key, prepend=-1))
+    group_keys = key[group_start]
+    member_group = np.cumsum(np.diff(key, prepend=key[0]) != 0)
 
     q = quantity[order]
     n_groups = len(group_keys)
     group_quantity = np.bincount(member_group, q, n_groups)
     group_basis = np.bincount(member_group, q * basis[order], n_groups) / group_quantity
-    newest_int = np.full(n_groups, np.iinfo(np.int64).min)
-    np.maximum.at(newest_int, member_group, acquired[order].astype(np.int64))
-    newest = newest_int.astype("datetime64[ns]")
+    newest = np.maximum.reduceat(acquired[order].astype(np.int64), group_start).astype("datetime64[ns]")
     group_asset = (group_keys // max_groups) // 4
     group_ids = np.array([f"{a}#{(k // max_groups) % 4}{k % max_groups}"
                           for a, k in zip(asset_names[group_asset].tolist(), group_keys.tolist())], dtype=object)
@@ -174,15 +175,17 @@ def _slots_per_kind(counts: np.ndarray, max_groups: int) -> np.ndarray:
     """
     if counts.sum() <= max_groups:     # room for every lot: what the sharing below gives too
         return counts.copy()
-    share = np.ones(len(counts), dtype=int)
-    spare = max_groups - len(counts)
-    extra = counts - 1
-    if spare > 0 and extra.sum() > 0:
-        share += np.minimum(np.floor(extra / extra.sum() * spare).astype(int), extra)
-        for k in np.argsort(-counts, kind="stable"):             # hand out what rounding left
-            add = min(int(counts[k] - share[k]), max_groups - int(share.sum()))
+    count = counts.tolist()            # at most four kinds: Python numbers, not numpy calls
+    share = [1] * len(count)
+    spare = max_groups - len(count)
+    extra = [c - 1 for c in count]
+    total = sum(extra)
+    if spare > 0 and total > 0:
+        share = [1 + min(math.floor(e / total * spare), e) for e in extra]
+        for k in sorted(range(len(count)), key=lambda k: -count[k]):     # hand out what rounding left (stable)
+            add = min(count[k] - share[k], max_groups - sum(share))
             share[k] += max(add, 0)
-    return share
+    return np.array(share, dtype=int)
 
 
 def relieve(groups: LotGroups, group_shares: dict[str, float]) -> dict[str, float]:
