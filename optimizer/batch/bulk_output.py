@@ -79,35 +79,45 @@ def account_columns(account_id: str, data: ProblemData, trade: Trade, result, ru
         "term": np.where(data.lot_long_term[sold_slots], "long", "short").astype(object),
     }
     orders = _orders(account_id, str(pd.Timestamp(result.date).date()), assets, price, trade_usd, result,
-                     rules, cash_floor_usd, sale_assets, lot_ids, sale_shares, gain_usd)
+                     rules, cash_floor_usd, sold_slots // L, lot_ids, sale_shares, gain_usd)
     for table in (trades, lot_sales):
         table["account_id"] = np.full(len(next(iter(table.values()))), account_id, dtype=object)
     return {"trades": trades, "lot_sales": lot_sales, "orders": orders}
 
 
 def _orders(account_id: str, date: str, assets: np.ndarray, price: np.ndarray, net_usd: np.ndarray,
-            result, rules: OrderRules, cash_floor_usd: float, sale_assets: np.ndarray, lot_ids: np.ndarray,
+            result, rules: OrderRules, cash_floor_usd: float, sale_positions: np.ndarray, lot_ids: np.ndarray,
             sale_shares: np.ndarray, gains: np.ndarray) -> dict[str, np.ndarray]:
-    """:func:`optimizer.trade_file.orders_frame` on arrays (same rules, same order of rows)."""
+    """:func:`optimizer.trade_file.orders_frame` on arrays (same rules, same order of rows).
+
+    ``sale_positions``: the asset position of each lot sale, non-decreasing (the sales come in
+    slot order, an asset's lots next to each other), so each sold asset's lots are one run."""
     shares, side, notional, keep, _ = sized_orders(net_usd, price, result, rules)
     fixed = {str(fix).split(":", 1)[0].strip() for fix in result.wash_sale_fixes}
-    lots_of: dict[str, tuple[str, str, float]] = {}
-    if len(sale_assets):
+    n = len(assets)
+    lot_text = np.full(n, "", dtype=object)        # per asset: its sold lots' ids, shares and gain
+    share_text = np.full(n, "", dtype=object)
+    lot_gain = np.zeros(n)
+    if len(sale_positions):
         snapped = _snap(sale_shares, result.whole_units, rules.share_decimals)
-        for asset in dict.fromkeys(sale_assets):
-            mine = sale_assets == asset
-            mask = mine & (snapped > 0)
-            lots_of[asset] = (";".join(lot_ids[mask]), ";".join(_number(v) for v in snapped[mask]),
-                              float(gains[mine].sum()))
+        starts = np.flatnonzero(np.r_[True, sale_positions[1:] != sale_positions[:-1]])
+        ends = np.r_[starts[1:], len(sale_positions)]
+        for start, end in zip(starts.tolist(), ends.tolist()):
+            k = int(sale_positions[start])
+            run = snapped[start:end]
+            named = run > 0
+            lot_text[k] = ";".join(lot_ids[start:end][named])
+            share_text[k] = ";".join(_number(v) for v in run[named])
+            lot_gain[k] = float(gains[start:end].copy().sum())
     raising_cash = float(result.cash_before_usd) < float(cash_floor_usd) - 0.005
     kept = np.nonzero(keep)[0]
-    reasons, lot_text, lot_shares = [], [], []
-    for i in kept:
-        asset = assets[i]
-        ids, amounts, gain = lots_of.get(asset, ("", "", 0.0)) if side[i] == "sell" else ("", "", 0.0)
-        reasons.append(order_reason(asset in fixed, side[i] == "sell", bool(ids), gain, raising_cash))
-        lot_text.append(ids)
-        lot_shares.append(amounts)
+    selling = side[kept] == "sell"
+    kept_lots = np.where(selling, lot_text[kept], "").astype(object)
+    kept_shares = np.where(selling, share_text[kept], "").astype(object)
+    kept_gain = np.where(selling, lot_gain[kept], 0.0)
+    wash = [str(a) in fixed for a in assets[kept]] if fixed else [False] * len(kept)
+    reasons = [order_reason(w, s, bool(ids), g, raising_cash)
+               for w, s, ids, g in zip(wash, selling.tolist(), kept_lots.tolist(), kept_gain.tolist())]
     count = len(kept)
     return {
         "account_id": np.full(count, str(account_id), dtype=object),
@@ -118,8 +128,8 @@ def _orders(account_id: str, date: str, assets: np.ndarray, price: np.ndarray, n
         "price": price[kept].astype(float),
         "notional": notional[kept].astype(float),
         "currency": np.full(count, rules.currency, dtype=object),
-        "lot_ids": np.array(lot_text, dtype=object),
-        "lot_shares": np.array(lot_shares, dtype=object),
+        "lot_ids": kept_lots,
+        "lot_shares": kept_shares,
         "reason": np.array(reasons, dtype=object),
     }
 
