@@ -44,6 +44,20 @@ class ProblemShape:
     holding_costs: bool = False  # some position costs something per year held (e.g. tax drag on income)
     account_band_rows: tuple[tuple[int, int], ...] = ()  # a household: (account, key) pairs with their own band
 
+    def __hash__(self) -> int:
+        """The fields' hash, computed once (a shape is looked up several times per solve)."""
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, name) for name in self.__dataclass_fields__))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict:
+        """Pickled without the kept hash (string hashes differ between processes)."""
+        state = dict(self.__dict__)
+        state.pop("_hash", None)
+        return state
+
     @property
     def n_assets(self) -> int:
         return len(self.assets)

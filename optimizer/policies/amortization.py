@@ -88,8 +88,8 @@ def amortize_costs(data: ProblemData, target: np.ndarray, relative_var: np.ndarr
     gamma = data.settings.risk_aversion
     L = data.shape.lot_slots
     linear = data.linear_cost
-    linear_amortized = amortized(linear, target, relative_var, gamma, decision_years)
-    scale = np.divide(linear_amortized, linear, out=np.ones_like(linear), where=linear > 0)
+    linear_amortized, scale = _linear_part(linear, np.asarray(target, dtype=float),
+                                           np.asarray(relative_var, dtype=float), gamma, decision_years)
     occupied = (data.lot_ids != "").reshape(-1, L)
     tax = data.lot_tax_cost.reshape(-1, L)
     total = linear[:, None] + tax
@@ -101,3 +101,24 @@ def amortize_costs(data: ProblemData, target: np.ndarray, relative_var: np.ndarr
     offset_scale = float((value * lot_tax)[gains].sum()) / weighted if weighted > 0 else 1.0
     return replace(data, half_spread=data.half_spread * scale, commission=data.commission * scale,
                    lot_tax_cost=lot_tax.ravel(), tax_offset=data.tax_offset * offset_scale)
+
+
+#: The last :func:`_linear_part` inputs (copies) and answer: a backtest's decisions repeat them
+#: between risk re-estimations.
+_last_linear: tuple[tuple, tuple[np.ndarray, np.ndarray]] | None = None
+
+
+def _linear_part(linear: np.ndarray, target: np.ndarray, relative_var: np.ndarray, gamma: float,
+                 decision_years: float) -> tuple[np.ndarray, np.ndarray]:
+    """The amortised linear cost per asset and its ratio to the cost (1 where the cost is 0);
+    the last answer again (fresh copies) when the inputs equal the last ones."""
+    global _last_linear
+    last = _last_linear
+    if (last is not None and last[0][3:] == (gamma, decision_years)
+            and all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(last[0][:3], (linear, target, relative_var)))):
+        return last[1][0].copy(), last[1][1].copy()
+    linear_amortized = amortized(linear, target, relative_var, gamma, decision_years)
+    scale = np.divide(linear_amortized, linear, out=np.ones_like(linear), where=linear > 0)
+    _last_linear = ((linear.copy(), target.copy(), relative_var.copy(), gamma, decision_years),
+                    (linear_amortized.copy(), scale.copy()))
+    return linear_amortized, scale

@@ -82,6 +82,8 @@ class DecisionArrays:
             self._wash_group = np.array([codes.setdefault(tax.wash_group(a), len(codes)) for a in names], dtype=int)
             self._group_codes = codes
         self._risk: tuple[RiskModel, np.ndarray, np.ndarray] | None = None
+        self._last_shape: tuple[tuple, ProblemShape] | None = None
+        self._code_of = {a: self._group_codes[tax.wash_group(a)] for a in names}
         self._targets: tuple[Targets, tuple[str, ...], np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def fits(self, targets: Targets) -> bool:
@@ -104,11 +106,8 @@ class DecisionArrays:
         factor_root, specific_sd = self._risk_arrays(risk)
         tax_offset, carry_value = year_to_date(book.realized_gain_usd, self.tax, nav)
         _, keys, target, band_lower, band_upper = self._target_arrays(targets)
-        shape = known_shape(ProblemShape(
-            assets=self.assets, asset_keys=self.assets, keys=keys, n_factors=risk.loadings.shape[1],
-            lot_slots=slots, overlays=(), soft_bands=settings.bands == "soft",
-            shorts=bool(np.any(bounds["short_max"] > 0)), trade_caps=bool(np.any(bounds["trade_max"] < UNLIMITED)),
-            tax_netting=True))
+        shape = self._shape(keys, risk.loadings.shape[1], settings.bands == "soft",
+                            bool(np.any(bounds["short_max"] > 0)), bool(np.any(bounds["trade_max"] < UNLIMITED)))
         tradeable = np.ones(n, dtype=bool)
         return ProblemData(
             shape=shape, date=date, nav_usd=nav, price=price, weight0=lots.holding_usd / nav,
@@ -124,6 +123,20 @@ class DecisionArrays:
             lot_quantity=lots.quantity, lot_basis=lots.basis, **taxes.arrays(),
             tax_offset=tax_offset, carry_value=carry_value, **bounds,
             **overlay_arrays(None, keys, (), nav, settings), settings=settings, tax=self.tax)
+
+    def _shape(self, keys: tuple[str, ...], n_factors: int, soft_bands: bool, shorts: bool,
+               trade_caps: bool) -> ProblemShape:
+        """prepare's shape (the one kept instance, :func:`known_shape`); the last one again when
+        nothing it is made of changed (building and looking one up walks every asset name)."""
+        made_of = (keys, n_factors, soft_bands, shorts, trade_caps)
+        last = self._last_shape
+        if last is not None and last[0][0] is keys and last[0][1:] == made_of[1:]:
+            return last[1]
+        shape = known_shape(ProblemShape(assets=self.assets, asset_keys=self.assets, keys=keys, n_factors=n_factors,
+                                         lot_slots=self.lot_slots, overlays=(), soft_bands=soft_bands, shorts=shorts,
+                                         trade_caps=trade_caps, tax_netting=True))
+        self._last_shape = (made_of, shape)
+        return shape
 
     def _slots(self, groups: LotGroups, price: np.ndarray) -> LotSlots:
         """prepare's ``lots_to_slots`` for the groups: an asset's k-th group in its k-th slot."""
@@ -168,10 +181,19 @@ class DecisionArrays:
 
     def _recent_loss_sale(self, loss_sales: dict, date: pd.Timestamp) -> np.ndarray:
         """Assets that may not buy: a member of their wash-sale group sold at a loss within the window."""
+        if not loss_sales:
+            return np.zeros(len(self.assets), dtype=bool)
         tax, codes = self.tax, self._group_codes
-        blocked = [codes[tax.wash_group(str(asset))] for asset, when in loss_sales.items()
-                   if pd.notna(when) and 0 <= (date - pd.Timestamp(when)).days <= tax.wash_sale_days
-                   and tax.wash_group(str(asset)) in codes]
+        today, day = pd.Timestamp(date).value, 86_400_000_000_000      # ns: ``(date - when).days`` in integers
+        blocked = []
+        for asset, when in loss_sales.items():
+            if not pd.notna(when) or not 0 <= (today - pd.Timestamp(when).value) // day <= tax.wash_sale_days:
+                continue
+            code = self._code_of.get(asset)
+            if code is None and tax.wash_group(str(asset)) in codes:   # an asset outside the book
+                code = codes[tax.wash_group(str(asset))]
+            if code is not None:
+                blocked.append(code)
         return np.isin(self._wash_group, blocked)
 
     def _bought_in_window(self, lot_ids: np.ndarray, lot_acquired: np.ndarray, book: BookView,
