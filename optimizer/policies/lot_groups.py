@@ -141,9 +141,9 @@ def group_lot_arrays(lot_id: np.ndarray, asset_code: np.ndarray, asset_names: np
 
     order = np.lexsort((gain, kind, asset_code))
     segment = asset_code[order] * 4 + kind[order]                 # (asset, kind) of each sorted lot
-    seg_start = np.flatnonzero(np.diff(segment, prepend=-1))
-    seg_count = np.diff(seg_start, append=len(order))
-    asset_start = np.flatnonzero(np.diff(segment[seg_start] // 4, prepend=-1))     # each asset's first segment
+    seg_start = np.flatnonzero(_changes(segment))
+    seg_count = _run_lengths(seg_start, len(order))
+    asset_start = np.flatnonzero(_changes(segment[seg_start] // 4))     # each asset's first segment
     asset_end = np.append(asset_start[1:], len(seg_start))
     slots = seg_count.copy()             # an asset with no more lots than slots: one slot per lot
     for a in np.flatnonzero(np.add.reduceat(seg_count, asset_start) > max_groups):
@@ -151,9 +151,10 @@ def group_lot_arrays(lot_id: np.ndarray, asset_code: np.ndarray, asset_names: np
     rank = np.arange(len(order)) - np.repeat(seg_start, seg_count)
     sub = (rank * np.repeat(slots, seg_count)) // np.repeat(seg_count, seg_count)
     key = segment * max_groups + sub      # non-decreasing: segments in order, ``sub`` rising within each
-    group_start = np.flatnonzero(np.diff(key, prepend=-1))
+    new_group = _changes(key)
+    group_start = np.flatnonzero(new_group)
     group_keys = key[group_start]
-    member_group = np.cumsum(np.diff(key, prepend=key[0]) != 0)
+    member_group = np.cumsum(new_group) - 1
 
     q = quantity[order]
     n_groups = len(group_keys)
@@ -166,6 +167,22 @@ def group_lot_arrays(lot_id: np.ndarray, asset_code: np.ndarray, asset_names: np
     loss = ((group_keys // max_groups) % 4) % 2 == 0
     return LotGroups(group_ids, group_asset, asset_names, group_quantity, group_basis, newest, loss, member_group,
                      lot_id[order], q)
+
+
+def _changes(values: np.ndarray) -> np.ndarray:
+    """Per entry of a non-empty array: True where it differs from the previous one (the first: True)."""
+    change = np.empty(len(values), dtype=bool)
+    change[0] = True
+    np.not_equal(values[1:], values[:-1], out=change[1:])
+    return change
+
+
+def _run_lengths(starts: np.ndarray, total: int) -> np.ndarray:
+    """Lengths of the runs starting at ``starts`` (ascending) in an array of ``total`` entries."""
+    lengths = np.empty(len(starts), dtype=starts.dtype)
+    lengths[:-1] = starts[1:] - starts[:-1]
+    lengths[-1] = total - starts[-1]
+    return lengths
 
 
 def _slots_per_kind(counts: np.ndarray, max_groups: int) -> np.ndarray:
