@@ -157,9 +157,10 @@ class ChunkPreparer:
         if template is None:
             return None
         try:
-            rules = self._no_restrictions
+            rules = _NO_RULES
             if other_rows.get("restrictions", 0):
-                rules = _restrictions(restrictions_frame())
+                rows = restrictions_frame()
+                rules = _RuleArrays.of(rows) or _restrictions(rows)
             return self._prepare(account, lots, template, rules)
         except Exception:  # noqa: BLE001 - the general path raises the proper typed error
             return None
@@ -244,7 +245,7 @@ class ChunkPreparer:
             return None
         date = base.date
         taxes = lot_taxes(slotted, price, date, tax)
-        bounds = trade_bounds(self._empty_portfolio, layout, slotted, taxes, date, settings, tax, rules, nav)
+        bounds = trade_bounds(_NO_HISTORY, layout, slotted, taxes, date, settings, tax, rules, nav)
         tax_offset, carry_value = year_to_date(realized, tax, nav)
         shape = dataclasses.replace(
             base.shape, lot_slots=slots, soft_bands=settings.bands == "soft",
@@ -278,6 +279,68 @@ class ChunkPreparer:
             settings=settings,
             tax=tax,
         )
+
+
+class _NoHistory:
+    """What :func:`~optimizer.problem_data.trade_bounds` reads of a plain account's ``Portfolio``:
+    no recent loss sale and no recent buy (the rows that would make them make an account not plain)."""
+
+    recent_loss_sales: dict = {}
+    recent_buys: tuple = ()
+
+
+_NO_HISTORY = _NoHistory()
+
+
+class _RuleArrays:
+    """An account's restriction rows as :class:`~optimizer.Restrictions` answers them
+    (``flag``: False where not listed, ``size``: inf where not listed or empty), read with
+    numpy from rows whose columns already have the types ``Restrictions`` accepts; other
+    rows (:meth:`of` returns None) are made into ``Restrictions`` as the general path does."""
+
+    def __init__(self, flags: dict[str, dict[str, bool]], sizes: dict[str, dict[str, float]]):
+        self._flags, self._sizes = flags, sizes
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame) -> "_RuleArrays | None":
+        columns = [c for c in rows.columns if c not in ("account_id", "asset")]
+        if any(c not in FLAG_COLUMNS + SIZE_COLUMNS for c in columns):
+            return None
+        assets = rows["asset"].to_numpy(dtype=object)
+        if not all(isinstance(a, str) for a in assets) or len(set(assets)) != len(assets):
+            return None
+        flags, sizes = {}, {}
+        for column in columns:
+            dtype = rows[column].dtype
+            if column in FLAG_COLUMNS:
+                if dtype != np.dtype(bool):
+                    return None
+                flags[column] = dict(zip(assets, rows[column].to_numpy(dtype=bool).tolist()))
+            else:
+                if not (pd.api.types.is_float_dtype(dtype) or pd.api.types.is_integer_dtype(dtype)) \
+                        or pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.api.extensions.ExtensionDtype):
+                    return None
+                values = rows[column].to_numpy(dtype=float)
+                if (values < 0).any():      # Restrictions refuses it: the general path names it
+                    return None
+                sizes[column] = dict(zip(assets, np.where(np.isnan(values), np.inf, values).tolist()))
+        return cls(flags, sizes)
+
+    def flag(self, column: str, assets: list[str]) -> np.ndarray:
+        listed = self._flags.get(column)
+        if not listed:
+            return np.zeros(len(assets), dtype=bool)
+        return np.fromiter((listed.get(a, False) for a in assets), dtype=bool, count=len(assets))
+
+    def size(self, column: str, assets: list[str]) -> np.ndarray:
+        listed = self._sizes.get(column)
+        if not listed:
+            return np.full(len(assets), np.inf)
+        return np.fromiter((listed.get(a, np.inf) for a in assets), dtype=float, count=len(assets))
+
+
+#: A plain account without restriction rows.
+_NO_RULES = _RuleArrays({}, {})
 
 
 def _restrictions(rows: pd.DataFrame) -> Restrictions:

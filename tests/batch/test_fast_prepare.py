@@ -127,3 +127,48 @@ def test_accounts_the_general_path_must_judge_are_left_to_it(change):
     fast, _ = _fast(_book(tables))
     assert fast["ACC000003"] is None
     assert sum(v is not None for v in fast.values()) >= 4
+
+
+def test_typed_restriction_rows_read_with_numpy_equal_restrictions():
+    """Restriction rows whose columns already have Restrictions' types (bool flags, float sizes)
+    are read with numpy (``_RuleArrays``): the same ``flag``/``size`` answers as ``Restrictions``
+    (the oracle), and such accounts still equal ``prepare`` of their cases; rows it must not
+    judge (a negative size, a duplicate asset, a text flag) are left to ``Restrictions``."""
+    from optimizer.batch.fast_prepare import _RuleArrays
+    from optimizer.model import Restrictions
+    from optimizer.model.restrictions import FLAG_COLUMNS, SIZE_COLUMNS
+
+    tables = synthetic_book(12, 10, 2, n_models=2, seed=5, date=DATE)
+    assets = sorted(tables["market"]["asset"])
+    rules = pd.DataFrame({
+        "account_id": ["ACC000001", "ACC000001", "ACC000001", "ACC000004", "ACC000007"],
+        "asset": [assets[0], assets[1], "NOT_IN_BOOK", assets[2], assets[3]],
+        "no_buy": [True, False, False, False, False], "no_sell": [False, True, False, False, False],
+        "no_trade": [False, False, True, True, False], "allow_short": [False, False, False, False, True],
+        "max_trade_usd": [np.nan, 2_500.0, np.nan, np.nan, 7_000.0],
+        "max_short_usd": [np.nan, np.nan, np.nan, np.nan, 15_000.0]})
+    asked = assets + ["NOT_IN_BOOK", "ELSEWHERE"]
+    for account, rows in rules.groupby("account_id"):
+        quick = _RuleArrays.of(rows)
+        assert quick is not None
+        oracle = Restrictions(rows.drop(columns=["account_id"]).set_index("asset"))
+        for column in FLAG_COLUMNS:
+            np.testing.assert_array_equal(quick.flag(column, asked), oracle.flag(column, asked), err_msg=column)
+        for column in SIZE_COLUMNS:
+            np.testing.assert_array_equal(quick.size(column, asked), oracle.size(column, asked), err_msg=column)
+    only_flags = rules[["account_id", "asset", "no_buy"]].iloc[:2]
+    np.testing.assert_array_equal(_RuleArrays.of(only_flags).size("max_trade_usd", asked), np.full(len(asked), np.inf))
+    assert _RuleArrays.of(rules.assign(max_trade_usd=-1.0)) is None
+    assert _RuleArrays.of(pd.concat([rules.iloc[:1], rules.iloc[:1]])) is None
+    assert _RuleArrays.of(rules.assign(no_buy="yes")) is None
+
+    tables["restrictions"] = rules[rules["asset"] != "NOT_IN_BOOK"].reset_index(drop=True)
+    book = _book(tables)
+    fast, _ = _fast(book)
+    builder = CaseBuilder(make_context(book, DATE))
+    for account in book["accounts"].to_dict("records"):
+        got = fast[account["account_id"]]
+        assert got is not None
+        _assert_same(got, _general(builder, book, account))
+    restricted = fast["ACC000004"]
+    assert restricted.buy_max[restricted.shape.assets.index(assets[2])] == 0.0   # not vacuous
