@@ -10,15 +10,19 @@ Both run a taxable account with the optimizer deciding weekly (one Rebalancer; l
 accumulate as it buys). The simulator's time per date (marking, flows, taxes, fills, lot
 relief, records: ``BacktestResult.step_seconds``) excludes the policy's decision
 (``decide_seconds``). Writes ``benchmarks/results/backtest_speed.csv`` with the median
-and mean ms per date of each, the median decision ms per decision (risk model, lot
-grouping, validation, every solve and the result tables) next to the median of the
-solvers' own time per decision and their ratio, the program builds (lots are grouped
-into 8 slots per asset, so one), and the ratio of the simulator's mean per-date time to
-the decision's.
+and mean ms per date of each, the median decision ms per decision (wall time of
+``OptimizerPolicy.decide`` on a decision date: risk model, lot grouping, the decision's
+data, every solve including the small-trade and wash-sale re-solves) next to the median
+of the solvers' own time per decision (the sum, over every solve of the decision, of the
+time the solver reports for itself: PIQP's ``run_time`` on the direct path) and the ratio
+of the two medians, the program builds (lots are grouped into 8 slots per asset, so one),
+and the ratio of the simulator's mean per-date time to the decision's.
 
-The policy builds each decision's ``Market`` and ``Portfolio`` through the trusted
-constructors (the ledger's data is valid by construction; ``validate_inputs`` on the
-policy switches the checks back on, same decisions). The machine's 1-minute load average
+The policy builds each decision's ``ProblemData`` straight from the simulator's arrays and
+the ledger's records (:class:`optimizer.policies.decision_data.DecisionArrays`, equal
+field by field to ``prepare``'s: ``tests/policies/test_decision_data.py``) and reads the
+trade off the solution without laying out a result; ``validate_inputs`` on the policy
+switches to the checked ``Market``/``Portfolio`` and ``prepare`` (same decisions). The machine's 1-minute load average
 before and after each case is written next to its figures (``load_1min_before``,
 ``load_1min_after``): on a shared machine the wall times grow with it.
 

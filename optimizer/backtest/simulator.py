@@ -147,6 +147,7 @@ class Simulator:
         frame = check_prices(prices, fill=config.fill)
         self.config = config
         self.calendar = frame.index
+        self._dates = list(frame.index)    # Timestamps made once: indexing the calendar makes one per call
         self.assets = tuple(frame.columns)
         self.prices = frame.to_numpy()
         T = len(self.calendar)
@@ -244,7 +245,7 @@ class Simulator:
 
     def _step(self, k: int, policy: Policy, ledger: Ledger, rec: "_Records") -> None:
         started = time.perf_counter()
-        date = self.calendar[k]
+        date = self._dates[k]
         prices = self.prices[k]
         desk, book = self.overlay, getattr(ledger, "overlay", None)
         later = k > self.first
@@ -268,7 +269,7 @@ class Simulator:
         state = State(step=k, date=date, assets=self.assets, prices=prices, holdings_usd=holdings,
                       cash_usd=ledger.cash_usd, nav_usd=nav, flow_usd=flow, volatility=self.volatility[k],
                       history=self.prices[:k + 1], periods_per_year=self.periods_per_year, ledger=ledger,
-                      next_date=self.calendar[k + 1] if k + 1 < len(self.calendar) else None,
+                      next_date=self._dates[k + 1] if k + 1 < len(self._dates) else None,
                       costs=self.config.costs, max_trade_usd=self.max_trade_usd, overlay=view)
         decided = time.perf_counter()
         orders = policy.decide(date, state)
@@ -397,7 +398,7 @@ class Simulator:
         for asset in lot_sales:
             if asset not in ledger.index:
                 raise InputError("orders.lot_sales", "names an unknown asset", asset=str(asset))
-        fill = fill_trade(ledger, self.calendar[k], self.prices[k], trade, lot_sales,
+        fill = fill_trade(ledger, self._dates[k], self.prices[k], trade, lot_sales,
                           lambda trade_usd: self.price(k, trade_usd), scale_buys=scale_buys)
         return None if fill is None else (fill.gross, fill.spread, fill.commission, fill.impact)
 
