@@ -17,6 +17,7 @@ import pytest
 from optimizer.backtest import BacktestConfig, CostModel, Simulator
 from optimizer.model import TaxRules
 from optimizer.policies import OptimizerPolicy
+from optimizer.policies.timing import MomentumTilt, TrendSignal
 
 
 def volatile_prices(n_assets: int = 5, days: int = 300, seed: int = 3) -> pd.DataFrame:
@@ -34,6 +35,7 @@ class Comparing(OptimizerPolicy):
     compared = 0
     blocked_buys = 0
     blocked_sales = 0
+    tilted = 0
 
     def _data(self, date, state, risk, targets, groups, settings):
         fast = super()._data(date, state, risk, targets, groups, settings)
@@ -49,18 +51,21 @@ class Comparing(OptimizerPolicy):
             else:
                 assert type(a) is type(b) and a == b, f.name
         self.compared += 1
+        self.tilted += int(targets is not self._targets)
         self.blocked_buys += int(np.any(checked.buy_max == 0))
         occupied = checked.lot_ids != ""
         self.blocked_sales += int(np.any(occupied & (checked.lot_sell_max == 0)))
         return fast
 
 
-@pytest.mark.parametrize("case", ["plain", "daily", "stressed_groups_substitutes"])
+@pytest.mark.parametrize("case", ["plain", "daily", "stressed_groups_substitutes", "tilted"])
 def test_array_built_data_equals_prepare_on_every_decision(case):
-    """Weekly, and daily (decisions fall exactly on the wash-sale window's last day)."""
+    """Weekly, and daily (decisions fall exactly on the wash-sale window's last day); with a
+    momentum tilt the targets change between decisions."""
     prices = volatile_prices(days=110 if case == "daily" else 300)
     every = "D" if case == "daily" else "W"
-    if case in ("plain", "daily"):
+    tactics = (MomentumTilt(TrendSignal(kind="moving_average", window=20), max_tilt=0.05),) if case == "tilted" else ()
+    if case in ("plain", "daily", "tilted"):
         target = pd.Series(0.95 / prices.shape[1], index=prices.columns)
         costs, tax, substitutes = CostModel(), TaxRules(), None
     else:
@@ -71,7 +76,9 @@ def test_array_built_data_equals_prepare_on_every_decision(case):
         tax = TaxRules(identical_groups={"S0": "pair", "S1": "pair"})
         substitutes = {"S2": ["S4"]}
     policy = Comparing(target, costs=costs, tax=tax, substitutes=substitutes, every=every, lookback=40, n_factors=2,
-                       risk_aversion=30.0)
+                       risk_aversion=30.0, tactics=tactics)
     Simulator(prices, BacktestConfig(tax=tax, costs=costs)).run(policy)
     assert policy.compared == policy.decisions > 40
     assert policy.blocked_buys > 0 and policy.blocked_sales > 0     # the wash-sale look-back mattered
+    if tactics:
+        assert policy.tilted > 0                                     # tilted targets were compared
