@@ -11,6 +11,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 
 from optimizer.direct import DirectProgram
 from optimizer.lot_pooling import lots_interchangeable, pool_lots, unpool_sells
@@ -20,7 +22,7 @@ from optimizer.program import Program, TermFactory
 from optimizer.result import RebalanceResult, build_result
 from optimizer.rounding import round_to_whole_units
 from optimizer.terms.base import Trade
-from optimizer.wash_sale import WashGroups, resolve_conflicts
+from optimizer.wash_sale import WASH_SALE_TOLERANCE, WashGroups, resolve_conflicts
 
 
 class Rebalancer:
@@ -133,7 +135,7 @@ class Rebalancer:
             runner, program = self.runner(data), self.program(data.shape)
             trade, outcome = runner.solve(data)
             solver, accurate, attempts, fixes = outcome.solver, outcome.accurate, list(outcome.attempts), []
-            if data.settings.wash_sale and len(WashGroups(data).conflicts(trade)):
+            if data.settings.wash_sale and _may_conflict(data, trade) and len(WashGroups(data).conflicts(trade)):
                 solution = resolve_conflicts(_Answered(runner, data, trade, outcome), data)
                 data, trade = solution.data, solution.trade
                 solver, accurate, attempts = solution.solver, solution.accurate, solution.attempts
@@ -141,6 +143,14 @@ class Rebalancer:
         if whole_units:
             trade = round_to_whole_units(data, trade)
         return SolvedTrade(data, trade, solver, accurate, attempts, fixes, program, started)
+
+
+def _may_conflict(data: ProblemData, trade: Trade) -> bool:
+    """False when no wash-sale group can both buy and sell a loss lot in ``trade``: all loss
+    lots sold, or all buys, come to at most half of :data:`WASH_SALE_TOLERANCE` (a group's
+    share of either is no more; :meth:`WashGroups.conflicts` then finds none)."""
+    loss_sold = float(np.maximum(trade.sell, 0.0)[data.lot_tax < 0].sum())
+    return loss_sold > 0.5 * WASH_SALE_TOLERANCE and float(np.maximum(trade.buy, 0.0).sum()) > 0.5 * WASH_SALE_TOLERANCE
 
 
 @dataclass(frozen=True)
