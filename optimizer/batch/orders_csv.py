@@ -11,6 +11,7 @@ the text equal to ``orders_csv``'s.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -68,9 +69,8 @@ def csv_lines(orders) -> pa.Array | None:
         for name in ORDER_COLUMNS:
             values = orders.column(name) if arrow else orders[name]
             if name in _ORDER_NUMBERS:
-                values = values.to_numpy(zero_copy_only=False) if arrow else values
-                values = [_number(v) for v in values] if name != "notional" else [f"{v:.2f}" for v in values]
-                text = pa.array(values, type=pa.string())
+                values = values.to_numpy(zero_copy_only=False) if arrow else values.to_numpy()
+                text = _formatted(values, _number if name != "notional" else _cents)
             elif arrow:
                 text = values.combine_chunks().cast(pa.string())
             else:
@@ -83,6 +83,22 @@ def csv_lines(orders) -> pa.Array | None:
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
         return None
     return pc.binary_join_element_wise(*columns, ",")
+
+
+def _cents(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _formatted(values, form) -> pa.Array:
+    """``[form(v) for v in values]`` as a string array, each distinct value formatted once
+    (prices repeat per asset, whole share counts often): values are told apart by their
+    bits, so -0.0 and 0.0, or two NaNs, are formatted each as they are."""
+    values = np.asarray(values)
+    if values.dtype != np.float64 or len(values) < 64:
+        return pa.array([form(v) for v in values], type=pa.string())
+    distinct, where = np.unique(values.view(np.int64), return_inverse=True)
+    text = pa.array([form(v) for v in distinct.view(np.float64)], type=pa.string())
+    return text.take(pa.array(where.ravel()))
 
 
 def csv_text(lines) -> str:

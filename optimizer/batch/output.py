@@ -53,6 +53,50 @@ MANIFEST = "manifest.json"
 INPUTS = "inputs.json"
 
 
+class PartReads:
+    """Part files read ahead of the consolidation (by the runner, as each chunk finishes, while
+    the workers solve the next ones), each kept with the file's identity (inode, size,
+    modification time): a read is used only while the file on disk is still that one, else
+    the file is read again. Reading ahead moves this work out of the serial end of a run."""
+
+    def __init__(self):
+        self._kept: dict[Path, tuple[tuple, object]] = {}
+
+    @staticmethod
+    def _identity(file: Path) -> tuple:
+        info = os.stat(file)
+        return info.st_ino, info.st_size, info.st_mtime_ns
+
+    def load(self, part: Path) -> None:
+        """Read every table file of ``part`` now (a part that cannot be read is left to the consolidation)."""
+        try:
+            for file in part.iterdir():
+                if file.suffix == ".parquet":
+                    self.read(file)
+        except (OSError, ValueError):
+            pass
+
+    def read(self, file: Path):
+        """``file`` as the consolidation reads it: diagnostics as a DataFrame (``pd.read_parquet``),
+        any other table as a ``pyarrow.Table`` (``pq.read_table``)."""
+        file = Path(file)
+        identity = self._identity(file)
+        kept = self._kept.get(file)
+        if kept is not None and kept[0] == identity:
+            return kept[1]
+        value = pd.read_parquet(file) if file.name == "diagnostics.parquet" else pq.read_table(file)
+        self._kept[file] = (identity, value)
+        return value
+
+
+def _read_frame(file: Path, reads: "PartReads | None") -> pd.DataFrame:
+    return reads.read(file).copy() if reads is not None else pd.read_parquet(file)
+
+
+def _read_table(file: Path, reads: "PartReads | None") -> pa.Table:
+    return reads.read(file) if reads is not None else pq.read_table(file)
+
+
 def day_dir(out: Path, date: str) -> Path:
     return Path(out) / f"date={pd.Timestamp(date).date()}"
 
@@ -138,7 +182,7 @@ def write_inputs(day: Path, inputs: dict) -> None:
     write_text(day / INPUTS, json.dumps(inputs, indent=2, sort_keys=True))
 
 
-def latest_diagnostics(day: Path) -> pd.DataFrame:
+def latest_diagnostics(day: Path, reads: PartReads | None = None) -> pd.DataFrame:
     """One diagnostics row per account: the one from its latest part (column ``part`` names it).
 
     A part whose diagnostics cannot be read (damaged by a crash of the machine) is moved
@@ -147,7 +191,7 @@ def latest_diagnostics(day: Path) -> pd.DataFrame:
     frames = []
     for part in part_dirs(day):
         try:
-            frame = pd.read_parquet(part / "diagnostics.parquet")
+            frame = _read_frame(part / "diagnostics.parquet", reads)
             for table in OUTPUT_TABLES:
                 if table != "diagnostics" and table != "orders" and not (part / f"{table}.parquet").exists():
                     raise OSError(f"{part} has no {table}.parquet")
@@ -179,10 +223,11 @@ def done_accounts(day: Path, fingerprints: dict[str, str] | None = None) -> set[
     return set(ok.loc[same, "account_id"].astype(str))
 
 
-def consolidate(day: Path, accounts: set[str] | None = None) -> dict:
+def consolidate(day: Path, accounts: set[str] | None = None, reads: PartReads | None = None) -> dict:
     """Build the final tables from the parts (latest part per account) and write them atomically.
 
     ``accounts``: keep only these (the accounts of the book being run); ``None`` keeps all.
+    ``reads``: part files already read (:class:`PartReads`); the others are read here.
     Returns the tables written: ``diagnostics`` a DataFrame, the others ``pyarrow.Table``
     (joined in Arrow: no pandas round trip for the large tables), or DataFrames when the
     parts' schemas differ.
@@ -192,7 +237,7 @@ def consolidate(day: Path, accounts: set[str] | None = None) -> dict:
     OutputError
         A table could not be written.
     """
-    diag = latest_diagnostics(day)
+    diag = latest_diagnostics(day, reads)
     if accounts is not None:
         diag = diag[diag["account_id"].astype(str).isin(accounts)]
     winner = dict(zip(diag["account_id"].astype(str), diag["part"]))
@@ -205,7 +250,7 @@ def consolidate(day: Path, accounts: set[str] | None = None) -> dict:
     for table in OUTPUT_TABLES:
         if table == "diagnostics":
             continue
-        tables[table] = _latest_rows(day, table, winner)
+        tables[table] = _latest_rows(day, table, winner, reads)
     try:
         for table, frame in tables.items():
             write_atomic(frame, day / f"{table}.parquet")
@@ -213,7 +258,7 @@ def consolidate(day: Path, accounts: set[str] | None = None) -> dict:
             from optimizer.trade_file import ORDER_COLUMNS
 
             orders = tables["orders"]
-            lines = _joined_lines(day, winner, orders)
+            lines = _joined_lines(day, winner, orders, reads)
             if lines is not None:
                 write_text(day / "orders.csv", csv_text(lines))
             else:
@@ -241,14 +286,15 @@ def orders_csv_text(orders) -> str:
     return csv_text(lines)
 
 
-def _joined_lines(day: Path, winner: dict[str, str], orders) -> pa.ChunkedArray | None:
+def _joined_lines(day: Path, winner: dict[str, str], orders, reads: PartReads | None = None
+                  ) -> pa.ChunkedArray | None:
     """The winning orders' ``orders.csv`` lines as the workers made them (:data:`LINES_TABLE`
     of each part), or ``None`` when they do not match ``orders`` row for row (a part made
     without them, e.g. by an older version before a resume): the caller formats the orders."""
     if not isinstance(orders, pa.Table) or not arrow_orders(orders):
         return None
     try:
-        lines = _latest_rows(day, LINES_TABLE, winner)
+        lines = _latest_rows(day, LINES_TABLE, winner, reads)
     except (OSError, ValueError):   # a damaged lines file: the orders themselves are whole
         return None
     if not isinstance(lines, pa.Table) or lines.num_rows != orders.num_rows or not orders.num_rows:
@@ -263,7 +309,7 @@ def _joined_lines(day: Path, winner: dict[str, str], orders) -> pa.ChunkedArray 
     return lines.column("line")
 
 
-def _latest_rows(day: Path, table: str, winner: dict[str, str]):
+def _latest_rows(day: Path, table: str, winner: dict[str, str], reads: PartReads | None = None):
     """The rows of ``table`` from each account's latest part (``winner``: account -> part name),
     in account order: a ``pyarrow.Table`` (read, filtered and joined in Arrow, no pandas), or
     a DataFrame made as before (pandas) when the parts' schemas do not join in Arrow."""
@@ -277,7 +323,7 @@ def _latest_rows(day: Path, table: str, winner: dict[str, str]):
     try:
         pieces = []
         for name, file in files:
-            piece = pq.read_table(file)
+            piece = _read_table(file, reads)
             ids = piece.column("account_id")
             if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
                 ids = pc.cast(ids, pa.string())

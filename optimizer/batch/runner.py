@@ -280,6 +280,7 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
     stats = {"threads": 0, "chunks": 0, "restarts": 0, "workers_seen": 0}
     size = chunk_size or 1
     aborted: BatchRunError | None = None
+    reads = output.PartReads()   # each finished chunk's part, read while the workers solve the next ones
     try:
         threads = max(1, sum(client.nthreads().values()))
         size = chunk_size or max(1, min(MAX_CHUNK, math.ceil(len(todo) / (threads * 4)) if len(todo) else 1))
@@ -288,7 +289,7 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
         stats = _schedule(client, chunks, token=token, blob=blob, day=day, run_id=run_id,
                           timeout_s=timeout_s, grace_s=grace_s, fault=fault, progress=progress,
                           total=len(todo), label=str(context.date.date()), options=options,
-                          kill_hung=processes or scheduler is not None or not own_client)
+                          kill_hung=processes or scheduler is not None or not own_client, reads=reads)
         phases["schedule"] = time.perf_counter() - mark
     except BatchRunError as exc:
         aborted = exc
@@ -306,7 +307,7 @@ def execute(book: Path, date: str, out: Path, *, scheduler: str | None = None, r
 
     mark = time.perf_counter()
     try:
-        tables = output.consolidate(day, set(accounts["account_id"]))
+        tables = output.consolidate(day, set(accounts["account_id"]), reads)
     except OutputError as exc:
         output.clean_staging(day, keep_parts=True)
         if aborted is not None:
@@ -544,7 +545,7 @@ def _record_failed(chunk: Chunk, parts_dir: str, run_id: str, kind: str, reason:
 
 def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, day: Path, run_id: str,
               timeout_s: float, grace_s: float, fault, progress: bool, total: int, label: str,
-              options: WorkOptions, kill_hung: bool = True) -> dict:
+              options: WorkOptions, kill_hung: bool = True, reads: "output.PartReads | None" = None) -> dict:
     """Keep :data:`IN_FLIGHT_PER_THREAD` chunks per worker thread in flight; collect, retry, time
     out. Returns run statistics.
 
@@ -597,6 +598,8 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, day: Path
         failed += int((diag["status"] != "ok").sum())
         bar.update(len(diag))
         bar.set_postfix(failed=failed)
+        if reads is not None:
+            reads.load(Path(parts_dir) / f"{run_id}-{chunk.number:06d}")
 
     def deadline(chunk: Chunk, submitted: float) -> float:
         """Hard deadline: ``timeout_s`` per account + grace from the chunk's reported start (from its

@@ -147,3 +147,39 @@ def test_orders_csv_from_the_workers_lines_equals_the_library_csv(tmp_path, monk
     part("r2-000000", ["B"], second, with_lines=False)        # B's part from a version without lines
     consolidate(tmp_path)
     assert (tmp_path / "orders.csv").read_text() == expected
+
+
+def test_part_reads_are_used_until_the_file_changes(tmp_path, monkeypatch):
+    """``PartReads`` (parts read ahead by the runner): the consolidation uses a read part without
+    reading it again, gives the same tables as reading the parts itself (the oracle), and reads
+    a part again once it was replaced on disk (a retried chunk's new part)."""
+    import pyarrow.parquet as pq
+
+    from optimizer.batch import output
+    from optimizer.batch.output import PartReads, consolidate
+    from optimizer.batch.worker import diagnostics_frame
+
+    parts = tmp_path / PARTS
+
+    def part(name: str, accounts: list[str], shares: float) -> None:
+        write_part(parts, name, {"trades": trades([(a, "X", shares) for a in accounts]), "lot_sales": trades([]),
+                                 "overlay": trades([]), "orders": _orders(accounts, 2, 4),
+                                 "diagnostics": diagnostics_frame([{"account_id": a, "model_id": "M", "status": "ok",
+                                                                    "run_id": name[:2]} for a in accounts])})
+
+    part("r1-000000", ["A", "B"], 1.0)
+    part("r1-000001", ["C"], 2.0)
+    expected = {k: as_frame(v) for k, v in consolidate(tmp_path).items()}
+    reads = PartReads()
+    for found in part_dirs(tmp_path):
+        reads.load(found)
+    with monkeypatch.context() as patch:
+        patch.setattr(output.pq, "read_table", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read again")))
+        patch.setattr(output.pd, "read_parquet", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read again")))
+        got = {k: as_frame(v) for k, v in consolidate(tmp_path, reads=reads).items()}
+    for name, frame in expected.items():
+        pd.testing.assert_frame_equal(got[name], frame, check_like=False)
+    part("r1-000001", ["C"], 5.0)                               # replaced on disk after it was read
+    got = consolidate(tmp_path, reads=reads)
+    assert as_frame(got["trades"]).set_index("account_id").loc["C", "shares"] == 5.0
+    assert pq.read_table(tmp_path / "trades.parquet").to_pandas().set_index("account_id").loc["C", "shares"] == 5.0
