@@ -483,12 +483,15 @@ def resolve_conflicts(program: "Program", data: ProblemData, *, max_solves: int 
     how: dict[int, str] = {}
     if settle_all:
         bought, sold = groups.sides(trade)
-        for code in groups.choosable(data):
-            position = int(np.searchsorted(groups.codes, code))
-            if bought[position] > WASH_SALE_TOLERANCE:
-                keep[int(code)], how[int(code)] = KEEP_BUY, "as relaxed"
-            elif sold[position] > WASH_SALE_TOLERANCE:
-                keep[int(code)], how[int(code)] = KEEP_LOSS_SALE, "as relaxed"
+        choosable = groups.choosable(data)
+        positions = np.searchsorted(groups.codes, choosable)
+        buys = (bought[positions] > WASH_SALE_TOLERANCE).tolist()
+        sales = (sold[positions] > WASH_SALE_TOLERANCE).tolist()
+        for code, buys_here, sells_here in zip(choosable.tolist(), buys, sales):
+            if buys_here:
+                keep[code], how[code] = KEEP_BUY, "as relaxed"
+            elif sells_here:
+                keep[code], how[code] = KEEP_LOSS_SALE, "as relaxed"
     try:
         while len(conflicts):
             keep_buy, keep_sale = estimate_options(data, trade, groups, conflicts)

@@ -58,6 +58,7 @@ class _Template:
     layout: object                  # the model's prepare Layout (asset order, tradeable, prices)
     position: dict                  # asset -> position in the universe
     universe: tuple[str, ...]
+    shapes: dict = dataclasses.field(default_factory=dict)   # (slots, soft, shorts, caps, netting) -> ProblemShape
 
 
 class ChunkLots:
@@ -247,10 +248,13 @@ class ChunkPreparer:
         taxes = lot_taxes(slotted, price, date, tax)
         bounds = trade_bounds(_NO_HISTORY, layout, slotted, taxes, date, settings, tax, rules, nav)
         tax_offset, carry_value = year_to_date(realized, tax, nav)
-        shape = dataclasses.replace(
-            base.shape, lot_slots=slots, soft_bands=settings.bands == "soft",
-            shorts=bool(np.any(bounds["short_max"] > 0)), trade_caps=bool(np.any(bounds["trade_max"] < UNLIMITED)),
-            tax_netting=realized is not None)
+        flags = (slots, settings.bands == "soft", bool(np.any(bounds["short_max"] > 0)),
+                 bool(np.any(bounds["trade_max"] < UNLIMITED)), realized is not None)
+        shape = template.shapes.get(flags)
+        if shape is None:   # one shape object per combination (equal to a new one: programs are found by value)
+            shape = template.shapes[flags] = dataclasses.replace(
+                base.shape, lot_slots=flags[0], soft_bands=flags[1], shorts=flags[2], trade_caps=flags[3],
+                tax_netting=flags[4])
         market = self.builder.market(template.universe, base.shape.keys)
         self.fast += 1
         return ProblemData(
