@@ -100,9 +100,8 @@ def _orders(account_id: str, date: str, assets: np.ndarray, price: np.ndarray, n
     lot_gain = np.zeros(n)
     if len(sale_positions):
         snapped = _snap(sale_shares, result.whole_units, rules.share_decimals)
-        starts = np.flatnonzero(np.r_[True, sale_positions[1:] != sale_positions[:-1]])
-        ends = np.r_[starts[1:], len(sale_positions)]
-        for start, end in zip(starts.tolist(), ends.tolist()):
+        starts = np.flatnonzero(np.concatenate(([True], sale_positions[1:] != sale_positions[:-1]))).tolist()
+        for start, end in zip(starts, starts[1:] + [len(sale_positions)]):
             k = int(sale_positions[start])
             run = snapped[start:end]
             named = run > 0
