@@ -536,15 +536,17 @@ def write_part(parts_dir: Path, name: str, frames: dict,
     """
     from optimizer.files import fsync_dir, sync_tree
 
+    # a part is read once, by the consolidation: no dictionary pages (faster to write and read;
+    # the tables read back are the same)
     tmp = parts_dir / f".tmp-{uuid.uuid4().hex}"
     try:
         parts_dir.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
         for k, (table, frame) in enumerate(frames.items()):
             if isinstance(frame, pa.Table):
-                pq.write_table(frame, tmp / f"{table}.parquet")
+                pq.write_table(frame, tmp / f"{table}.parquet", use_dictionary=False)
             else:
-                frame.to_parquet(tmp / f"{table}.parquet", index=False)
+                frame.to_parquet(tmp / f"{table}.parquet", index=False, use_dictionary=False)
             if k == 0 and before_write is not None:  # a drill: the disk fills up halfway through a part
                 before_write(parts_dir)
         sync_tree(tmp)
