@@ -65,10 +65,14 @@ class _AffineMap:
         self.with_offset = with_offset
         self.rows = shape[0]
 
-    def part(self, rows: slice | np.ndarray, negate: bool = False) -> tuple["_Layout", np.ndarray | None]:
-        """Layout of rows ``rows`` (a slice or row numbers) of the matrix (variables' columns)
-        and, with an offset, the value positions of those rows' constant column."""
+    def part(self, rows: slice | np.ndarray, negate: bool = False,
+             columns: np.ndarray | None = None) -> tuple["_Layout", np.ndarray | None]:
+        """Layout of rows ``rows`` (a slice or row numbers) of the matrix, restricted to the
+        variables ``columns`` (default: every variable), and, with an offset, the value
+        positions of those rows' constant column."""
         block = self.index[rows, : self.n_var].tocsc()
+        if columns is not None:
+            block = block[:, columns].tocsc()
         block.sort_indices()
         layout = _Layout(block.data.astype(np.int64) - 1, block.indices.copy(), block.indptr.copy(), block.shape,
                          -1.0 if negate else 1.0)
@@ -112,23 +116,22 @@ class _RowBounds:
     h_at: np.ndarray
 
     @classmethod
-    def find(cls, constraints: "_AffineMap", rows: np.ndarray, constant_columns: list[int]) -> tuple["_RowBounds", np.ndarray]:
-        """The bound rows among ``rows`` of ``G`` (stored negated) and the rows that stay rows."""
+    def find(cls, constraints: "_AffineMap", rows: np.ndarray, constant_columns: list[int],
+             renumber: np.ndarray) -> tuple["_RowBounds", np.ndarray]:
+        """The bound rows among ``rows`` of ``G`` (stored negated) and the rows that stay rows;
+        ``renumber`` maps a variable to its column in the solver's problem."""
         block = constraints.index[rows, : constraints.n_var].tocsr()
         single = np.flatnonzero(np.diff(block.indptr) == 1)
         starts = block.indptr[single]
         positions = block.data[starts].astype(np.int64) - 1
         columns = block.indices[starts]
-        entries = constraints.tensor[positions].tocsr()
-        constant = np.zeros(entries.shape[1])
-        constant[constant_columns] = 1.0
-        parametric = np.diff(entries.indptr) - np.diff(entries[:, np.flatnonzero(constant)].tocsr().indptr)
-        coefficient = -np.asarray(entries @ constant).ravel()      # G holds the rows negated
-        bound = (parametric == 0) & (coefficient != 0)
+        constant, value = _constant(constraints.tensor, positions, constant_columns)
+        coefficient = -value      # G holds the rows negated
+        bound = constant & (coefficient != 0) & (renumber[columns] >= 0)
         bound_rows = rows[single[bound]]
         _, h_at = constraints.part(bound_rows, negate=True)
         kept = np.setdiff1d(rows, bound_rows)
-        return cls(columns[bound], coefficient[bound], h_at), kept
+        return cls(renumber[columns[bound]], coefficient[bound], h_at), kept
 
     def apply(self, values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
         """Tighten ``lower`` / ``upper`` (in place) by the rows' bounds for this solve's ``values``."""
@@ -136,6 +139,107 @@ class _RowBounds:
         above = self.coefficient > 0
         np.minimum.at(upper, self.column[above], bound[above])
         np.maximum.at(lower, self.column[~above], bound[~above])
+
+
+def _constant(tensor: sp.csr_matrix, positions: np.ndarray, constant_columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """For stored entries ``positions`` of a parameter map: whether each is a constant (no
+    parameter enters it) and its constant value."""
+    entries = tensor[positions].tocsr()
+    constant = np.zeros(entries.shape[1])
+    constant[constant_columns] = 1.0
+    parametric = np.diff(entries.indptr) - np.diff(entries[:, np.flatnonzero(constant)].tocsr().indptr)
+    return parametric == 0, np.asarray(entries @ constant).ravel()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Folds:
+    """Auxiliary variables that only square an elementwise-scaled variable, folded into ``P`` and ``c``.
+
+    cvxpy writes ``sum_squares(root * trade + offset)`` (market impact, and the specific risk
+    when each key holds one asset) as a variable ``t`` per entry, an equality row
+    ``alpha t + beta x_j = b`` and ``p / 2 * t^2`` in the objective. Where ``t`` enters
+    nothing else (no other row, no bound, no other quadratic entry) and ``alpha`` is a
+    constant, it is substituted: ``t = (b - beta x_j) / alpha`` gives
+    ``P_jj += p beta^2 / alpha^2`` and ``c_j += -(p b + q_t alpha) beta / alpha^2``. The
+    solver then works on fewer variables and rows; the optimum in ``x`` is the same.
+
+    ``kept`` are the variables the solver keeps (old numbering), ``rows`` the equality rows
+    it drops. Per fold: ``column`` (x_j, new numbering), ``t`` (old numbering), the value
+    positions of ``alpha``, ``beta``, ``b`` (in the constraint values, -1: none) and ``p``
+    (in the ``P`` values), and ``slot``, the index of ``P_jj`` in the reduced ``P``'s data.
+    """
+
+    kept: np.ndarray
+    rows: np.ndarray
+    column: np.ndarray
+    t: np.ndarray
+    alpha_at: np.ndarray
+    beta_at: np.ndarray
+    b_at: np.ndarray
+    p_at: np.ndarray
+    P: "_Layout"            # the reduced P: positions into the P values (-1: a fold's new diagonal entry)
+    slot: np.ndarray
+
+    @classmethod
+    def find(cls, constraints: "_AffineMap", n_eq: int, n_ineq: int, P_index: sp.csc_matrix,
+             free: np.ndarray, constant_columns: list[int]) -> "_Folds":
+        """The folds of a canonical form: ``P_index`` is ``P``'s index matrix (value position + 1),
+        ``free`` marks the variables without bounds."""
+        n = constraints.n_var
+        A = constraints.index[:n_eq, :n].tocsc()
+        A_rows = A.tocsr()
+        in_G = np.diff(constraints.index[n_eq:n_eq + n_ineq, :n].tocsc().indptr) > 0
+        P_col, P_row = np.diff(P_index.indptr), np.diff(P_index.tocsr().indptr)
+        on_diagonal = P_index.diagonal() > 0
+        candidate = (np.diff(A.indptr) == 1) & ~in_G & (P_col == 1) & (P_row == 1) & on_diagonal & free
+        t = np.flatnonzero(candidate)
+        row = A.indices[A.indptr[t]]
+        alpha_at = A.data[A.indptr[t]].astype(np.int64) - 1
+        pair = np.diff(A_rows.indptr)[row] == 2
+        t, row, alpha_at = t[pair], row[pair], alpha_at[pair]
+        # the row's other entry: x_j, itself not folded
+        starts = A_rows.indptr[row]
+        first_is_t = A_rows.indices[starts] == t
+        other = np.where(first_is_t, starts + 1, starts)
+        column = A_rows.indices[other]
+        beta_at = A_rows.data[other].astype(np.int64) - 1
+        constant, alpha = _constant(constraints.tensor, alpha_at, constant_columns)
+        keep = constant & (alpha != 0) & ~candidate[column]
+        t, row, column, alpha_at, beta_at = t[keep], row[keep], column[keep], alpha_at[keep], beta_at[keep]
+        _, b_all = constraints.part(slice(0, n_eq))
+        kept = np.setdiff1d(np.arange(n), t)
+        renumber = np.full(n, -1, dtype=np.int64)
+        renumber[kept] = np.arange(len(kept))
+        column = renumber[column]
+        # the reduced P: its kept entries plus a diagonal entry for every folded-into column
+        block = P_index[kept][:, kept].tocoo()
+        present = set(zip(block.row.tolist(), block.col.tolist()))
+        extra = np.array(sorted({int(j) for j in column} - {(r) for r, c in present if r == c}), dtype=np.int64)
+        rows_all = np.concatenate([block.row, extra])
+        cols_all = np.concatenate([block.col, extra])
+        positions = np.concatenate([block.data.astype(np.int64) - 1, np.full(len(extra), -1, dtype=np.int64)])
+        order = np.lexsort((rows_all, cols_all))
+        rows_all, cols_all, positions = rows_all[order], cols_all[order], positions[order]
+        m = len(kept)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(cols_all, minlength=m))])
+        slot_of = {(int(r), int(c)): k for k, (r, c) in enumerate(zip(rows_all, cols_all)) if r == c}
+        slot = np.array([slot_of[(int(j), int(j))] for j in column], dtype=np.int64)
+        P = _Layout(positions, rows_all.astype(np.int32), indptr.astype(np.int32), (m, m), 1.0)
+        p_at = np.asarray(P_index[t, t]).ravel().astype(np.int64) - 1 if len(t) else np.zeros(0, dtype=np.int64)
+        return cls(kept, row, column, t, alpha_at, beta_at, b_all[row], p_at, P, slot)
+
+    def objective(self, values: np.ndarray, P_values: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The reduced ``P`` data and ``c`` for this solve (``values``: the constraint values,
+        ``c``: the full linear coefficients)."""
+        P_data = _gather(P_values, self.P.positions)
+        c_kept = c[self.kept]
+        if len(self.t):
+            alpha, beta = values[self.alpha_at], values[self.beta_at]
+            b = -_gather(values, self.b_at)
+            p, q_t = P_values[self.p_at], c[self.t]
+            np.add.at(P_data, self.slot, p * beta ** 2 / alpha ** 2)
+            np.add.at(c_kept, self.column, -(p * b + q_t * alpha) * beta / alpha ** 2)
+        return P_data, c_kept
 
 
 def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -204,16 +308,26 @@ class DirectProgram:
         self._constant_col = [col for pid, col in param.param_id_to_col.items() if pid not in param.id_to_param]
         constraints = _AffineMap(param.reduced_A, n, with_offset=True)
         self._constraints = constraints
-        self._A, self._b_at = constraints.part(slice(0, n_eq))
-        self._row_bounds, kept = _RowBounds.find(constraints, np.arange(n_eq, n_eq + n_ineq), self._constant_col)
-        self._G, self._h_at = constraints.part(kept, negate=True)
-        self._P = _AffineMap(param.reduced_P, n, with_offset=False).part(slice(0, n))[0]
         self._q = sp.csr_matrix(param.q)
         # variable bounds: parametric (a tensor) or fixed by variable attributes (e.g. nonneg)
         self._lb = None if param.lb_tensor is None else sp.csr_matrix(param.lb_tensor)
         self._ub = None if param.ub_tensor is None else sp.csr_matrix(param.ub_tensor)
-        self._lb_fixed = np.full(n, -np.inf) if stuffed.get("lower_bounds") is None else np.array(stuffed["lower_bounds"], float)
-        self._ub_fixed = np.full(n, np.inf) if stuffed.get("upper_bounds") is None else np.array(stuffed["upper_bounds"], float)
+        lower = stuffed.get("lower_bounds")
+        upper = stuffed.get("upper_bounds")
+        self._lb_fixed = np.full(n, -np.inf) if lower is None else np.array(lower, dtype=float)
+        self._ub_fixed = np.full(n, np.inf) if upper is None else np.array(upper, dtype=float)
+        free = ~np.isfinite(self._lb_fixed) & ~np.isfinite(self._ub_fixed)
+        if self._lb is not None or self._ub is not None:
+            free[:] = False
+        P_index = _AffineMap(param.reduced_P, n, with_offset=False).index[:n, :n].tocsc()
+        self._folds = folds = _Folds.find(constraints, n_eq, n_ineq, P_index, free, self._constant_col)
+        renumber = np.full(n, -1, dtype=np.int64)
+        renumber[folds.kept] = np.arange(len(folds.kept))
+        self._A, self._b_at = constraints.part(np.setdiff1d(np.arange(n_eq), folds.rows), columns=folds.kept)
+        self._row_bounds, rows = _RowBounds.find(constraints, np.arange(n_eq, n_eq + n_ineq), self._constant_col,
+                                                 renumber)
+        self._G, self._h_at = constraints.part(rows, negate=True, columns=folds.kept)
+        self._P = folds.P
         # where each variable entry sits in x: unpack a probe x = 0, 1, 2, ... through cvxpy's inverse chain
         probe = SimpleNamespace(
             info=SimpleNamespace(status=SimpleNamespace(name="PIQP_SOLVED"), run_time=0.0, primal_obj=0.0, iter=0),
@@ -230,6 +344,9 @@ class DirectProgram:
             return at.astype(np.int64)
 
         self._at = {name: where(getattr(v, name)) for name in ("buy", "sell", "short", "overlay_trade")}
+        self._at = {name: None if at is None else renumber[at] for name, at in self._at.items()}
+        if any(at is not None and (at < 0).any() for at in self._at.values()):
+            raise RuntimeError("a decision variable was folded away")
         self._settings = dict(SOLVER_OPTIONS.get(self.SOLVER, {}))
         self._last = data  # the parameters hold data now
 
@@ -264,8 +381,9 @@ class DirectProgram:
         if bounds_only and self._solver is not None:
             objective = {"P": self._sent["P"], "c": self._sent["c"]}
         else:
-            objective = {"P": self._P.data(self._P_values(vec)),
-                         "c": np.asarray((self._q @ vec)[: self._n], dtype=float).ravel()}
+            P_data, c = self._folds.objective(values, self._P_values(vec),
+                                              np.asarray((self._q @ vec)[: self._n], dtype=float).ravel())
+            objective = {"P": P_data, "c": c}
         qp = {
             **objective,
             "A": self._A.data(values),
@@ -273,8 +391,9 @@ class DirectProgram:
             "G": self._G.data(values),
             "h_u": _gather(values, self._h_at),
         }
-        lower = np.asarray(self._lb @ vec, dtype=float).ravel() if self._lb is not None else self._lb_fixed.copy()
-        upper = np.asarray(self._ub @ vec, dtype=float).ravel() if self._ub is not None else self._ub_fixed.copy()
+        kept = self._folds.kept
+        lower = np.asarray(self._lb @ vec, dtype=float).ravel()[kept] if self._lb is not None else self._lb_fixed[kept]
+        upper = np.asarray(self._ub @ vec, dtype=float).ravel()[kept] if self._ub is not None else self._ub_fixed[kept]
         self._row_bounds.apply(values, lower, upper)
         qp["x_l"], qp["x_u"] = lower, upper
         return qp

@@ -173,3 +173,63 @@ def test_crossing_bounds_fall_back_to_the_chain_and_its_infeasibility_report():
     with pytest.raises(InfeasibleError):
         direct.solve(data)
     assert direct.fallbacks == 1
+
+
+@pytest.mark.parametrize("overlays", [0, 1])
+def test_auxiliary_squares_are_folded_into_the_quadratic_form(overlays):
+    """cvxpy's one-variable-per-entry auxiliaries of ``sum_squares(root * trade + offset)`` are
+    substituted out: impact always, the specific risk when each key holds one asset and no
+    overlay enters it. Same answer as the chain, on fewer variables and equality rows."""
+    case = synthetic_case(12, 3, 3, seed=6, n_overlays=overlays, settings=Settings(wash_sale=False))
+    data = prepare_case(case)
+    program = Program(data.shape)
+    direct = DirectProgram(program)
+    trade, _ = direct.solve(data)
+    n = data.shape.n_assets
+    assert len(direct._folds.t) == (n if overlays else 2 * n)
+    assert direct._P.shape[0] == direct._n - len(direct._folds.t)
+    assert direct._A.shape[0] == int(program.problem.get_problem_data("PIQP")[0]["n_eq"]) - len(direct._folds.t)
+    want, _ = Program(data.shape).solve(data)
+    assert program.objective_value(data, trade) == pytest.approx(program.objective_value(data, want), abs=1e-6)
+    np.testing.assert_allclose(trade.net(data), want.net(data), atol=1e-6)
+
+
+class ScaledTradeSquares(Term):
+    """A user term with its own variable ``z = 3 * trade`` charged ``||z||^2 / 1000 + tilt @ z``: a
+    variable with a linear cost, which the direct path folds too (the ``q_t`` part of the fold)."""
+
+    name = "scaled_trade_squares"
+
+    def __init__(self, shape, v):
+        super().__init__(shape, v)
+        import cvxpy as cp
+
+        self.z = cp.Variable(shape.n_assets, name="z")
+        self.tilt = np.linspace(-1e-3, 1e-3, shape.n_assets)
+        self._rows = [self.z == 3 * v.trade]
+        self._expr = cp.sum_squares(self.z) / 1000 + self.tilt @ self.z
+
+    def update(self, data, weight: float = 1.0) -> None:
+        pass
+
+    def objective(self):
+        return self._expr
+
+    def constraints(self):
+        return self._rows
+
+    def price(self, data, trade) -> float:
+        z = 3 * trade.net(data)
+        return float(z @ z / 1000 + self.tilt @ z)
+
+
+def test_a_folded_variable_with_a_linear_cost_keeps_the_chains_answer():
+    case = synthetic_case(10, 2, 2, seed=8, settings=Settings(wash_sale=False))
+    data = prepare_case(case)
+    direct = DirectProgram(Program(data.shape, [ScaledTradeSquares]))
+    trade, _ = direct.solve(data)
+    assert direct.direct_solves == 1 and len(direct._folds.t) == 3 * data.shape.n_assets
+    want, _ = Program(data.shape, [ScaledTradeSquares]).solve(data)
+    np.testing.assert_allclose(trade.net(data), want.net(data), atol=1e-6)
+    plain, _ = Program(data.shape).solve(data)
+    assert np.abs(plain.net(data) - want.net(data)).max() > 1e-4   # the term changes the answer

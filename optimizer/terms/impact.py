@@ -42,13 +42,11 @@ class MarketImpact(Term):
 
     def __init__(self, shape, v):
         super().__init__(shape, v)
-        self.coefficient = cp.Parameter(shape.n_assets, nonneg=True, name="impact_coefficient")
-        # a weighted sum of squares of the trade variable itself: the solver's quadratic form gets
-        # a diagonal on ``trade`` (``sum_squares(root * trade)`` would add a variable and a row per asset)
-        self._expression = cp.sum(cp.multiply(self.coefficient, cp.square(v.trade)))
+        self.root = cp.Parameter(shape.n_assets, nonneg=True, name="impact_root")
+        self._expression = cp.sum_squares(cp.multiply(self.root, v.trade))
 
     def update(self, data: ProblemData, weight: float = 1.0) -> None:
-        assign(self.coefficient, weight * data.impact)
+        assign(self.root, np.sqrt(weight * data.impact))
 
     def objective(self):
         return self._expression
