@@ -35,6 +35,8 @@ import logging
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -247,29 +249,50 @@ def consolidate(day: Path, accounts: set[str] | None = None, reads: PartReads | 
     except OSError as exc:
         raise OutputError(f"cannot remove the old manifest {str(manifest)!r}: {exc}") from None
     tables: dict = {"diagnostics": diag.drop(columns=["part"]).sort_values("account_id").reset_index(drop=True)}
+    value_sets = _value_sets(winner)
     for table in OUTPUT_TABLES:
         if table == "diagnostics":
             continue
-        tables[table] = _latest_rows(day, table, winner, reads)
-    try:
-        for table, frame in tables.items():
-            write_atomic(frame, day / f"{table}.parquet")
-        if "orders" in tables:
-            from optimizer.trade_file import ORDER_COLUMNS
+        tables[table] = _latest_rows(day, table, winner, reads, value_sets)
 
-            orders = tables["orders"]
-            lines = _joined_lines(day, winner, orders, reads)
-            if lines is not None:
-                write_text(day / "orders.csv", csv_text(lines))
-            else:
-                if isinstance(orders, pa.Table) and not arrow_orders(orders):
-                    orders = orders.to_pandas()
-                if not isinstance(orders, pa.Table) and not len(orders.columns):
-                    orders = pd.DataFrame(columns=list(ORDER_COLUMNS))
-                write_text(day / "orders.csv", orders_csv_text(orders))
+    def write_csv() -> None:
+        from optimizer.trade_file import ORDER_COLUMNS
+
+        orders = tables["orders"]
+        lines = _joined_lines(day, winner, orders, reads, value_sets)
+        if lines is not None:
+            write_text(day / "orders.csv", csv_text(lines))
+            return
+        if isinstance(orders, pa.Table) and not arrow_orders(orders):
+            orders = orders.to_pandas()
+        if not isinstance(orders, pa.Table) and not len(orders.columns):
+            orders = pd.DataFrame(columns=list(ORDER_COLUMNS))
+        write_text(day / "orders.csv", orders_csv_text(orders))
+
+    # the files are independent: written at once (Arrow's writers release the GIL; the
+    # workers are done, so the machine's cores are free)
+    jobs = [partial(write_atomic, frame, day / f"{table}.parquet") for table, frame in tables.items()]
+    if "orders" in tables:
+        jobs.append(write_csv)
+    try:
+        with ThreadPoolExecutor(max_workers=min(len(jobs), WRITE_THREADS)) as pool:
+            for future in [pool.submit(job) for job in jobs]:
+                future.result()
     except OSError as exc:
         raise OutputError(f"cannot write the final tables under {str(day)!r}: {type(exc).__name__}: {exc}") from None
     return tables
+
+
+#: Threads writing the final tables at once (:func:`consolidate`).
+WRITE_THREADS = 3
+
+
+def _value_sets(winner: dict[str, str]) -> dict[str, pa.Array]:
+    """Per part name, the accounts whose latest part it is (``winner``: account -> part), as Arrow strings."""
+    of_part: dict[str, list[str]] = {}
+    for account, part in winner.items():
+        of_part.setdefault(part, []).append(account)
+    return {part: pa.array(accounts, pa.string()) for part, accounts in of_part.items()}
 
 
 def orders_csv_text(orders) -> str:
@@ -286,15 +309,15 @@ def orders_csv_text(orders) -> str:
     return csv_text(lines)
 
 
-def _joined_lines(day: Path, winner: dict[str, str], orders, reads: PartReads | None = None
-                  ) -> pa.ChunkedArray | None:
+def _joined_lines(day: Path, winner: dict[str, str], orders, reads: PartReads | None = None,
+                  value_sets: dict[str, pa.Array] | None = None) -> pa.ChunkedArray | None:
     """The winning orders' ``orders.csv`` lines as the workers made them (:data:`LINES_TABLE`
     of each part), or ``None`` when they do not match ``orders`` row for row (a part made
     without them, e.g. by an older version before a resume): the caller formats the orders."""
     if not isinstance(orders, pa.Table) or not arrow_orders(orders):
         return None
     try:
-        lines = _latest_rows(day, LINES_TABLE, winner, reads)
+        lines = _latest_rows(day, LINES_TABLE, winner, reads, value_sets)
     except (OSError, ValueError):   # a damaged lines file: the orders themselves are whole
         return None
     if not isinstance(lines, pa.Table) or lines.num_rows != orders.num_rows or not orders.num_rows:
@@ -309,17 +332,19 @@ def _joined_lines(day: Path, winner: dict[str, str], orders, reads: PartReads | 
     return lines.column("line")
 
 
-def _latest_rows(day: Path, table: str, winner: dict[str, str], reads: PartReads | None = None):
+def _latest_rows(day: Path, table: str, winner: dict[str, str], reads: PartReads | None = None,
+                 value_sets: dict[str, pa.Array] | None = None):
     """The rows of ``table`` from each account's latest part (``winner``: account -> part name),
     in account order: a ``pyarrow.Table`` (read, filtered and joined in Arrow, no pandas), or
-    a DataFrame made as before (pandas) when the parts' schemas do not join in Arrow."""
+    a DataFrame made as before (pandas) when the parts' schemas do not join in Arrow.
+    ``value_sets``: :func:`_value_sets` of ``winner``, when already made."""
     files = [(part.name, part / f"{table}.parquet") for part in part_dirs(day)]
     files = [(name, file) for name, file in files if file.exists()]
     if not files:
         return pd.DataFrame()
-    of_part: dict[str, list[str]] = {}
-    for account, part in winner.items():
-        of_part.setdefault(part, []).append(account)
+    if value_sets is None:
+        value_sets = _value_sets(winner)
+    nobody = pa.array([], pa.string())
     try:
         pieces = []
         for name, file in files:
@@ -327,7 +352,7 @@ def _latest_rows(day: Path, table: str, winner: dict[str, str], reads: PartReads
             ids = piece.column("account_id")
             if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
                 ids = pc.cast(ids, pa.string())
-            pieces.append(piece.filter(pc.is_in(ids, value_set=pa.array(of_part.get(name, []), pa.string()))))
+            pieces.append(piece.filter(pc.is_in(ids, value_set=value_sets.get(name, nobody))))
         non_empty = [piece for piece in pieces if piece.num_rows] or pieces[:1]
         joined = pa.concat_tables(non_empty, promote_options="default")
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
