@@ -242,6 +242,38 @@ class _Folds:
         return P_data, c_kept
 
 
+@dataclasses.dataclass(frozen=True)
+class _BoundsPath:
+    """What a bounds-only re-solve (the wash-sale and small-trade rounds) recomputes: the
+    constraint values the limits' Parameters touch (``rows`` of the constraint tensor,
+    ``tensor`` those rows), and whether they reach ``b`` / ``h``. Only built when the limits
+    enter right-hand sides and bounds alone (no matrix coefficient, no fold)."""
+
+    params: list
+    rows: np.ndarray
+    tensor: sp.csr_matrix
+    b: bool
+    h: bool
+
+    @classmethod
+    def find(cls, param, limits: list, constraints: "_AffineMap", direct: "DirectProgram") -> "_BoundsPath | None":
+        if direct._lb is not None or direct._ub is not None:
+            return None
+        ids = {p.id for term in limits for row in term.constraints() for p in row.parameters()}
+        params = [(p, col, size) for p, col, size in direct._params if p.id in ids]
+        if not params:
+            return None
+        columns = np.concatenate([np.arange(col, col + size) for _, col, size in params])
+        rows = np.unique(constraints.tensor.tocsc()[:, columns].tocoo().row)
+        folds = direct._folds
+        coefficients = np.concatenate([direct._A.positions, direct._G.positions, folds.alpha_at, folds.beta_at,
+                                       folds.b_at])
+        if np.isin(rows, coefficients).any():
+            return None
+        return cls(params, rows, constraints.tensor[rows].tocsr(), bool(np.isin(rows, direct._b_at).any()),
+                   bool(np.isin(rows, direct._h_at).any()))
+
+
 def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """``values[positions]`` with 0 where a position is -1 (no stored entry)."""
     return np.where(positions >= 0, np.append(values, 0.0)[positions], 0.0)
@@ -347,6 +379,7 @@ class DirectProgram:
         self._at = {name: None if at is None else renumber[at] for name, at in self._at.items()}
         if any(at is not None and (at < 0).any() for at in self._at.values()):
             raise RuntimeError("a decision variable was folded away")
+        self._bounds_path = _BoundsPath.find(param, self._limits, constraints, self)
         self._settings = dict(SOLVER_OPTIONS.get(self.SOLVER, {}))
         self._last = data  # the parameters hold data now
 
@@ -374,23 +407,40 @@ class DirectProgram:
         return vec
 
     def _qp(self, bounds_only: bool = False) -> dict:
-        """The QP's arrays: CSC data of ``P``, ``A``, ``G`` (fixed structure) and the vectors
-        (``bounds_only``: the objective's ``P`` and ``c`` as last sent)."""
-        vec = self._param_vector()
-        values = self._constraints.tensor @ vec
-        if bounds_only and self._solver is not None:
-            objective = {"P": self._sent["P"], "c": self._sent["c"]}
+        """The QP's arrays: CSC data of ``P``, ``A``, ``G`` (fixed structure) and the vectors.
+
+        ``bounds_only`` (only the limits' Parameters changed): the objective as last sent and,
+        where the limits enter only right-hand sides (:class:`_BoundsPath`), only those: the
+        constraint values the limits touch are recomputed, and the matrices are not re-sent.
+        """
+        path = self._bounds_path
+        if bounds_only and self._solver is not None and path is not None:
+            vec, values = self._vec, self._values
+            for parameter, col, size in path.params:
+                vec[col:col + size] = np.asarray(parameter.value, dtype=float).ravel(order="F")
+            values[path.rows] = path.tensor @ vec
+            qp = {}
+            if path.b:
+                qp["b"] = -_gather(values, self._b_at)
+            if path.h:
+                qp["h_u"] = _gather(values, self._h_at)
         else:
-            P_data, c = self._folds.objective(values, self._P_values(vec),
-                                              np.asarray((self._q @ vec)[: self._n], dtype=float).ravel())
-            objective = {"P": P_data, "c": c}
-        qp = {
-            **objective,
-            "A": self._A.data(values),
-            "b": -_gather(values, self._b_at),
-            "G": self._G.data(values),
-            "h_u": _gather(values, self._h_at),
-        }
+            vec = self._param_vector()
+            values = self._constraints.tensor @ vec
+            self._vec, self._values = vec, values
+            if bounds_only and self._solver is not None:
+                objective = {"P": self._sent["P"], "c": self._sent["c"]}
+            else:
+                P_data, c = self._folds.objective(values, self._P_values(vec),
+                                                  np.asarray((self._q @ vec)[: self._n], dtype=float).ravel())
+                objective = {"P": P_data, "c": c}
+            qp = {
+                **objective,
+                "A": self._A.data(values),
+                "b": -_gather(values, self._b_at),
+                "G": self._G.data(values),
+                "h_u": _gather(values, self._h_at),
+            }
         kept = self._folds.kept
         lower = np.asarray(self._lb @ vec, dtype=float).ravel()[kept] if self._lb is not None else self._lb_fixed[kept]
         upper = np.asarray(self._ub @ vec, dtype=float).ravel()[kept] if self._ub is not None else self._ub_fixed[kept]

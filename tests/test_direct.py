@@ -233,3 +233,27 @@ def test_a_folded_variable_with_a_linear_cost_keeps_the_chains_answer():
     np.testing.assert_allclose(trade.net(data), want.net(data), atol=1e-6)
     plain, _ = Program(data.shape).solve(data)
     assert np.abs(plain.net(data) - want.net(data)).max() > 1e-4   # the term changes the answer
+
+
+def test_a_bounds_only_resolve_sends_only_the_bounds(monkeypatch):
+    """A wash-sale or small-trade round changes only the limits: the direct path recomputes the
+    values they touch and sends PIQP the bounds alone; the answer is the chain's on the new bounds."""
+    data = prepare_case(synthetic_case(12, 3, 3, seed=2, settings=Settings(wash_sale=False)))
+    direct = DirectProgram(Program(data.shape))
+    direct.solve(data)
+    assert direct._bounds_path is not None
+    sent = []
+    send = direct._send
+    monkeypatch.setattr(direct, "_send", lambda qp: (sent.append(set(qp)), send(qp))[1])
+    blocked = np.arange(data.shape.n_assets) % 3 == 0
+    bounded = data.with_bounds(buy_max=np.where(blocked, 0.0, data.buy_max),
+                               lot_sell_max=np.where(np.repeat(blocked, 3), 0.0, data.lot_sell_max))
+    trade, _ = direct.solve(bounded)
+    assert sent == [{"x_l", "x_u"}]
+    want, _ = Program(data.shape).solve(bounded)
+    np.testing.assert_allclose(trade.buy, want.buy, atol=1e-6)
+    np.testing.assert_allclose(trade.sold(bounded), want.sold(bounded), atol=1e-6)
+    assert trade.buy[blocked].max() <= 1e-9 and trade.sold(bounded)[blocked].max() <= 1e-9
+    again, _ = direct.solve(data)          # and back to the first bounds: again only the bounds
+    assert sent[-1] == {"x_l", "x_u"}
+    np.testing.assert_allclose(again.buy, Program(data.shape).solve(data)[0].buy, atol=1e-6)

@@ -15,6 +15,7 @@ import pytest
 
 from optimizer.batch.accounts import CaseBuilder, account_case, make_context
 from optimizer.direct import DirectProgram
+from optimizer.lot_pooling import lots_interchangeable, unpool_sells
 from optimizer.batch.store import Book, _normalise
 from optimizer.problem_data import prepare
 from optimizer.program import Program
@@ -49,6 +50,15 @@ def datas():
     return _datas(_book(10, 20, 3, seed=3))
 
 
+def _first_in_first_out(data, trade):
+    """In an untaxed account an asset's lots are interchangeable: any split of its sale among
+    them has the same objective, so solvers may pick different ones. Compared as the sale
+    per asset handed to the lots first in, first out (what the rebalancer does there)."""
+    if not lots_interchangeable(data):
+        return trade
+    return unpool_sells(data, dataclasses.replace(trade, sell=trade.sold(data)))
+
+
 def test_direct_solves_equal_the_chain_including_bounded_resolves(datas):
     chain_program = Program(datas[0].shape)
     direct = DirectProgram(Program(datas[0].shape))
@@ -66,6 +76,7 @@ def test_direct_solves_equal_the_chain_including_bounded_resolves(datas):
             assert outcome.solver == expected_outcome.solver == "PIQP"
             assert outcome.accurate
             assert (got.buy >= 0).all() and (got.sell >= 0).all()  # projected like cvxpy's nonneg variables
+            got, expected = _first_in_first_out(case, got), _first_in_first_out(case, expected)
             for name in ("buy", "sell", "short"):
                 np.testing.assert_allclose(getattr(got, name), getattr(expected, name), atol=1e-6)
             assert chain_program.objective_value(case, got) == pytest.approx(
@@ -92,7 +103,10 @@ def test_fast_path_results_equal_the_rebalancer_with_wash_sale_settling(datas):
         assert got.wash_sale_fixes == expected.wash_sale_fixes
         settled += bool(expected.wash_sale_fixes)
         assert got.objective_bps == pytest.approx(expected.objective_bps, abs=1e-5)
-        np.testing.assert_allclose(got.trades["trade_usd"], expected.trades["trade_usd"], atol=1e-6 * got.nav_usd)
+        # the fast path solves an equivalent, smaller QP (folded squares, bounds for rows): its
+        # answer agrees to solver accuracy, where the objective is flat (1e-9 of NAV in objective
+        # allows ~1e-5 of NAV in a trade of an asset with little impact and specific risk)
+        np.testing.assert_allclose(got.trades["trade_usd"], expected.trades["trade_usd"], atol=1e-5 * got.nav_usd)
         assert got.solver == expected.solver
         # whole shares: the same, except where solver noise crosses a rounding edge (one share)
         whole = rebalancer.solve(data, whole_units=True)
