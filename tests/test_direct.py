@@ -257,3 +257,31 @@ def test_a_bounds_only_resolve_sends_only_the_bounds(monkeypatch):
     again, _ = direct.solve(data)          # and back to the first bounds: again only the bounds
     assert sent[-1] == {"x_l", "x_u"}
     np.testing.assert_allclose(again.buy, Program(data.shape).solve(data)[0].buy, atol=1e-6)
+
+
+@pytest.mark.parametrize("bands, netting, shorts, overlays", [("soft", True, True, 0), ("hard", False, True, 2),
+                                                              ("hard", True, False, 0), ("soft", False, False, 1)])
+def test_every_shape_variant_solves_directly_to_the_chains_optimum(bands, netting, shorts, overlays):
+    """Shorts and trade caps (rows over several variables), tax netting (an epigraph variable),
+    hard or soft bands and overlays: the folds and bounds leave the optimum where the chain finds it."""
+    import dataclasses
+
+    import pandas as pd
+
+    from optimizer import Restrictions
+
+    case = synthetic_case(10, 3, 3, seed=12, n_overlays=overlays,
+                          settings=Settings(wash_sale=False, bands=bands, risk_aversion=7.0))
+    portfolio = dataclasses.replace(case.portfolio, realized_gain_usd=25_000.0) if netting else case.portfolio
+    asset = case.market.prices.index[0]
+    table = (pd.DataFrame({"allow_short": [True], "max_short_usd": [50_000.0], "max_trade_usd": [400_000.0]},
+                          index=[asset]) if shorts else pd.DataFrame(index=pd.Index([], dtype=str)))
+    data = prepare_case(dataclasses.replace(case, portfolio=portfolio, restrictions=Restrictions(table)))
+    assert data.shape.shorts == shorts and data.shape.trade_caps == shorts and data.shape.tax_netting == netting
+    direct = DirectProgram(Program(data.shape))
+    trade, _ = direct.solve(data)
+    assert direct.direct_solves == 1
+    want, _ = Program(data.shape).solve(data)
+    program = direct.program
+    assert program.objective_value(data, trade) == pytest.approx(program.objective_value(data, want), abs=1e-6)
+    np.testing.assert_allclose(trade.net(data), want.net(data), atol=1e-5)
