@@ -10,7 +10,11 @@ parameter-to-matrix maps, read once) and per solve only:
    ``update``; when only the trade bounds changed, as in the wash-sale re-solves, only
    the limits term's),
 2. multiplies cvxpy's reduced parameter maps by the parameter vector into matrices of a
-   fixed sparsity (index maps built once),
+   fixed sparsity (index maps built once), of a smaller problem with the same optimum:
+   cvxpy's auxiliary variables that only square a scaled variable are substituted into
+   ``P`` and ``c`` (:class:`_Folds`), and rows on a single variable with a constant
+   coefficient become PIQP's box bounds (:class:`_RowBounds`); a bounds-only re-solve
+   recomputes only what the limits touch (:class:`_BoundsPath`),
 3. updates one kept ``piqp.SparseSolver`` in place (same structure: no new symbolic
    factorisation) and solves under the chain's iteration cap for PIQP on this problem
    (:func:`optimizer.solvers.caps`, fed by these solves as by the chain's),
@@ -21,7 +25,8 @@ parameter-to-matrix maps, read once) and per solve only:
 Anything else (a chain that does not start with PIQP, a stall, a status other than
 solved, a failed verification, an unexpected canonical form) goes to the program's own
 :meth:`~optimizer.program.Program.solve`, the full chain (after a stall with PIQP moved
-last): the answer is the chain's, only reached without its Python overhead.
+last): the answer is the chain's, to solver accuracy (the folded problem is solved to the
+same tolerances; where the optimum is not unique, e.g. equally taxed lots, the split may differ).
 :class:`optimizer.Rebalancer` solves through it by default (``Rebalancer(direct=False)``:
 always the chain). Results equal the chain's within solver tolerance
 (``tests/test_direct.py``, ``tests/batch/test_fast_path.py``).
