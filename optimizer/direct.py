@@ -119,6 +119,7 @@ class _RowBounds:
     column: np.ndarray
     coefficient: np.ndarray
     h_at: np.ndarray
+    one_per_column: bool    # no variable has two upper (or two lower) bound rows
 
     @classmethod
     def find(cls, constraints: "_AffineMap", rows: np.ndarray, constant_columns: list[int],
@@ -136,14 +137,22 @@ class _RowBounds:
         bound_rows = rows[single[bound]]
         _, h_at = constraints.part(bound_rows, negate=True)
         kept = np.setdiff1d(rows, bound_rows)
-        return cls(renumber[columns[bound]], coefficient[bound], h_at), kept
+        column, coefficient = renumber[columns[bound]], coefficient[bound]
+        sides = column * 2 + (coefficient > 0)
+        return cls(column, coefficient, h_at, len(np.unique(sides)) == len(sides)), kept
 
     def apply(self, values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
         """Tighten ``lower`` / ``upper`` (in place) by the rows' bounds for this solve's ``values``."""
         bound = _gather(values, self.h_at) / self.coefficient
         above = self.coefficient > 0
-        np.minimum.at(upper, self.column[above], bound[above])
-        np.maximum.at(lower, self.column[~above], bound[~above])
+        if self.one_per_column:
+            at = self.column[above]
+            upper[at] = np.minimum(upper[at], bound[above])
+            at = self.column[~above]
+            lower[at] = np.maximum(lower[at], bound[~above])
+        else:
+            np.minimum.at(upper, self.column[above], bound[above])
+            np.maximum.at(lower, self.column[~above], bound[~above])
 
 
 def _constant(tensor: sp.csr_matrix, positions: np.ndarray, constant_columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -236,14 +245,15 @@ class _Folds:
     def objective(self, values: np.ndarray, P_values: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The reduced ``P`` data and ``c`` for this solve (``values``: the constraint values,
         ``c``: the full linear coefficients)."""
-        P_data = _gather(P_values, self.P.positions)
+        P_data = _gather(_with_zero(P_values), self.P.positions)
         c_kept = c[self.kept]
         if len(self.t):
             alpha, beta = values[self.alpha_at], values[self.beta_at]
             b = -_gather(values, self.b_at)
             p, q_t = P_values[self.p_at], c[self.t]
-            np.add.at(P_data, self.slot, p * beta ** 2 / alpha ** 2)
-            np.add.at(c_kept, self.column, -(p * b + q_t * alpha) * beta / alpha ** 2)
+            P_data += np.bincount(self.slot, weights=p * beta ** 2 / alpha ** 2, minlength=len(P_data))
+            c_kept += np.bincount(self.column, weights=-(p * b + q_t * alpha) * beta / alpha ** 2,
+                                  minlength=len(c_kept))
         return P_data, c_kept
 
 
@@ -280,8 +290,14 @@ class _BoundsPath:
 
 
 def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """``values[positions]`` with 0 where a position is -1 (no stored entry)."""
-    return np.where(positions >= 0, np.append(values, 0.0)[positions], 0.0)
+    """``values[positions]`` where ``values`` ends with an appended 0, so position -1 (no
+    stored entry) reads 0 (see :func:`_with_zero`)."""
+    return values[positions]
+
+
+def _with_zero(values: np.ndarray) -> np.ndarray:
+    """``values`` with a 0 appended, for :func:`_gather`."""
+    return np.append(values, 0.0)
 
 
 class DirectProgram:
@@ -431,7 +447,7 @@ class DirectProgram:
                 qp["h_u"] = _gather(values, self._h_at)
         else:
             vec = self._param_vector()
-            values = self._constraints.tensor @ vec
+            values = _with_zero(self._constraints.tensor @ vec)
             self._vec, self._values = vec, values
             if bounds_only and self._solver is not None:
                 objective = {"P": self._sent["P"], "c": self._sent["c"]}

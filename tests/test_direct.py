@@ -285,3 +285,32 @@ def test_every_shape_variant_solves_directly_to_the_chains_optimum(bands, nettin
     program = direct.program
     assert program.objective_value(data, trade) == pytest.approx(program.objective_value(data, want), abs=1e-6)
     np.testing.assert_allclose(trade.net(data), want.net(data), atol=1e-5)
+
+
+class FlatBuyCap(Term):
+    """A user term ``buy <= 0.2% of NAV``: a second upper bound row on every buy (besides ``buy_max``)."""
+
+    name = "flat_buy_cap"
+
+    def __init__(self, shape, v):
+        super().__init__(shape, v)
+        self._rows = [v.buy <= 0.002]
+
+    def update(self, data, weight: float = 1.0) -> None:
+        pass
+
+    def constraints(self):
+        return self._rows
+
+    def check(self, data, trade, tolerance):
+        return "buy above 0.2%" if np.any(trade.buy > 0.002 + tolerance) else None
+
+
+def test_two_bound_rows_on_one_variable_keep_the_tighter():
+    data = prepare_case(synthetic_case(10, 2, 2, seed=5, settings=Settings(wash_sale=False)))
+    direct = DirectProgram(Program(data.shape, [FlatBuyCap]))
+    trade, _ = direct.solve(data)
+    assert direct.direct_solves == 1 and not direct._row_bounds.one_per_column
+    want, _ = Program(data.shape, [FlatBuyCap]).solve(data)
+    np.testing.assert_allclose(trade.buy, want.buy, atol=1e-6)
+    assert trade.buy.max() <= 0.002 + 1e-9 and want.buy.max() > 0.002 - 1e-6   # the flat cap binds
