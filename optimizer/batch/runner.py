@@ -83,11 +83,13 @@ from optimizer.wash_sale import ConflictSearch
 #: chunk costs a task round trip and a part of five fsynced Parquet files, so fewer, larger chunks
 #: (10,000 accounts: 40 chunks, 20 per worker) keep that under ~2% without a long tail at the end.
 MAX_CHUNK = 250
-#: Chunks kept in flight per worker thread: one running and one waiting on its worker, so a
-#: worker starts its next chunk as soon as it finishes one instead of idling through the
-#: round trip to this process and the chunk's shipping (30-180 ms per chunk measured on a
-#: loaded machine, ~2 s per worker over a 10,000-account run).
-IN_FLIGHT_PER_THREAD = 2
+#: Chunks kept in flight per worker thread. Two (one waiting on its worker) would spare each
+#: worker the idle round trip between chunks (30-180 ms per chunk measured on a loaded machine,
+#: ~1-2 s per worker over a 10,000-account run), but a run stopped by a failed write would then
+#: leave the waiting chunk running on its worker after the run has returned (Dask cannot cancel
+#: a started task): it may write a part after the manifest (tests/batch/test_safety.py saw its
+#: temporary folder). One, until a stopped run waits for its started chunks.
+IN_FLIGHT_PER_THREAD = 1
 #: The smallest chunk the default sizing makes at the end of a run (:func:`_chunk_limits`).
 MIN_TAIL_CHUNK = 20
 #: Extra tries of a lone account whose task failed (beyond Dask's own retries).
