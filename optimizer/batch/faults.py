@@ -69,6 +69,7 @@ class FailWrites:
 
     after_parts: int
     errno_code: int = 28  # ENOSPC
+    delay_s: float = 0.0  # a slow disk: each refused write takes this long (its part's temporary folder exists)
 
     def __call__(self, account_id: str) -> None:
         return None
@@ -76,6 +77,7 @@ class FailWrites:
     def before_write(self, parts_dir: Path) -> None:
         parts = [p for p in Path(parts_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]
         if len(parts) >= self.after_parts:
+            time.sleep(self.delay_s)
             raise OSError(self.errno_code, os.strerror(self.errno_code), str(parts_dir))
 
 

@@ -83,13 +83,15 @@ from optimizer.wash_sale import ConflictSearch
 #: chunk costs a task round trip and a part of five fsynced Parquet files, so fewer, larger chunks
 #: (10,000 accounts: 40 chunks, 20 per worker) keep that under ~2% without a long tail at the end.
 MAX_CHUNK = 250
-#: Chunks kept in flight per worker thread. Two (one waiting on its worker) would spare each
-#: worker the idle round trip between chunks (30-180 ms per chunk measured on a loaded machine,
-#: ~1-2 s per worker over a 10,000-account run), but a run stopped by a failed write would then
-#: leave the waiting chunk running on its worker after the run has returned (Dask cannot cancel
-#: a started task): it may write a part after the manifest (tests/batch/test_safety.py saw its
-#: temporary folder). One, until a stopped run waits for its started chunks.
-IN_FLIGHT_PER_THREAD = 1
+#: Chunks kept in flight per worker thread: one running and one waiting on its worker, so a
+#: worker starts its next chunk as soon as it finishes one instead of idling through the
+#: round trip to this process and the chunk's shipping (30-180 ms per chunk measured on a
+#: loaded machine, ~1-2 s per worker over a 10,000-account run). Dask cannot cancel a started
+#: task, so a run stopped by a failed write first lets its chunks in flight end
+#: (:data:`STOP_WAIT_S`): none writes a part after the run has returned.
+IN_FLIGHT_PER_THREAD = 2
+#: Longest wait, when a failed write stops the run, for the chunks still in flight to end.
+STOP_WAIT_S = 60.0
 #: The smallest chunk the default sizing makes at the end of a run (:func:`_chunk_limits`).
 MIN_TAIL_CHUNK = 20
 #: Extra tries of a lone account whose task failed (beyond Dask's own retries).
@@ -705,6 +707,8 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, day: Path
                             "its worker process was killed and restarted"))
     finally:
         bar.close()
+        if isinstance(sys.exc_info()[1], OutputError) and in_flight:
+            _let_end(client, list(in_flight))
         for future in in_flight:
             try:
                 future.cancel()
@@ -717,6 +721,20 @@ def _schedule(client, chunks: list[Chunk], *, token: str, blob: bytes, day: Path
                 pass
         probe.unlink(missing_ok=True)
     return {"threads": threads, "chunks": next_number, "restarts": restarts, "workers_seen": len(seen)}
+
+
+def _let_end(client, futures: list) -> None:
+    """Wait (at most :data:`STOP_WAIT_S`) for chunks in flight to end, their results unread: a
+    chunk already started on its worker cannot be cancelled and would otherwise write its part
+    (or its temporary folder) after the stopped run has written its manifest."""
+    from distributed import wait
+
+    if client.status != "running":
+        return
+    try:
+        wait(futures, timeout=STOP_WAIT_S)
+    except Exception:  # noqa: BLE001 - a timeout or a lost scheduler: cancel them as before
+        pass
 
 
 def _write_probe(day: Path) -> Path:

@@ -88,6 +88,19 @@ def test_a_full_or_read_only_output_stops_cleanly_and_a_rerun_finishes(tmp_path,
     pd.testing.assert_frame_equal(_orders(out), _orders(clean))
 
 
+def test_a_run_stopped_by_a_failed_write_lets_its_chunks_in_flight_end(tmp_path, batch_client):
+    """A chunk waits on the worker behind the one whose write fails; Dask cannot cancel it once
+    started. Its refused write is slow (2 s with its temporary part folder on disk): the run must
+    not return before it ends, so no temporary folder is left behind."""
+    book = write_parquet_book(small_book(), tmp_path / "book")
+    execute(book, DATE, tmp_path / "warm", client=batch_client, progress=False, chunk_size=3)  # programs built
+    out = tmp_path / "out"
+    with pytest.raises(OutputError, match="cannot write"):
+        execute(book, DATE, out, client=batch_client, progress=False, chunk_size=2,
+                fault=FailWrites(1, errno.ENOSPC, delay_s=2.0))
+    assert leftovers(out) == []
+
+
 def test_a_nan_price_fails_only_the_accounts_that_hold_it(tmp_path, batch_client):
     tables = small_book()
     bad_asset = "A0003"
