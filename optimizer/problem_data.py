@@ -453,22 +453,35 @@ def lots_to_slots(portfolio: Portfolio, layout: Layout, lot_slots: int | None = 
     if slots < most:
         raise InputError("lot_slots", f"is {slots} but asset holds {most} lots",
                          asset=layout.assets[int(per_asset.argmax())])
-    order = np.argsort(layout.lot_asset, kind="stable")
+    filled = fill_slots(layout.lot_asset, slots, layout.price, lots["lot_id"].to_numpy(dtype=object),
+                        lots["quantity"].to_numpy(dtype=float), lots["cost_basis"].to_numpy(dtype=float),
+                        lots["acquired"].to_numpy(dtype="datetime64[ns]"))
+    np.add.at(filled.holding_usd, layout.untradeable_at, portfolio.untradeable_usd.to_numpy(dtype=float))
+    return filled
+
+
+def fill_slots(lot_asset: np.ndarray, slots: int, price: np.ndarray, lot_ids: np.ndarray, quantity: np.ndarray,
+               basis: np.ndarray, acquired: np.ndarray) -> LotSlots:
+    """Lots (each with its asset's position ``lot_asset``) in slots: an asset's k-th lot, in the
+    given order, fills its k-th slot; ``holding_usd`` is the lots' value at ``price`` (per asset).
+    Every asset must hold at most ``slots`` lots."""
+    n = len(price)
+    per_asset = np.bincount(lot_asset, minlength=n)
+    order = np.argsort(lot_asset, kind="stable")
     first_of_asset = np.cumsum(per_asset) - per_asset
     rank = np.empty(len(order), dtype=int)
-    rank[order] = np.arange(len(order)) - first_of_asset[layout.lot_asset[order]]
-    slot = layout.lot_asset * slots + rank
-    lot_ids = np.full(n * slots, "", dtype=object)
-    quantity = np.zeros(n * slots)
-    basis = np.zeros(n * slots)
-    acquired = np.full(n * slots, np.datetime64("NaT"), dtype="datetime64[ns]")
-    lot_ids[slot] = lots["lot_id"].to_numpy(dtype=object)
-    quantity[slot] = lots["quantity"].to_numpy(dtype=float)
-    basis[slot] = lots["cost_basis"].to_numpy(dtype=float)
-    acquired[slot] = lots["acquired"].to_numpy(dtype="datetime64[ns]")
-    holding_usd = quantity.reshape(n, slots).sum(axis=1) * layout.price
-    np.add.at(holding_usd, layout.untradeable_at, portfolio.untradeable_usd.to_numpy(dtype=float))
-    return LotSlots(slots=slots, lot_ids=lot_ids, quantity=quantity, basis=basis, acquired=acquired,
+    rank[order] = np.arange(len(order)) - first_of_asset[lot_asset[order]]
+    slot = lot_asset * slots + rank
+    slot_ids = np.full(n * slots, "", dtype=object)
+    slot_quantity = np.zeros(n * slots)
+    slot_basis = np.zeros(n * slots)
+    slot_acquired = np.full(n * slots, np.datetime64("NaT"), dtype="datetime64[ns]")
+    slot_ids[slot] = lot_ids
+    slot_quantity[slot] = quantity
+    slot_basis[slot] = basis
+    slot_acquired[slot] = acquired
+    holding_usd = slot_quantity.reshape(n, slots).sum(axis=1) * price
+    return LotSlots(slots=slots, lot_ids=slot_ids, quantity=slot_quantity, basis=slot_basis, acquired=slot_acquired,
                     holding_usd=holding_usd)
 
 
@@ -641,12 +654,18 @@ def _bought_in_window(portfolio: Portfolio, wash_group: np.ndarray, codes: dict[
             group = codes.get(tax.wash_group(asset))
             if group is not None:
                 bought.add((group, lot_id or ("unnamed buy", asset)))  # never equal to a held lot's id
+    return blocked_by_buys(bought, len(codes), slot_group, lot_ids)
+
+
+def blocked_by_buys(bought: set[tuple[int, object]], n_groups: int, slot_group: np.ndarray,
+                    lot_ids: np.ndarray) -> np.ndarray:
+    """Per lot slot (its wash-sale group ``slot_group``): its group bought anything other than
+    the slot's own lot, given the ``(group, lot id)`` buys of the window: with two or more buys
+    always, with one buy unless that buy is the slot's lot. Empty slots are never blocked."""
     if not bought:
         return np.zeros(len(lot_ids), dtype=bool)
-    # a slot is blocked when its group bought anything other than the slot's own lot: with two
-    # or more buys always, with one buy unless that buy is the slot's lot
-    buys_in_group = np.bincount([g for g, _ in bought], minlength=len(codes))[slot_group]
-    blocked = occupied & (buys_in_group >= 1)
+    buys_in_group = np.bincount([g for g, _ in bought], minlength=n_groups)[slot_group]
+    blocked = (lot_ids != "") & (buys_in_group >= 1)
     for k in np.nonzero(blocked & (buys_in_group == 1))[0]:
         blocked[k] = (int(slot_group[k]), str(lot_ids[k])) not in bought
     return blocked

@@ -39,7 +39,7 @@ import pandas as pd
 
 from optimizer.model import Portfolio, Restrictions
 from optimizer.model.restrictions import FLAG_COLUMNS, SIZE_COLUMNS
-from optimizer.problem_data import (UNLIMITED, LotSlots, ProblemData, align, lot_taxes, overlay_arrays, prepare,
+from optimizer.problem_data import (UNLIMITED, ProblemData, align, fill_slots, lot_taxes, overlay_arrays, prepare,
                                     trade_bounds, trade_costs, year_to_date)
 
 from optimizer.batch.accounts import CaseBuilder, _missing
@@ -222,23 +222,9 @@ class ChunkPreparer:
         per_asset = np.bincount(lot_asset, minlength=n)
         if per_asset.max(initial=0) > slots:
             return None
-        order = np.argsort(lot_asset, kind="stable")
-        first = np.cumsum(per_asset) - per_asset
-        rank = np.empty(len(order), dtype=int)
-        rank[order] = np.arange(len(order)) - first[lot_asset[order]]
-        slot = lot_asset * slots + rank
-        slot_ids = np.full(n * slots, "", dtype=object)
-        slot_quantity = np.zeros(n * slots)
-        slot_basis = np.zeros(n * slots)
-        slot_acquired = np.full(n * slots, np.datetime64("NaT"), dtype="datetime64[ns]")
-        slot_ids[slot] = lot_id
-        slot_quantity[slot] = quantity
-        slot_basis[slot] = basis
-        slot_acquired[slot] = acquired
         price = base.price
-        holding_usd = slot_quantity.reshape(n, slots).sum(axis=1) * price
-        slotted = LotSlots(slots=slots, lot_ids=slot_ids, quantity=slot_quantity, basis=slot_basis,
-                           acquired=slot_acquired, holding_usd=holding_usd)
+        slotted = fill_slots(lot_asset, slots, price, lot_id, quantity, basis, acquired)
+        holding_usd = slotted.holding_usd
 
         cash_usd = numbers["cash_usd"]
         nav = float(holding_usd.sum() + cash_usd + settings.cash_flow_usd)
@@ -271,10 +257,10 @@ class ChunkPreparer:
             factor_root=base.factor_root,
             specific_sd=base.specific_sd,
             **trade_costs(market, layout, settings, nav),
-            lot_ids=slot_ids,
-            lot_value=slot_quantity * np.repeat(price, slots) / nav,
-            lot_quantity=slot_quantity,
-            lot_basis=slot_basis,
+            lot_ids=slotted.lot_ids,
+            lot_value=slotted.quantity * np.repeat(price, slots) / nav,
+            lot_quantity=slotted.quantity,
+            lot_basis=slotted.basis,
             **taxes.arrays(),
             tax_offset=tax_offset,
             carry_value=carry_value,

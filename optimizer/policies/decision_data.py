@@ -24,8 +24,8 @@ import pandas as pd
 
 from optimizer.model import Restrictions, RiskModel, Settings, Targets, TaxRules
 from optimizer.policies.lot_groups import LotGroups
-from optimizer.problem_data import (UNLIMITED, LotSlots, ProblemData, ProblemShape, known_shape, lot_taxes,
-                                    overlay_arrays, risk_arrays, year_to_date)
+from optimizer.problem_data import (UNLIMITED, LotSlots, ProblemData, ProblemShape, blocked_by_buys, fill_slots,
+                                    known_shape, lot_taxes, overlay_arrays, risk_arrays, year_to_date)
 
 
 @dataclass(frozen=True)
@@ -140,25 +140,8 @@ class DecisionArrays:
 
     def _slots(self, groups: LotGroups, price: np.ndarray) -> LotSlots:
         """prepare's ``lots_to_slots`` for the groups: an asset's k-th group in its k-th slot."""
-        n, slots = len(self.assets), self.lot_slots
-        lot_asset = groups.group_asset
-        per_asset = np.bincount(lot_asset, minlength=n)
-        order = np.argsort(lot_asset, kind="stable")
-        first_of_asset = np.cumsum(per_asset) - per_asset
-        rank = np.empty(len(order), dtype=int)
-        rank[order] = np.arange(len(order)) - first_of_asset[lot_asset[order]]
-        slot = lot_asset * slots + rank
-        lot_ids = np.full(n * slots, "", dtype=object)
-        quantity = np.zeros(n * slots)
-        basis = np.zeros(n * slots)
-        acquired = np.full(n * slots, np.datetime64("NaT"), dtype="datetime64[ns]")
-        lot_ids[slot] = groups.group_id
-        quantity[slot] = groups.quantity
-        basis[slot] = groups.basis
-        acquired[slot] = groups.acquired
-        holding_usd = quantity.reshape(n, slots).sum(axis=1) * price
-        return LotSlots(slots=slots, lot_ids=lot_ids, quantity=quantity, basis=basis, acquired=acquired,
-                        holding_usd=holding_usd)
+        return fill_slots(groups.group_asset, self.lot_slots, price, groups.group_id, groups.quantity, groups.basis,
+                          groups.acquired)
 
     def _bounds(self, lots: LotSlots, taxes, price: np.ndarray, date: pd.Timestamp, settings: Settings,
                 book: BookView, nav: float) -> dict[str, np.ndarray]:
@@ -215,13 +198,7 @@ class DecisionArrays:
                 group = codes.get(tax.wash_group(asset))
                 if group is not None:
                     bought.add((group, lot_id or ("unnamed buy", asset)))
-        if not bought:
-            return np.zeros(len(lot_ids), dtype=bool)
-        buys_in_group = np.bincount([g for g, _ in bought], minlength=len(codes))[slot_group]
-        blocked = occupied & (buys_in_group >= 1)
-        for k in np.nonzero(blocked & (buys_in_group == 1))[0]:
-            blocked[k] = (int(slot_group[k]), str(lot_ids[k])) not in bought
-        return blocked
+        return blocked_by_buys(bought, len(codes), slot_group, lot_ids)
 
     def _risk_arrays(self, risk: RiskModel) -> tuple[np.ndarray, np.ndarray]:
         """prepare's ``risk_arrays`` for the assets' keys, kept while the risk model is the same object."""
