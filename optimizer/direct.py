@@ -228,7 +228,7 @@ class _Folds:
         # the reduced P: its kept entries plus a diagonal entry for every folded-into column
         block = P_index[kept][:, kept].tocoo()
         present = set(zip(block.row.tolist(), block.col.tolist()))
-        extra = np.array(sorted({int(j) for j in column} - {(r) for r, c in present if r == c}), dtype=np.int64)
+        extra = np.array(sorted({int(j) for j in column} - {r for r, c in present if r == c}), dtype=np.int64)
         rows_all = np.concatenate([block.row, extra])
         cols_all = np.concatenate([block.col, extra])
         positions = np.concatenate([block.data.astype(np.int64) - 1, np.full(len(extra), -1, dtype=np.int64)])
@@ -271,7 +271,8 @@ class _BoundsPath:
     h: bool
 
     @classmethod
-    def find(cls, param, limits: list, constraints: "_AffineMap", direct: "DirectProgram") -> "_BoundsPath | None":
+    def find(cls, limits: list, constraints: "_AffineMap", direct: "DirectProgram") -> "_BoundsPath | None":
+        """The path for ``direct``'s compiled problem and its ``limits`` terms, or None."""
         if direct._lb is not None or direct._ub is not None:
             return None
         ids = {p.id for term in limits for row in term.constraints() for p in row.parameters()}
@@ -400,7 +401,7 @@ class DirectProgram:
         self._at = {name: None if at is None else renumber[at] for name, at in self._at.items()}
         if any(at is not None and (at < 0).any() for at in self._at.values()):
             raise RuntimeError("a decision variable was folded away")
-        self._bounds_path = _BoundsPath.find(param, self._limits, constraints, self)
+        self._bounds_path = _BoundsPath.find(self._limits, constraints, self)
         self._settings = dict(SOLVER_OPTIONS.get(self.SOLVER, {}))
         self._last = data  # the parameters hold data now
 
