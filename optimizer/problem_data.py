@@ -635,37 +635,43 @@ def _recent_loss_sale(portfolio: Portfolio, wash_group: np.ndarray, codes: dict[
 
 def _bought_in_window(portfolio: Portfolio, wash_group: np.ndarray, codes: dict[str, int], lot_ids: np.ndarray,
                       lot_acquired: np.ndarray, date: pd.Timestamp, tax: TaxRules) -> np.ndarray:
-    """Per lot slot: its wash-sale group bought something other than this lot within the window
-    before ``date`` (a lot still held, or a buy in ``Portfolio.recent_buys``), so a loss sale
-    of the slot would be a wash sale."""
+    """:func:`blocked_by_window_buys` with the portfolio's ``recent_buys``."""
     slot_group = np.repeat(wash_group, len(lot_ids) // max(len(wash_group), 1))
+    recent = portfolio.recent_buys
+    if not len(recent):
+        none = np.zeros(0, dtype=object)
+        return blocked_by_window_buys(slot_group, codes, lot_ids, lot_acquired, none, none,
+                                      np.zeros(0, dtype="datetime64[ns]"), date, tax)
+    return blocked_by_window_buys(slot_group, codes, lot_ids, lot_acquired, recent["asset"].to_numpy(dtype=object),
+                                  recent["lot_id"].to_numpy(dtype=object),
+                                  recent["acquired"].to_numpy(dtype="datetime64[ns]"), date, tax)
+
+
+def blocked_by_window_buys(slot_group: np.ndarray, codes: dict[str, int], lot_ids: np.ndarray,
+                           lot_acquired: np.ndarray, recent_asset: np.ndarray, recent_lot_id: np.ndarray,
+                           recent_acquired: np.ndarray, date: pd.Timestamp, tax: TaxRules) -> np.ndarray:
+    """Per lot slot (its wash-sale group ``slot_group``, ``codes`` numbering the groups): its group
+    bought something other than this lot within the window before ``date`` (a lot still held,
+    or a recent buy: ``recent_*``, one entry per buy), so a loss sale of the slot would be a
+    wash sale. With two or more buys in the group always, with one buy unless that buy is the
+    slot's own lot. Empty slots are never blocked."""
     window = np.timedelta64(tax.wash_sale_days, "D")
     today = np.datetime64(date, "ns")
     occupied = lot_ids != ""
     age = today - lot_acquired
     held_recent = occupied & (age >= np.timedelta64(0)) & (age <= window)
     bought: set[tuple[int, object]] = {(int(g), str(i)) for g, i in zip(slot_group[held_recent], lot_ids[held_recent])}
-    recent = portfolio.recent_buys
-    if len(recent):
-        age = today - recent["acquired"].to_numpy(dtype="datetime64[ns]")
+    if len(recent_acquired):
+        age = today - recent_acquired
         inside = (age >= np.timedelta64(0)) & (age <= window)   # numpy, not a filtered frame: 1 ms less per decision
-        for asset, lot_id in zip(recent["asset"].to_numpy(dtype=object)[inside].tolist(),
-                                 recent["lot_id"].to_numpy(dtype=object)[inside].tolist()):
+        for asset, lot_id in zip(recent_asset[inside].tolist(), recent_lot_id[inside].tolist()):
             group = codes.get(tax.wash_group(asset))
             if group is not None:
                 bought.add((group, lot_id or ("unnamed buy", asset)))  # never equal to a held lot's id
-    return blocked_by_buys(bought, len(codes), slot_group, lot_ids)
-
-
-def blocked_by_buys(bought: set[tuple[int, object]], n_groups: int, slot_group: np.ndarray,
-                    lot_ids: np.ndarray) -> np.ndarray:
-    """Per lot slot (its wash-sale group ``slot_group``): its group bought anything other than
-    the slot's own lot, given the ``(group, lot id)`` buys of the window: with two or more buys
-    always, with one buy unless that buy is the slot's lot. Empty slots are never blocked."""
     if not bought:
         return np.zeros(len(lot_ids), dtype=bool)
-    buys_in_group = np.bincount([g for g, _ in bought], minlength=n_groups)[slot_group]
-    blocked = (lot_ids != "") & (buys_in_group >= 1)
+    buys_in_group = np.bincount([g for g, _ in bought], minlength=len(codes))[slot_group]
+    blocked = occupied & (buys_in_group >= 1)
     for k in np.nonzero(blocked & (buys_in_group == 1))[0]:
         blocked[k] = (int(slot_group[k]), str(lot_ids[k])) not in bought
     return blocked

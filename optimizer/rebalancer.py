@@ -13,7 +13,6 @@ from typing import Sequence
 
 import numpy as np
 
-
 from optimizer.direct import DirectProgram
 from optimizer.lot_pooling import lots_interchangeable, pool_lots, unpool_sells
 from optimizer.model import Case, Market, OverlayInstrument, Portfolio, Restrictions, Settings, Targets, TaxRules

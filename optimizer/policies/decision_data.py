@@ -24,7 +24,7 @@ import pandas as pd
 
 from optimizer.model import Restrictions, RiskModel, Settings, Targets, TaxRules
 from optimizer.policies.lot_groups import LotGroups
-from optimizer.problem_data import (UNLIMITED, LotSlots, ProblemData, ProblemShape, blocked_by_buys, fill_slots,
+from optimizer.problem_data import (UNLIMITED, LotSlots, ProblemData, ProblemShape, blocked_by_window_buys, fill_slots,
                                     known_shape, lot_taxes, overlay_arrays, risk_arrays, year_to_date)
 
 
@@ -183,22 +183,9 @@ class DecisionArrays:
                           date: pd.Timestamp) -> np.ndarray:
         """Per lot slot: its wash-sale group bought something other than this lot within the
         window before ``date``, so a loss sale of the slot would be a wash sale."""
-        tax, codes = self.tax, self._group_codes
-        slot_group = np.repeat(self._wash_group, self.lot_slots)
-        window = np.timedelta64(tax.wash_sale_days, "D")
-        today = np.datetime64(date, "ns")
-        occupied = lot_ids != ""
-        age = today - lot_acquired
-        held_recent = occupied & (age >= np.timedelta64(0)) & (age <= window)
-        bought = {(int(g), str(i)) for g, i in zip(slot_group[held_recent], lot_ids[held_recent])}
-        if len(book.recent_acquired):
-            age = today - book.recent_acquired
-            inside = (age >= np.timedelta64(0)) & (age <= window)
-            for asset, lot_id in zip(book.recent_asset[inside].tolist(), book.recent_lot_id[inside].tolist()):
-                group = codes.get(tax.wash_group(asset))
-                if group is not None:
-                    bought.add((group, lot_id or ("unnamed buy", asset)))
-        return blocked_by_buys(bought, len(codes), slot_group, lot_ids)
+        return blocked_by_window_buys(np.repeat(self._wash_group, self.lot_slots), self._group_codes, lot_ids,
+                                      lot_acquired, book.recent_asset, book.recent_lot_id, book.recent_acquired, date,
+                                      self.tax)
 
     def _risk_arrays(self, risk: RiskModel) -> tuple[np.ndarray, np.ndarray]:
         """prepare's ``risk_arrays`` for the assets' keys, kept while the risk model is the same object."""
