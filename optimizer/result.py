@@ -245,17 +245,23 @@ def trade_table(data: ProblemData, trade: Trade) -> pd.DataFrame:
 def lot_sales_table(data: ProblemData, trade: Trade, gain_usd: np.ndarray) -> pd.DataFrame:
     """:attr:`RebalanceResult.lot_sales`: one row per lot sold (``gain_usd`` per slot)."""
     nav, shape = data.nav_usd, data.shape
-    sold_slots = np.nonzero((trade.sell * nav >= MIN_REPORTED_TRADE_USD) & (data.lot_ids != ""))[0]
-    slot_price = np.repeat(data.price, shape.lot_slots)[sold_slots]
+    sold_slots, shares = sold_lots(data, trade)
     proceeds = trade.sell[sold_slots] * nav
     return pd.DataFrame({
         "asset": [shape.assets[j // shape.lot_slots] for j in sold_slots],
-        "shares": proceeds / slot_price,
+        "shares": shares,
         "proceeds_usd": proceeds,
-        "basis_usd": proceeds / slot_price * data.lot_basis[sold_slots],
+        "basis_usd": shares * data.lot_basis[sold_slots],
         "gain_usd": gain_usd[sold_slots],
         "term": np.where(data.lot_long_term[sold_slots], "long", "short"),
     }, index=pd.Index(data.lot_ids[sold_slots].astype(str), name="lot_id"))
+
+
+def sold_lots(data: ProblemData, trade: Trade) -> tuple[np.ndarray, np.ndarray]:
+    """The lot slots reported as sold (held, at least :data:`MIN_REPORTED_TRADE_USD`) and the
+    shares sold of each: the rows of :func:`lot_sales_table`."""
+    sold = np.nonzero((trade.sell * data.nav_usd >= MIN_REPORTED_TRADE_USD) & (data.lot_ids != ""))[0]
+    return sold, trade.sell[sold] * data.nav_usd / np.repeat(data.price, data.shape.lot_slots)[sold]
 
 
 def overlay_table(data: ProblemData, trade: Trade) -> pd.DataFrame:

@@ -62,7 +62,7 @@ from optimizer.policies.decision_data import BookView, DecisionArrays
 from optimizer.policies.lot_groups import LotGroups, group_lot_arrays, group_lots, relieve
 from optimizer.problem_data import ProblemData, prepare
 from optimizer.rebalancer import Rebalancer, SolvedTrade
-from optimizer.result import MIN_REPORTED_TRADE_USD
+from optimizer.result import sold_lots
 from optimizer.terms.base import Trade
 
 #: Rounds of "freeze the assets whose trade is too small, re-solve" per decision.
@@ -215,12 +215,10 @@ class OptimizerPolicy(Policy):
         self._targets = Targets.absolute(weight, self.band_width, cash_weight=max(0.0, 1.0 - float(weight.sum())))
         self._classes = pd.Series(names, index=self._index, dtype=str)
         half_spread, commission, adv = self.costs.arrays(names)
-        self._half_spread = pd.Series(half_spread, index=self._index, dtype=float)
         self._commission = pd.Series(commission, index=self._index, dtype=float)
-        self._adv = pd.Series(adv, index=self._index, dtype=float)
-        self._half_spread_array = self._half_spread.to_numpy(dtype=float)
+        self._half_spread_array = np.asarray(half_spread, dtype=float)
         self._commission_array = self._commission.to_numpy(dtype=float)
-        self._adv_array = self._adv.to_numpy(dtype=float)
+        self._adv_array = np.asarray(adv, dtype=float)
         self._restrictions = self._substitute_restrictions(names, weight)
         self._arrays = DecisionArrays(self._assets, self.tax, self._restrictions, self.lot_groups)
         for tactic in self.tactics:
@@ -369,15 +367,13 @@ class OptimizerPolicy(Policy):
         return Market.trusted(**market), Portfolio.trusted(groups.lots, **book)
 
     def _day_costs(self, date: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
-        """Half spread and ADV per asset on ``date``: the cost model's stress scaling applied
-        (the simulator fills with the same numbers); the base numbers without ``stress``."""
-        if self.costs.stress is None:
-            return self._half_spread, self._adv
-        spread_scale, impact_scale = (scale[0] for scale in self.costs.stress_multipliers([date]))
-        return self._half_spread * spread_scale, self._adv / impact_scale
+        """:meth:`_day_cost_arrays` as Series by asset."""
+        half_spread, adv_usd = self._day_cost_arrays(date)
+        return pd.Series(half_spread, index=self._index), pd.Series(adv_usd, index=self._index)
 
     def _day_cost_arrays(self, date: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_day_costs` as arrays in asset order (the same numbers)."""
+        """Half spread and ADV per asset on ``date``, in asset order: the cost model's stress
+        scaling applied (the simulator fills with the same numbers); the base numbers without ``stress``."""
         if self.costs.stress is None:
             return self._half_spread_array, self._adv_array
         spread_scale, impact_scale = (scale[0] for scale in self.costs.stress_multipliers([date]))
@@ -519,11 +515,9 @@ class _Answer:
 
 def _group_sales(data: ProblemData, trade: Trade) -> list[tuple[str, str, float]]:
     """``(asset, group id, shares)`` per lot slot sold: the rows of the result's ``lot_sales``
-    table (:func:`optimizer.result.lot_sales_table`: held slots sold for at least
-    :data:`MIN_REPORTED_TRADE_USD`), computed the same way without the table."""
-    nav, L = data.nav_usd, data.shape.lot_slots
-    sold = np.nonzero((trade.sell * nav >= MIN_REPORTED_TRADE_USD) & (data.lot_ids != ""))[0]
-    shares = trade.sell[sold] * nav / np.repeat(data.price, L)[sold]
+    table (:func:`optimizer.result.sold_lots`) without the table."""
+    L = data.shape.lot_slots
+    sold, shares = sold_lots(data, trade)
     return [(data.shape.assets[j // L], str(data.lot_ids[j]), float(q)) for j, q in zip(sold.tolist(), shares.tolist())]
 
 
