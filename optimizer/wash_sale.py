@@ -198,8 +198,7 @@ class WashGroups:
         made = self._risk
         if made is None or made[0] is not data.factor_root or made[1] is not data.specific_sd \
                 or made[2] != data.settings.risk_aversion:
-            key_index = {k: j for j, k in enumerate(data.shape.keys)}
-            key = np.array([key_index[k] for k in data.shape.asset_keys])
+            key = data.shape.asset_key_position
             sd2 = data.specific_sd ** 2
             col = data.factor_root[:, key]
             half_gamma = 0.5 * data.settings.risk_aversion
